@@ -1,0 +1,285 @@
+//! Booting a built kernel on a machine: start QEMU in a private run directory, watch the
+//! console until `/init` reports in, the kernel panics, QEMU dies or time runs out, and
+//! classify the result. A hang or a panic is an outcome, not an error.
+
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::build::KernelArtifacts;
+use crate::console::{self, Warning};
+use crate::error::IoContext;
+use crate::machine::MachineSpec;
+use crate::qemu::{qemu_args, QemuProcess, RunFiles, VIRT_RAM_BASE};
+use crate::qmp::Qmp;
+use crate::{paths, reaper, Result};
+
+/// What `/init` does once it has reported in.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EndAction {
+    /// Stay up so the host can pause the guest and read its memory.
+    #[default]
+    Wait,
+    /// Power off through PSCI SYSTEM_OFF; QEMU exits.
+    Poweroff,
+}
+
+impl EndAction {
+    fn cmdline_value(self) -> &'static str {
+        match self {
+            EndAction::Wait => "wait",
+            EndAction::Poweroff => "poweroff",
+        }
+    }
+}
+
+/// Everything one boot needs.
+#[derive(Clone, Debug)]
+pub struct BootRequest<'a> {
+    pub kernel: &'a KernelArtifacts,
+    pub initramfs: &'a Path,
+    pub machine: &'a MachineSpec,
+    /// The scenario's kernel command line (the harness adds console settings first).
+    pub cmdline: &'a str,
+    pub end: EndAction,
+    pub timeout: Duration,
+    /// Keep the run directory (RAM file, sockets, logs) after the boot ends.
+    pub keep_run_dir: bool,
+}
+
+/// How a boot ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BootOutcome {
+    /// `/init` ran and reported in.
+    Booted,
+    /// The kernel panicked: the `Kernel panic` line and the text around it.
+    Panicked { message: String, text: String },
+    /// Nothing conclusive before the timeout: the last console lines.
+    Hung { seconds: f64, last_lines: Vec<String> },
+    /// QEMU exited on its own before `/init` reported in: its status and stderr.
+    QemuFailed { status: String, stderr: String },
+}
+
+impl BootOutcome {
+    pub fn summary(&self) -> String {
+        match self {
+            BootOutcome::Booted => "booted (reached /init)".into(),
+            BootOutcome::Panicked { message, .. } => format!("panicked: {message}"),
+            BootOutcome::Hung { seconds, last_lines } => {
+                format!("hung: nothing conclusive after {seconds:.0}s; last line: {}", last_lines.last().map(String::as_str).unwrap_or("(no output)"))
+            }
+            BootOutcome::QemuFailed { status, stderr } => format!("QEMU failed ({status}): {}", stderr.trim()),
+        }
+    }
+}
+
+/// The private run directory; removed on drop unless kept.
+struct RunDir {
+    path: PathBuf,
+    keep: bool,
+    registration: Option<u64>,
+}
+
+impl RunDir {
+    fn create(keep: bool) -> Result<Self> {
+        let parent = paths::run_parent();
+        let dir = tempfile::Builder::new()
+            .prefix("lmo-run-")
+            .tempdir_in(&parent)
+            .context(|| format!("creating a run directory in {}", parent.display()))?;
+        // Owner-only (tempdir's default), and cleaned up by us rather than by TempDir.
+        let path = dir.keep();
+        let registration = (!keep).then(|| reaper::register_run_dir(path.clone()));
+        Ok(RunDir { path, keep, registration })
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+        if let Some(r) = self.registration {
+            reaper::unregister(r);
+        }
+    }
+}
+
+/// A guest that booted and is still running (end action `wait`). Dropping it kills
+/// QEMU and removes the run directory.
+pub struct Guest {
+    // Field order is drop order: QEMU dies before its directory goes.
+    qemu: QemuProcess,
+    files: RunFiles,
+    run_dir: RunDir,
+    memory_mib: u64,
+}
+
+impl Guest {
+    /// Opens a QMP session to this guest.
+    pub fn qmp(&self) -> Result<Qmp> {
+        Qmp::connect(&self.files.qmp)
+    }
+
+    /// Pauses every vCPU; guest RAM is then stable in [`Guest::ram_file`].
+    pub fn pause(&self) -> Result<()> {
+        self.qmp()?.stop()
+    }
+
+    /// The shared RAM file: offset = guest PA − [`Guest::ram_base`].
+    pub fn ram_file(&self) -> &Path {
+        &self.files.ram
+    }
+
+    pub fn ram_base(&self) -> u64 {
+        VIRT_RAM_BASE
+    }
+
+    pub fn ram_size(&self) -> u64 {
+        self.memory_mib << 20
+    }
+
+    pub fn gdb_socket(&self) -> &Path {
+        &self.files.gdb
+    }
+
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir.path
+    }
+
+    pub fn qemu_pid(&self) -> u32 {
+        self.qemu.pid()
+    }
+}
+
+/// The result of one boot.
+pub struct Boot {
+    pub outcome: BootOutcome,
+    /// The whole console log.
+    pub console: String,
+    pub warnings: Vec<Warning>,
+    /// Host wall-clock from starting QEMU to the outcome.
+    pub host_seconds: f64,
+    /// The run directory (gone after the boot unless kept or the guest is still alive).
+    pub run_dir: PathBuf,
+    /// The QEMU process id (for tests that check it is gone).
+    pub qemu_pid: u32,
+    /// The live guest, when it booted with [`EndAction::Wait`].
+    pub guest: Option<Guest>,
+}
+
+impl Boot {
+    pub fn kernel_version(&self) -> Option<String> {
+        console::kernel_version(&self.console)
+    }
+    pub fn cpu_features(&self) -> Vec<String> {
+        console::cpu_features(&self.console)
+    }
+    pub fn ptdump(&self) -> Option<String> {
+        console::ptdump(&self.console)
+    }
+    pub fn warn_count(&self) -> Option<u64> {
+        console::warn_count(&self.console)
+    }
+}
+
+/// The kernel command line the harness passes: console settings and `/init`'s end
+/// action first, so the scenario's own words come last and win.
+pub fn kernel_cmdline(scenario_cmdline: &str, end: EndAction) -> String {
+    format!("console=ttyAMA0 earlycon lmo_end={} {}", end.cmdline_value(), scenario_cmdline.trim()).trim_end().to_string()
+}
+
+/// Follows a growing log file.
+struct Tail {
+    file: Option<File>,
+    path: PathBuf,
+    text: String,
+}
+
+impl Tail {
+    fn poll(&mut self) {
+        if self.file.is_none() {
+            self.file = File::open(&self.path).ok();
+        }
+        if let Some(f) = self.file.as_mut() {
+            let mut buf = Vec::new();
+            if f.read_to_end(&mut buf).is_ok() {
+                self.text.push_str(&String::from_utf8_lossy(&buf));
+            }
+            let _ = f.seek(SeekFrom::Current(0));
+        }
+    }
+}
+
+/// Boots `req` and classifies the result.
+pub fn boot(req: &BootRequest) -> Result<Boot> {
+    let run_dir = RunDir::create(req.keep_run_dir)?;
+    let files = RunFiles::in_dir(&run_dir.path);
+    let append = kernel_cmdline(req.cmdline, req.end);
+    let args = qemu_args(req.machine, &req.kernel.image, req.initramfs, &append, &files);
+    fs::write(run_dir.path.join("qemu.cmdline"), args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "))
+        .context(|| "writing qemu.cmdline".into())?;
+    let started = Instant::now();
+    let mut qemu = QemuProcess::spawn(&args, &files.stderr)?;
+    let qemu_pid = qemu.pid();
+    let mut tail = Tail { file: None, path: files.console.clone(), text: String::new() };
+    let deadline = started + req.timeout;
+    let mut panic_seen: Option<Instant> = None;
+
+    let outcome = loop {
+        tail.poll();
+        let exited = qemu.try_wait();
+        if console::reached_userspace(&tail.text) {
+            if req.end == EndAction::Poweroff && exited.is_none() {
+                // Give /init's power-off a moment to take effect; a later kill is harmless.
+                qemu.wait_for_exit(Duration::from_secs(10));
+            }
+            break BootOutcome::Booted;
+        }
+        if tail.text.contains(console::PANIC) {
+            let since = *panic_seen.get_or_insert_with(Instant::now);
+            if tail.text.contains(console::PANIC_END) || exited.is_some() || since.elapsed() > Duration::from_secs(3) {
+                let (message, text) = console::panic(&tail.text).unwrap_or_default();
+                break BootOutcome::Panicked { message, text };
+            }
+        } else if let Some(status) = exited {
+            tail.poll();
+            let stderr = fs::read_to_string(&files.stderr).unwrap_or_default();
+            break BootOutcome::QemuFailed { status: status.to_string(), stderr };
+        }
+        if Instant::now() >= deadline {
+            break BootOutcome::Hung { seconds: req.timeout.as_secs_f64(), last_lines: console::last_lines(&tail.text, 25) };
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let host_seconds = started.elapsed().as_secs_f64();
+    tail.poll();
+    let console_text = std::mem::take(&mut tail.text);
+    let warnings = console::warnings(&console_text);
+    let run_dir_path = run_dir.path.clone();
+    let guest = if outcome == BootOutcome::Booted && req.end == EndAction::Wait && qemu.try_wait().is_none() {
+        Some(Guest { qemu, files, run_dir, memory_mib: req.machine.memory_mib })
+    } else {
+        qemu.kill();
+        drop(qemu);
+        drop(run_dir);
+        None
+    };
+    Ok(Boot { outcome, console: console_text, warnings, host_seconds, run_dir: run_dir_path, qemu_pid, guest })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_words_come_last() {
+        assert_eq!(kernel_cmdline(" rodata=on ", EndAction::Wait), "console=ttyAMA0 earlycon lmo_end=wait rodata=on");
+        assert_eq!(kernel_cmdline("", EndAction::Poweroff), "console=ttyAMA0 earlycon lmo_end=poweroff");
+    }
+}

@@ -1,0 +1,293 @@
+//! Kernel variants and the build cache.
+//!
+//! A variant is a base source, an ordered list of patch series and an ordered list of
+//! config fragments (merged onto tinyconfig). Its artifacts live under
+//! `kernels/<variant hash>`; the hash covers the source identity, the compiler version,
+//! every fragment and every patch. Kbuild trees are kept per *configuration family*
+//! (source + fragments + compiler), so a variant that differs from a built one only by
+//! patches rebuilds just the files its patches touch.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::{self, ConfigFragment};
+use crate::error::IoContext;
+use crate::series::{self, PatchSeries};
+use crate::source::KernelSource;
+use crate::{paths, toolchain, Error, Result};
+
+/// Bumped when the way artifacts are produced changes, to invalidate old cache entries.
+const RECIPE: &str = "lmo-kernel-recipe-1";
+
+/// A scenario's `kernel` section: names resolved against a corpus folder.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KernelSpec {
+    /// `debian:linux-source-X.Y`.
+    pub source: String,
+    /// Series under `corpora/patches/` (directories or mbox files), applied in order.
+    #[serde(default)]
+    pub patches: Vec<String>,
+    /// Fragments `corpora/configs/NAME.config`, merged in order onto tinyconfig.
+    pub configs: Vec<String>,
+}
+
+impl KernelSpec {
+    /// Resolves names against the corpus root (the folder holding `patches/` and `configs/`).
+    pub fn resolve(&self, corpus_root: &Path) -> KernelVariant {
+        KernelVariant {
+            source: self.source.clone(),
+            series: self.patches.iter().map(|p| corpus_root.join("patches").join(p)).collect(),
+            configs: self.configs.iter().map(|c| corpus_root.join("configs").join(format!("{c}.config"))).collect(),
+        }
+    }
+}
+
+/// A fully resolved kernel variant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelVariant {
+    pub source: String,
+    pub series: Vec<PathBuf>,
+    pub configs: Vec<PathBuf>,
+}
+
+/// What a built variant provides.
+#[derive(Clone, Debug)]
+pub struct KernelArtifacts {
+    /// The cache entry holding everything below.
+    pub dir: PathBuf,
+    pub image: PathBuf,
+    pub vmlinux: PathBuf,
+    pub system_map: PathBuf,
+    pub config: PathBuf,
+    /// Variant hash (hex).
+    pub key: String,
+    /// The kernel source this was built from (for the initramfs and for reports).
+    pub source: KernelSource,
+    /// How the artifacts were obtained.
+    pub provenance: Provenance,
+}
+
+/// Whether a build was needed, and how long it took.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Provenance {
+    /// Found in the cache; cost nothing.
+    Cached,
+    /// Built now; `reused_tree` says whether an existing kbuild tree was reused.
+    Built { seconds: f64, reused_tree: bool },
+}
+
+struct Inputs {
+    source: KernelSource,
+    series: Vec<PatchSeries>,
+    fragments: Vec<ConfigFragment>,
+    family: String,
+    key: String,
+}
+
+fn load_inputs(variant: &KernelVariant) -> Result<Inputs> {
+    let source = KernelSource::locate(&variant.source)?;
+    let series = variant.series.iter().map(|s| PatchSeries::load(s)).collect::<Result<Vec<_>>>()?;
+    let fragments = variant.configs.iter().map(|c| ConfigFragment::load(c)).collect::<Result<Vec<_>>>()?;
+    let compiler = toolchain::cross_gcc_version()?;
+    let mut h = Sha256::new();
+    for part in [RECIPE, source.id.as_str(), compiler.as_str()] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    for f in &fragments {
+        h.update(f.path.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+        h.update([0]);
+        h.update(f.text.as_bytes());
+        h.update([0]);
+    }
+    let family = hex::encode(h.clone().finalize());
+    for s in &series {
+        s.hash_into(&mut h);
+    }
+    let key = hex::encode(h.finalize());
+    Ok(Inputs { source, series, fragments, family, key })
+}
+
+fn artifacts(dir: PathBuf, key: String, source: KernelSource, provenance: Provenance) -> KernelArtifacts {
+    KernelArtifacts {
+        image: dir.join("Image"),
+        vmlinux: dir.join("vmlinux"),
+        system_map: dir.join("System.map"),
+        config: dir.join("config"),
+        dir,
+        key,
+        source,
+        provenance,
+    }
+}
+
+/// The cache key a variant would be built under (fails like a build would on missing input).
+pub fn variant_key(variant: &KernelVariant) -> Result<String> {
+    Ok(load_inputs(variant)?.key)
+}
+
+/// Builds `variant` or returns it from the cache.
+pub fn build_kernel(variant: &KernelVariant) -> Result<KernelArtifacts> {
+    let inputs = load_inputs(variant)?;
+    let dir = paths::kernels_dir().join(&inputs.key[..24]);
+    if dir.join("done").is_file() {
+        return Ok(artifacts(dir, inputs.key, inputs.source, Provenance::Cached));
+    }
+    let _lock = lock_builds()?;
+    if dir.join("done").is_file() {
+        return Ok(artifacts(dir, inputs.key, inputs.source, Provenance::Cached));
+    }
+    let started = Instant::now();
+    series::prepare_tree(&inputs.source, &inputs.series)?;
+    let build_dir = paths::build_trees_dir().join(&inputs.family[..24]);
+    let configured = build_dir.join(".lmo-configured");
+    let reused_tree = configured.is_file();
+    if !reused_tree {
+        config::generate(&inputs.source, &build_dir, &inputs.fragments)?;
+        fs::write(&configured, "").context(|| format!("writing {}", configured.display()))?;
+    }
+    run_make(&inputs.source, &build_dir, &inputs.key)?;
+    let dot_config = build_dir.join(".config");
+    let config_text = fs::read_to_string(&dot_config).context(|| format!("reading {}", dot_config.display()))?;
+    config::check(&config_text, &inputs.fragments)?;
+
+    let staging = dir.with_extension("tmp");
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(&staging).context(|| format!("creating {}", staging.display()))?;
+    for (from, to) in [
+        ("arch/arm64/boot/Image", "Image"),
+        ("vmlinux", "vmlinux"),
+        ("System.map", "System.map"),
+        (".config", "config"),
+    ] {
+        let from = build_dir.join(from);
+        fs::copy(&from, staging.join(to)).context(|| format!("copying {}", from.display()))?;
+    }
+    let meta = serde_json::json!({
+        "key": inputs.key,
+        "source": inputs.source.id,
+        "series": variant.series,
+        "configs": variant.configs,
+        "compiler": toolchain::cross_gcc_version()?,
+    });
+    fs::write(staging.join("variant.json"), serde_json::to_string_pretty(&meta).unwrap_or_default())
+        .context(|| "writing variant.json".into())?;
+    fs::write(staging.join("done"), "").context(|| "writing done marker".into())?;
+    let _ = fs::remove_dir_all(&dir);
+    fs::rename(&staging, &dir).context(|| format!("moving artifacts to {}", dir.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(artifacts(dir, inputs.key, inputs.source, Provenance::Built { seconds, reused_tree }))
+}
+
+/// Holds the cache-wide build lock (one kernel build at a time on this machine).
+fn lock_builds() -> Result<nix::fcntl::Flock<fs::File>> {
+    let path = paths::build_lock();
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).context(|| format!("creating {}", parent.display()))?;
+    }
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .context(|| format!("opening {}", path.display()))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::Io { context: format!("locking {}", path.display()), source: e.into() })
+}
+
+fn jobs() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+/// Runs kbuild for `Image` (which links vmlinux and System.map), showing progress and
+/// keeping the whole log; on failure the error carries the compiler's error lines.
+fn run_make(source: &KernelSource, build_dir: &Path, key: &str) -> Result<()> {
+    let log_path = build_dir.join("lmo-build.log");
+    let mut log = fs::File::create(&log_path).context(|| format!("creating {}", log_path.display()))?;
+    let stderr_log = log.try_clone().context(|| "cloning log handle".into())?;
+    let mut cmd = config::make(source, build_dir);
+    cmd.arg(format!("-j{}", jobs())).arg("Image").stdout(Stdio::piped()).stderr(Stdio::from(stderr_log));
+    eprintln!("building kernel {} (log: {})", &key[..12], log_path.display());
+    let mut child = cmd.spawn().context(|| "starting make".into())?;
+    let bar = crate::progress::spinner(&format!("kernel {}", &key[..12]));
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+            let _ = writeln!(log, "{line}");
+            bar.inc(1);
+            bar.set_message(line);
+        }
+    }
+    let status = child.wait().context(|| "waiting for make".into())?;
+    bar.finish_and_clear();
+    if status.success() {
+        return Ok(());
+    }
+    let text = fs::read_to_string(&log_path).unwrap_or_default();
+    Err(Error::BuildFailed { errors: compiler_errors(&text), log: log_path })
+}
+
+/// The lines of a kbuild log worth showing for a failure: compiler errors with a line of
+/// context each, or the log's tail when there are none.
+fn compiler_errors(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let mut picked = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.contains("error:") || line.contains("Error ") || line.contains("undefined reference") {
+            for l in &lines[i.saturating_sub(1)..(i + 2).min(lines.len())] {
+                if picked.last() != Some(l) {
+                    picked.push(*l);
+                }
+            }
+        }
+    }
+    if picked.is_empty() {
+        picked = lines[lines.len().saturating_sub(30)..].to_vec();
+    }
+    picked.truncate(60);
+    picked.join("\n")
+}
+
+/// Time spent, for reports.
+pub fn describe_provenance(p: Provenance) -> String {
+    match p {
+        Provenance::Cached => "cached".into(),
+        Provenance::Built { seconds, reused_tree } => format!(
+            "built in {:.0?}{}",
+            Duration::from_secs_f64(seconds),
+            if reused_tree { " (reused build tree)" } else { " (cold)" }
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_resolves_against_corpus_root() {
+        let spec = KernelSpec {
+            source: "debian:linux-source-7.3".into(),
+            patches: vec!["revert".into()],
+            configs: vec!["base".into(), "kfence".into()],
+        };
+        let v = spec.resolve(Path::new("/c"));
+        assert_eq!(v.series, vec![PathBuf::from("/c/patches/revert")]);
+        assert_eq!(v.configs, vec![PathBuf::from("/c/configs/base.config"), PathBuf::from("/c/configs/kfence.config")]);
+    }
+
+    #[test]
+    fn build_errors_pick_compiler_lines() {
+        let log = "  CC mm/a.o\n../mm/b.c: In function 'f':\n../mm/b.c:3:5: error: 'x' undeclared\n    3 | x;\n  CC mm/c.o\nmake[2]: *** [b.o] Error 1\n";
+        let e = compiler_errors(log);
+        assert!(e.contains("error: 'x' undeclared"), "{e}");
+        assert!(e.contains("In function 'f'"), "{e}");
+        assert!(!e.contains("mm/c.o") || e.contains("Error 1"), "{e}");
+    }
+}

@@ -1,0 +1,64 @@
+//! Makes sure no QEMU outlives the command that started it: every QEMU process group and
+//! private run directory is registered here while it lives; a Ctrl-C or SIGTERM handler
+//! kills and removes whatever is registered. Normal paths clean up through `Drop`, and
+//! QEMU also gets SIGKILL from the kernel if its parent thread dies (PR_SET_PDEATHSIG).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, Once};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+enum Live {
+    ProcessGroup(Pid),
+    RunDir(PathBuf),
+}
+
+static LIVE: Mutex<Vec<(u64, Live)>> = Mutex::new(Vec::new());
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+fn register(live: Live) -> u64 {
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    LIVE.lock().unwrap_or_else(|e| e.into_inner()).push((id, live));
+    id
+}
+
+pub(crate) fn register_process_group(pgid: Pid) -> u64 {
+    register(Live::ProcessGroup(pgid))
+}
+
+pub(crate) fn register_run_dir(dir: PathBuf) -> u64 {
+    register(Live::RunDir(dir))
+}
+
+pub(crate) fn unregister(id: u64) {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|(i, _)| *i != id);
+}
+
+/// Kills every registered process group, then removes every registered run directory.
+pub fn reap_all() {
+    let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
+    for (_, l) in &live {
+        if let Live::ProcessGroup(pgid) = l {
+            let _ = killpg(*pgid, Signal::SIGKILL);
+        }
+    }
+    for (_, l) in live {
+        if let Live::RunDir(dir) = l {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Installs (once) a Ctrl-C / SIGTERM handler that reaps everything and exits with 130.
+pub fn install_interrupt_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            reap_all();
+            eprintln!("interrupted: QEMU stopped and run directories removed");
+            std::process::exit(130);
+        });
+    });
+}

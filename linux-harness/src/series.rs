@@ -1,0 +1,169 @@
+//! Patch series as users keep them: a directory of `git format-patch` files (applied in
+//! file-name order) or a single mbox saved from a mailing-list thread (split with
+//! `git mailsplit`). Applying a series puts the source tree into exactly
+//! "base + these patches", undoing whatever series was applied before.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use crate::cmd::describe;
+use crate::error::IoContext;
+use crate::source::{git, KernelSource};
+use crate::{Error, Result};
+
+/// Marker (inside the tree's `.git`) naming the series digest the tree holds now.
+const APPLIED_FILE: &str = "lmo-applied";
+
+/// One ordered patch series.
+#[derive(Clone, Debug)]
+pub struct PatchSeries {
+    /// Where it came from (a directory or an mbox file).
+    pub origin: PathBuf,
+    /// One entry per patch, in order: its name and its text.
+    pub patches: Vec<(PathBuf, Vec<u8>)>,
+}
+
+impl PatchSeries {
+    /// Loads a series from a directory of `*.patch` files or from an mbox file.
+    pub fn load(origin: &Path) -> Result<Self> {
+        let meta = fs::metadata(origin).map_err(|_| Error::MissingInput {
+            kind: "patch series",
+            name: origin.display().to_string(),
+            path: origin.to_path_buf(),
+        })?;
+        let files = if meta.is_dir() { patch_files(origin)? } else { split_mbox(origin)? };
+        let mut patches = Vec::new();
+        for file in files {
+            let text = fs::read(&file).context(|| format!("reading patch {}", file.display()))?;
+            patches.push((file, text));
+        }
+        Ok(PatchSeries { origin: origin.to_path_buf(), patches })
+    }
+
+    /// Feeds the series' identity (patch names and contents, in order) into a hasher.
+    pub fn hash_into(&self, h: &mut Sha256) {
+        for (name, text) in &self.patches {
+            h.update(name.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+            h.update([0]);
+            h.update((text.len() as u64).to_le_bytes());
+            h.update(text);
+        }
+    }
+}
+
+/// `*.patch` files of a directory in name order (format-patch numbers them).
+fn patch_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "patch" || e == "diff"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Splits an mbox into one file per message, in order, kept in a private cache folder
+/// keyed by the mbox's content.
+fn split_mbox(mbox: &Path) -> Result<Vec<PathBuf>> {
+    let text = fs::read(mbox).context(|| format!("reading mbox {}", mbox.display()))?;
+    let out = crate::paths::cache_root().join("mbox").join(hex::encode(Sha256::digest(&text)));
+    if !out.is_dir() {
+        let tmp = out.with_extension("tmp");
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp).context(|| format!("creating {}", tmp.display()))?;
+        let mut cmd = Command::new("git");
+        cmd.arg("mailsplit").arg("-d4").arg(format!("-o{}", tmp.display())).arg(mbox);
+        crate::cmd::run(&mut cmd)?;
+        fs::rename(&tmp, &out).context(|| format!("creating {}", out.display()))?;
+    }
+    let mut files: Vec<PathBuf> =
+        fs::read_dir(&out).context(|| format!("listing {}", out.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Digest naming "base + these series", stored in the tree while it holds them.
+pub fn series_digest(series: &[PatchSeries]) -> String {
+    if series.iter().all(|s| s.patches.is_empty()) {
+        return "base".into();
+    }
+    let mut h = Sha256::new();
+    for s in series {
+        s.hash_into(&mut h);
+    }
+    hex::encode(h.finalize())
+}
+
+/// Puts `source.tree` into "pristine source + `series` in order". Files the previous
+/// state changed are restored (so their mtimes move and kbuild rebuilds just them).
+/// A patch that does not apply leaves the tree marked dirty, to be reset next time.
+pub fn prepare_tree(source: &KernelSource, series: &[PatchSeries]) -> Result<()> {
+    let marker = source.tree.join(".git").join(APPLIED_FILE);
+    let want = series_digest(series);
+    if fs::read_to_string(&marker).is_ok_and(|have| have == want) {
+        return Ok(());
+    }
+    let _ = fs::remove_file(&marker);
+    git(&source.tree, &["reset", "-q", "--hard"])?;
+    git(&source.tree, &["clean", "-q", "-f", "-d", "-x"])?;
+    for s in series {
+        for (patch, _) in &s.patches {
+            apply_one(&source.tree, patch)?;
+        }
+    }
+    fs::write(&marker, want).context(|| format!("writing {}", marker.display()))
+}
+
+fn apply_one(tree: &Path, patch: &Path) -> Result<()> {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(tree).args(["apply", "--whitespace=nowarn"]).arg(patch);
+    let out = cmd.output().map_err(|e| Error::Command { command: describe(&cmd), detail: e.to_string() })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (file, detail) = explain_apply_failure(&stderr);
+    Err(Error::PatchDoesNotApply { patch: patch.to_path_buf(), file, detail })
+}
+
+/// Picks the failing file and hunk out of `git apply`'s stderr.
+fn explain_apply_failure(stderr: &str) -> (String, String) {
+    let lines: Vec<&str> = stderr.lines().map(|l| l.trim_start_matches("error: ")).collect();
+    if let Some(at) = lines.iter().find_map(|l| l.strip_prefix("patch failed: ")) {
+        // "patch failed: arch/arm64/mm/mmu.c:808"
+        let (file, line) = at.rsplit_once(':').unwrap_or((at, "?"));
+        return (file.to_string(), format!("hunk at line {line} does not match the source"));
+    }
+    for l in &lines {
+        if let Some((file, why)) = l.split_once(": ") {
+            if !file.contains(' ') {
+                return (file.to_string(), why.to_string());
+            }
+        }
+    }
+    ("(unknown file)".into(), stderr.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain_apply_failure;
+
+    #[test]
+    fn apply_failure_names_file_and_hunk() {
+        let (file, detail) = explain_apply_failure(
+            "error: patch failed: arch/arm64/mm/mmu.c:808\nerror: arch/arm64/mm/mmu.c: patch does not apply\n",
+        );
+        assert_eq!(file, "arch/arm64/mm/mmu.c");
+        assert_eq!(detail, "hunk at line 808 does not match the source");
+    }
+
+    #[test]
+    fn apply_failure_on_missing_file() {
+        let (file, detail) = explain_apply_failure("error: drivers/nope.c: No such file or directory\n");
+        assert_eq!(file, "drivers/nope.c");
+        assert_eq!(detail, "No such file or directory");
+    }
+}

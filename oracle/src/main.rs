@@ -1,0 +1,54 @@
+//! The `oracle` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use linux_harness::EndAction;
+use oracle::{boot_cmd, prepare::prepare};
+
+#[derive(Parser)]
+#[command(name = "oracle", version, about = "Differential test oracle for the arm64 Linux linear map")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the scenario's kernel (cached), boot it and print a summary: kernel log
+    /// highlights, detected CPU features, WARNs and the in-guest ptdump of the linear map.
+    Boot {
+        /// Scenario file (JSON, schema 1).
+        scenario: PathBuf,
+        /// Keep the run directory (RAM file, sockets, console log) and print its path.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    linux_harness::reaper::install_interrupt_handler();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Boot { scenario, keep } => {
+            let prepared = prepare(&scenario)?;
+            let boot = boot_cmd::boot_scenario(&prepared, EndAction::Poweroff, keep)?;
+            print!("{}", boot_cmd::summary(&prepared, &boot));
+            if keep {
+                println!("run directory kept: {}", boot.run_dir.display());
+            }
+            Ok(boot_cmd::exit_code(&boot.outcome) as u8)
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Helpers shared by the integration tests: paths into the project corpus and
+//! temporary corpora with scenarios written on the fly.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+pub fn corpus() -> PathBuf {
+    oracle::scenario::project_corpora()
+}
+
+pub fn scenario(name: &str) -> PathBuf {
+    corpus().join("scenarios").join(format!("{name}.json"))
+}
+
+/// A throw-away corpus folder (named `corpora`, so names resolve inside it) holding the
+/// project's config fragments, extra patch series and one scenario file.
+pub struct TempCorpus {
+    pub dir: tempfile::TempDir,
+}
+
+impl TempCorpus {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("corpora");
+        std::fs::create_dir_all(root.join("scenarios")).unwrap();
+        std::fs::create_dir_all(root.join("patches")).unwrap();
+        let configs = root.join("configs");
+        std::fs::create_dir_all(&configs).unwrap();
+        for entry in std::fs::read_dir(corpus().join("configs")).unwrap() {
+            let p = entry.unwrap().path();
+            std::fs::copy(&p, configs.join(p.file_name().unwrap())).unwrap();
+        }
+        TempCorpus { dir }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("corpora")
+    }
+
+    /// Writes `corpora/patches/SERIES/NAME` with `text`.
+    pub fn add_patch(&self, series: &str, name: &str, text: &str) {
+        let d = self.root().join("patches").join(series);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(name), text).unwrap();
+    }
+
+    /// Writes a scenario; returns its path.
+    pub fn add_scenario(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.root().join("scenarios").join(format!("{name}.json"));
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+/// A scenario text for the base kernel with these machine settings and command line.
+pub fn scenario_text(name: &str, patches: &[&str], cmdline: &str, timeout_s: u32) -> String {
+    let patches: Vec<String> = patches.iter().map(|p| format!("{p:?}")).collect();
+    format!(
+        r#"{{
+  "schema": 1, "name": "{name}", "description": "test scenario",
+  "kernel": {{ "source": "debian:linux-source-7.3", "patches": [{}], "configs": ["base"] }},
+  "machine": {{ "cpus": 2, "memory_mib": 1024, "cpu": "max" }},
+  "cmdline": "{cmdline}",
+  "expect": {{ "verdict": "match" }},
+  "timeout_s": {timeout_s}
+}}"#,
+        patches.join(", ")
+    )
+}
+
+/// Whether a process with this pid still exists (a reaped child's pid does not).
+pub fn process_exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}

@@ -40,6 +40,7 @@ impl PtLevel {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PtdumpRange {
     pub start: u64,
+    /// Exclusive end; 0 stands for 2^64 (the top of the address space).
     pub end: u64,
     pub level: PtLevel,
     /// Empty when nothing is mapped (ptdump prints no attributes then).
@@ -71,7 +72,7 @@ impl PtdumpRange {
         self.attrs.iter().map(String::as_str).find(|a| a.starts_with("MEM/") || a.starts_with("DEVICE/"))
     }
     pub fn size(&self) -> u64 {
-        self.end - self.start
+        self.end.wrapping_sub(self.start)
     }
 }
 
@@ -126,7 +127,8 @@ impl Ptdump {
             let range = tokens.next().ok_or_else(|| err("empty"))?;
             let (a, b) = range.split_once('-').ok_or_else(|| err("no address range"))?;
             let (start, end) = (parse_hex(a).ok_or_else(|| err("bad start address"))?, parse_hex(b).ok_or_else(|| err("bad end address"))?);
-            if end <= start {
+            // The last range of the address space ends at 2^64, printed as 0.
+            if end <= start && end != 0 {
                 return Err(err("range ends before it starts"));
             }
             let _size = tokens.next().ok_or_else(|| err("no size"))?;
@@ -211,6 +213,8 @@ mod tests {
         let e = Ptdump::parse("---[ Linear Mapping start ]---\n0xffff-0xfff0 4K PTE\n").unwrap_err();
         assert_eq!(e.line, 2);
         assert_eq!(e.reason, "range ends before it starts");
+        let top = Ptdump::parse("---[ Fixmap ]---\n0xffffffffff800000-0x0000000000000000 8M PMD\n").unwrap();
+        assert_eq!(top.sections[0].ranges[0].size(), 8 << 20);
         let e = Ptdump::parse("0xffff000000000000-0xffff000000200000 2M PMD RW\n").unwrap_err();
         assert_eq!(e.reason, "range before any section marker");
         let e = Ptdump::parse("---[ X ]---\n0xffff000000000000-0xffff000000200000 2M XYZ RW\n").unwrap_err();

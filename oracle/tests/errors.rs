@@ -78,10 +78,11 @@ const BREAKING_PATCH: &str = "\
 diff --git a/arch/arm64/mm/pageattr.c b/arch/arm64/mm/pageattr.c
 --- a/arch/arm64/mm/pageattr.c
 +++ b/arch/arm64/mm/pageattr.c
-@@ -87,2 +87,3 @@
+@@ -87,3 +87,4 @@
  
  bool rodata_full __ro_after_init = true;
 +int lmo_broken = undeclared_on_purpose;
+ 
 ";
 
 #[test]

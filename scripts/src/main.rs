@@ -26,7 +26,13 @@ fn project_shell() -> Result<Shell> {
 fn test(sh: &Shell, extra: &[String]) -> Result<()> {
     setup::setup(sh)?;
     cmd!(sh, "cargo build -p rust-impl --target aarch64-unknown-none").run()?;
-    cmd!(sh, "cargo test --workspace --all-targets {extra...}").run()?;
+    // nextest (on every machine of this kind) runs each test in its own process and
+    // ends with one summary line; plain `cargo test` is the fallback.
+    if cmd!(sh, "cargo nextest --version").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
+        cmd!(sh, "cargo nextest run --workspace --all-targets --no-fail-fast {extra...}").run()?;
+    } else {
+        cmd!(sh, "cargo test --workspace --all-targets --no-fail-fast {extra...}").run()?;
+    }
     Ok(())
 }
 

@@ -23,7 +23,7 @@ use crate::source::KernelSource;
 use crate::{paths, toolchain, Error, Result};
 
 /// Bumped when the way artifacts are produced changes, to invalidate old cache entries.
-const RECIPE: &str = "lmo-kernel-recipe-1";
+const RECIPE: &str = "lmo-kernel-recipe-2";
 
 /// A scenario's `kernel` section: names resolved against a corpus folder.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]

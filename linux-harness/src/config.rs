@@ -58,7 +58,9 @@ pub(crate) fn make(source: &KernelSource, build_dir: &Path) -> Command {
         .arg(format!("CROSS_COMPILE={CROSS_COMPILE}"))
         .env("KBUILD_BUILD_USER", "oracle")
         .env("KBUILD_BUILD_HOST", "linear-map-oracle")
-        .env("KBUILD_BUILD_TIMESTAMP", "2026-01-01");
+        .env("KBUILD_BUILD_TIMESTAMP", "2026-01-01")
+        // Set (even empty) so setlocalversion does not append "+" for our git tree.
+        .env("LOCALVERSION", "");
     cmd
 }
 

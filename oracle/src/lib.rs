@@ -3,6 +3,12 @@
 //! differ) plug in here.
 
 pub mod boot_cmd;
+pub mod dump_cmd;
+pub mod guest_memory;
+pub mod linux_side;
 pub mod prepare;
 pub mod ptdump;
+pub mod ptdump_check;
 pub mod scenario;
+pub mod symbols;
+pub mod walker;

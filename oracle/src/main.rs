@@ -25,6 +25,13 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Boot the scenario, pause it at the end of boot and print its linear map as read
+    /// from guest RAM (normalised), after checking the walk line for line against the
+    /// kernel's own ptdump.
+    Dump {
+        /// Scenario file (JSON, schema 1).
+        scenario: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +56,21 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 println!("run directory kept: {}", boot.run_dir.display());
             }
             Ok(boot_cmd::exit_code(&boot.outcome) as u8)
+        }
+        Command::Dump { scenario } => {
+            let prepared = prepare(&scenario)?;
+            let dump = oracle::dump_cmd::dump_scenario(&prepared)?;
+            print!("{}", dump.side.linear_map);
+            if dump.ptdump_mismatches.is_empty() {
+                eprintln!("ptdump cross-check: the host walk and the kernel's ptdump agree on all {} lines", dump.ptdump_lines);
+                Ok(0)
+            } else {
+                eprintln!("ptdump cross-check: {} line(s) differ:", dump.ptdump_mismatches.len());
+                for m in &dump.ptdump_mismatches {
+                    eprintln!("{m}");
+                }
+                Ok(1)
+            }
         }
     }
 }

@@ -61,3 +61,39 @@ fn live_guest_is_killed_and_removed_on_drop() {
     assert!(!common::process_exists(pid), "QEMU {pid} survived the drop");
     assert!(!dir.exists(), "run directory {} left behind", dir.display());
 }
+
+#[test]
+fn ctrl_c_kills_qemu_and_removes_the_run_directory() {
+    use std::time::{Duration, Instant};
+    let corpus = common::TempCorpus::new();
+    let file = corpus.add_scenario("hang-long", &common::scenario_text("hang-long", &[], "lmo_end=hang", 120));
+    // Build first so the command below only boots.
+    prepare(&file).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oracle"))
+        .arg("boot")
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let qemu = loop {
+        if let Some(pid) = common::children_named(child.id(), "qemu-system").first() {
+            break *pid;
+        }
+        assert!(Instant::now() < deadline, "oracle never started QEMU");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let cmdline = std::fs::read_to_string(format!("/proc/{qemu}/cmdline")).unwrap();
+    let run_dir = cmdline
+        .split('\0')
+        .find_map(|a| a.strip_prefix("file:"))
+        .and_then(|console| std::path::Path::new(console).parent().map(|d| d.to_path_buf()))
+        .expect("QEMU's serial file lies in the run directory");
+    assert!(run_dir.exists());
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(!common::process_exists(qemu), "QEMU {qemu} survived Ctrl-C");
+    assert!(!run_dir.exists(), "run directory {} left behind", run_dir.display());
+}

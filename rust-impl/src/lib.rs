@@ -9,3 +9,7 @@
 extern crate alloc;
 
 pub mod address;
+pub mod descriptor;
+pub mod granule;
+#[cfg(any(test, feature = "alloc"))]
+pub mod linear_map;

@@ -1,0 +1,94 @@
+//! The Linux side of a comparison, read from outside the guest: find the kernel image in
+//! guest RAM, derive `kimage_voffset` and `swapper_pg_dir`'s PA from it, check them
+//! against the kernel's own variables, walk the linear map and normalise it.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use linux_harness::config::parse_config;
+use linux_harness::KernelArtifacts;
+use rust_impl::granule::Granule;
+use rust_impl::linear_map::LinearMap;
+
+use crate::guest_memory::GuestMemory;
+use crate::symbols::KernelSymbols;
+use crate::walker::{self, Visit, WalkConfig};
+
+/// Where the kernel sits, as read from guest memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelView {
+    /// PA of `_text`.
+    pub text_pa: u64,
+    /// kimage VA − PA.
+    pub kimage_voffset: u64,
+    /// `memstart_addr` (PHYS_OFFSET).
+    pub memstart_addr: u64,
+    /// PA of `swapper_pg_dir`.
+    pub swapper_pa: u64,
+}
+
+/// Granule and VA size from the kernel's `.config`.
+pub fn translation_config(config_file: &Path) -> Result<(Granule, u32)> {
+    let text = std::fs::read_to_string(config_file).with_context(|| format!("reading {}", config_file.display()))?;
+    let cfg = parse_config(&text);
+    let granule = if cfg.get("CONFIG_ARM64_64K_PAGES").is_some_and(|v| v == "y") {
+        Granule::G64K
+    } else if cfg.get("CONFIG_ARM64_16K_PAGES").is_some_and(|v| v == "y") {
+        Granule::G16K
+    } else {
+        Granule::G4K
+    };
+    let va_bits: u32 = cfg
+        .get("CONFIG_ARM64_VA_BITS")
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("{}: no CONFIG_ARM64_VA_BITS", config_file.display()))?;
+    Ok((granule, va_bits))
+}
+
+/// Finds the kernel Image in guest RAM by its first bytes (the Image header, which the
+/// kernel never writes), trying 64 KiB-aligned offsets.
+pub fn locate_image<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size: u64, image_head: &[u8]) -> Result<u64> {
+    const STEP: u64 = 64 << 10;
+    let mut off = 0;
+    while off + image_head.len() as u64 <= ram_size {
+        if mem.bytes(ram_base + off, image_head.len())? == image_head {
+            return Ok(ram_base + off);
+        }
+        off += STEP;
+    }
+    bail!("the kernel Image was not found in guest RAM (searched {ram_size:#x} bytes from {ram_base:#x})")
+}
+
+/// Reads where the kernel is and cross-checks its own variables.
+pub fn kernel_view<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size: u64, kernel: &KernelArtifacts, syms: &KernelSymbols) -> Result<KernelView> {
+    let image = std::fs::read(&kernel.image).with_context(|| format!("reading {}", kernel.image.display()))?;
+    let head = &image[..image.len().min(256)];
+    let text_pa = locate_image(mem, ram_base, ram_size, head)?;
+    let kimage_voffset = syms.get("_text")?.wrapping_sub(text_pa);
+    let pa = |sym: &str| -> Result<u64> { Ok(syms.get(sym)?.wrapping_sub(kimage_voffset)) };
+    let in_guest = mem.read_u64(pa("kimage_voffset")?)?;
+    if in_guest != kimage_voffset {
+        bail!("kimage_voffset in guest memory is {in_guest:#x}, but the Image is at PA {text_pa:#x} (voffset {kimage_voffset:#x})");
+    }
+    let memstart_addr = mem.read_u64(pa("memstart_addr")?)?;
+    Ok(KernelView { text_pa, kimage_voffset, memstart_addr, swapper_pa: pa("swapper_pg_dir")? })
+}
+
+/// The walked and normalised linear map.
+pub struct LinuxSide {
+    pub view: KernelView,
+    pub config: WalkConfig,
+    pub visits: Vec<Visit>,
+    pub linear_map: LinearMap,
+}
+
+/// Reads the Linux side from a paused guest's memory.
+pub fn read_linux_side<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size: u64, kernel: &KernelArtifacts) -> Result<LinuxSide> {
+    let syms = KernelSymbols::load(&kernel.vmlinux)?;
+    let view = kernel_view(mem, ram_base, ram_size, kernel, &syms)?;
+    let (granule, va_bits) = translation_config(&kernel.config)?;
+    let config = WalkConfig { granule, va_bits, root: view.swapper_pa, shared_mask: 0 };
+    let visits = walker::walk(mem, config, config.page_offset(), config.page_end())??;
+    let linear_map = LinearMap::from_leaves(walker::leaves(&visits));
+    Ok(LinuxSide { view, config, visits, linear_map })
+}

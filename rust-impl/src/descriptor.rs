@@ -1,0 +1,101 @@
+//! Stage-1 descriptor bits with the kernel's names (`asm/pgtable-hwdef.h`,
+//! `asm/pgtable-prot.h`, 7.3), for 48-bit output addresses without LPA2.
+
+/// Valid bit (Arm: descriptor bit 0).
+pub const PTE_VALID: u64 = 1 << 0;
+/// Table (levels 0-2) or page (level 3) when set; block when clear (Arm: bit 1).
+pub const PTE_TYPE_BIT: u64 = 1 << 1;
+/// `PMD_TYPE_MASK`: bits[1:0].
+pub const PMD_TYPE_MASK: u64 = 3;
+/// `PMD_TYPE_SECT`: a block.
+pub const PMD_TYPE_SECT: u64 = 1;
+/// `PMD_TYPE_TABLE`, `PTE_TYPE_PAGE`.
+pub const PMD_TYPE_TABLE: u64 = 3;
+/// `PTE_ATTRINDX_MASK`: MAIR index (Arm: AttrIndx[2:0], bits 4:2).
+pub const PTE_ATTRINDX_MASK: u64 = 7 << 2;
+/// `PTE_USER`: EL0 access (Arm: AP[1], bit 6).
+pub const PTE_USER: u64 = 1 << 6;
+/// `PTE_RDONLY`: read-only (Arm: AP[2], bit 7).
+pub const PTE_RDONLY: u64 = 1 << 7;
+/// `PTE_SHARED`: inner shareable (Arm: SH[1:0] = 0b11, bits 9:8).
+pub const PTE_SHARED: u64 = 3 << 8;
+/// `PTE_AF`: access flag (Arm: AF, bit 10).
+pub const PTE_AF: u64 = 1 << 10;
+/// `PTE_NG`: not global (Arm: nG, bit 11).
+pub const PTE_NG: u64 = 1 << 11;
+/// `PTE_PRESENT_INVALID`: with `PTE_VALID` clear, the entry is present but invalid
+/// (Linux reuses nG, bit 11, which the hardware ignores in an invalid entry).
+pub const PTE_PRESENT_INVALID: u64 = PTE_NG;
+/// `PTE_GP`: BTI guarded page (Arm: GP, bit 50).
+pub const PTE_GP: u64 = 1 << 50;
+/// `PTE_DBM` / `PTE_WRITE`: dirty bit modifier (Arm: DBM, bit 51).
+pub const PTE_WRITE: u64 = 1 << 51;
+/// `PTE_CONT`: contiguous hint (Arm: Contiguous, bit 52).
+pub const PTE_CONT: u64 = 1 << 52;
+/// `PTE_PXN`: privileged execute-never (Arm: PXN, bit 53).
+pub const PTE_PXN: u64 = 1 << 53;
+/// `PTE_UXN`: unprivileged execute-never (Arm: UXN/XN, bit 54).
+pub const PTE_UXN: u64 = 1 << 54;
+/// Software bits 55-58 (`PTE_DIRTY`, `PTE_SPECIAL`, ...).
+pub const PTE_SW_MASK: u64 = 0xf << 55;
+/// Output address field for 48-bit PAs: bits 47:12 (the granule masks its low bits).
+pub const PTE_ADDR_MASK_48: u64 = ((1 << 48) - 1) & !0xfff;
+
+/// Attribute bits carried by a leaf: everything but the type bits and the address.
+pub const LEAF_ATTR_MASK: u64 = PTE_ATTRINDX_MASK
+    | PTE_USER
+    | PTE_RDONLY
+    | PTE_SHARED
+    | PTE_AF
+    | PTE_NG
+    | PTE_GP
+    | PTE_WRITE
+    | PTE_PXN
+    | PTE_UXN
+    | PTE_SW_MASK
+    | (1 << 5) // NS (ignored at EL1 non-secure, kept so nothing is lost)
+    | (1 << 63);
+
+/// Memory types as the kernel sets up MAIR_EL1 (`MT_*` in asm/memory.h, 7.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MemoryType {
+    NormalTagged,
+    Normal,
+    NormalNc,
+    DeviceNgnrne,
+    DeviceNgnre,
+    /// A MAIR attribute the kernel does not use: index and MAIR byte.
+    Other(u8, u8),
+}
+
+impl MemoryType {
+    /// ptdump's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemoryType::NormalTagged => "MEM/NORMAL-TAGGED",
+            MemoryType::Normal => "MEM/NORMAL",
+            MemoryType::NormalNc => "MEM/NORMAL-NC",
+            MemoryType::DeviceNgnrne => "DEVICE/nGnRnE",
+            MemoryType::DeviceNgnre => "DEVICE/nGnRE",
+            MemoryType::Other(..) => "MEM/OTHER",
+        }
+    }
+
+    /// The kernel's fixed index assignment: `MT_NORMAL` 0, `MT_NORMAL_TAGGED` 1,
+    /// `MT_NORMAL_NC` 2, `MT_DEVICE_nGnRnE` 3, `MT_DEVICE_nGnRE` 4.
+    pub fn from_linux_index(index: u8) -> MemoryType {
+        match index {
+            0 => MemoryType::Normal,
+            1 => MemoryType::NormalTagged,
+            2 => MemoryType::NormalNc,
+            3 => MemoryType::DeviceNgnrne,
+            4 => MemoryType::DeviceNgnre,
+            i => MemoryType::Other(i, 0),
+        }
+    }
+}
+
+/// `PTE_ATTRINDX` of a descriptor.
+pub const fn attr_index(desc: u64) -> u8 {
+    ((desc & PTE_ATTRINDX_MASK) >> 2) as u8
+}

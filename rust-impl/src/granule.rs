@@ -1,0 +1,169 @@
+//! Translation granules and levels: page size, bits per level, block and contiguous
+//! sizes, as `arch/arm64/include/asm/pgtable-hwdef.h` (7.3) derives them.
+
+use core::fmt;
+
+/// Translation granule (`CONFIG_ARM64_{4K,16K,64K}_PAGES`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Granule {
+    G4K,
+    G16K,
+    G64K,
+}
+
+/// Page-table level, named as Linux names them (`PGD` is the root whatever its depth).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Pgd,
+    P4d,
+    Pud,
+    Pmd,
+    Pte,
+}
+
+impl Level {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Level::Pgd => "PGD",
+            Level::P4d => "P4D",
+            Level::Pud => "PUD",
+            Level::Pmd => "PMD",
+            Level::Pte => "PTE",
+        }
+    }
+
+    /// The architectural lookup level: PTE is 3, PMD 2, PUD 1, P4D 0, PGD -1..0 (the
+    /// root; with 4 levels PGD and P4D share level 0 as P4D is folded).
+    pub const fn arch_level(self) -> i8 {
+        match self {
+            Level::Pgd => -1,
+            Level::P4d => 0,
+            Level::Pud => 1,
+            Level::Pmd => 2,
+            Level::Pte => 3,
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Granule {
+    /// `PAGE_SHIFT`.
+    pub const fn page_shift(self) -> u32 {
+        match self {
+            Granule::G4K => 12,
+            Granule::G16K => 14,
+            Granule::G64K => 16,
+        }
+    }
+
+    pub const fn page_size(self) -> u64 {
+        1 << self.page_shift()
+    }
+
+    /// Index bits resolved by one level (`PAGE_SHIFT - 3`).
+    pub const fn bits_per_level(self) -> u32 {
+        self.page_shift() - 3
+    }
+
+    /// Entries per table.
+    pub const fn entries(self) -> u64 {
+        1 << self.bits_per_level()
+    }
+
+    /// `ARM64_HW_PGTABLE_LEVEL_SHIFT(n)`: the VA shift of architectural level `n` (0..=3).
+    pub const fn level_shift(self, arch_level: u32) -> u32 {
+        (self.page_shift() - 3) * (4 - arch_level) + 3
+    }
+
+    /// Number of translation levels for `va_bits` (`CONFIG_PGTABLE_LEVELS`).
+    pub const fn levels(self, va_bits: u32) -> u32 {
+        let per = self.bits_per_level();
+        (va_bits - self.page_shift()).div_ceil(per)
+    }
+
+    /// First architectural level of the walk for `va_bits`.
+    pub const fn start_level(self, va_bits: u32) -> u32 {
+        4 - self.levels(va_bits)
+    }
+
+    /// The Linux name of architectural level `arch_level` in a walk with `levels` levels:
+    /// the root is `PGD`; folded levels disappear (3 levels: PGD, PMD, PTE).
+    pub const fn linux_level(self, arch_level: u32, levels: u32) -> Level {
+        let start = 4 - levels;
+        if arch_level == start {
+            return Level::Pgd;
+        }
+        match arch_level {
+            3 => Level::Pte,
+            2 => Level::Pmd,
+            1 => Level::Pud,
+            _ => Level::P4d,
+        }
+    }
+
+    /// Size mapped by one entry at architectural level `arch_level`.
+    pub const fn entry_size(self, arch_level: u32) -> u64 {
+        1 << self.level_shift(arch_level)
+    }
+
+    /// Whether architectural level `arch_level` may hold a block (without LPA2): level 1
+    /// only with 4K pages (`pud_sect_supported()`), level 2 always, level 3 holds pages.
+    pub const fn block_allowed(self, arch_level: u32) -> bool {
+        match arch_level {
+            1 => matches!(self, Granule::G4K),
+            2 => true,
+            _ => false,
+        }
+    }
+
+    /// Entries in a contiguous group at `arch_level` (`CONT_PTES` / `CONT_PMDS`).
+    pub const fn cont_entries(self, arch_level: u32) -> u64 {
+        match (self, arch_level) {
+            (Granule::G4K, 2 | 3) => 16,
+            (Granule::G16K, 2) => 32,
+            (Granule::G16K, 3) => 128,
+            (Granule::G64K, 2 | 3) => 32,
+            _ => 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn four_k_48_bit() {
+        let g = Granule::G4K;
+        assert_eq!(g.levels(48), 4);
+        assert_eq!(g.start_level(48), 0);
+        assert_eq!(g.entry_size(1), 1 << 30);
+        assert_eq!(g.entry_size(2), 2 << 20);
+        assert_eq!(g.cont_entries(2) * g.entry_size(2), 32 << 20);
+        assert_eq!(g.cont_entries(3) * g.entry_size(3), 64 << 10);
+        assert_eq!(g.linux_level(0, 4), Level::Pgd);
+        assert_eq!(g.linux_level(1, 4), Level::Pud);
+        assert!(g.block_allowed(1));
+    }
+
+    #[test]
+    fn other_granules() {
+        // 16K: CONT_PTE 2M, CONT_PMD 1G; 64K: CONT_PTE 2M, CONT_PMD 16G; no PUD blocks.
+        let g = Granule::G16K;
+        assert_eq!(g.levels(48), 4);
+        assert_eq!(g.cont_entries(3) * g.entry_size(3), 2 << 20);
+        assert_eq!(g.cont_entries(2) * g.entry_size(2), 1 << 30);
+        assert!(!g.block_allowed(1));
+        let g = Granule::G64K;
+        assert_eq!(g.levels(48), 3);
+        assert_eq!(g.linux_level(1, 3), Level::Pgd);
+        assert_eq!(g.entry_size(2), 512 << 20);
+        assert_eq!(g.cont_entries(3) * g.entry_size(3), 2 << 20);
+        assert_eq!(g.cont_entries(2) * g.entry_size(2), 16 << 30);
+    }
+}

@@ -36,6 +36,10 @@ pub const PTE_CONT: u64 = 1 << 52;
 pub const PTE_PXN: u64 = 1 << 53;
 /// `PTE_UXN`: unprivileged execute-never (Arm: UXN/XN, bit 54).
 pub const PTE_UXN: u64 = 1 << 54;
+/// `PTE_DIRTY`: software dirty bit (bit 55; set in `PAGE_KERNEL`).
+pub const PTE_DIRTY: u64 = 1 << 55;
+/// `PTE_SPECIAL`: software bit 56.
+pub const PTE_SPECIAL: u64 = 1 << 56;
 /// Software bits 55-58 (`PTE_DIRTY`, `PTE_SPECIAL`, ...).
 pub const PTE_SW_MASK: u64 = 0xf << 55;
 /// Output address field for 48-bit PAs: bits 47:12 (the granule masks its low bits).

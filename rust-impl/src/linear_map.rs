@@ -143,7 +143,13 @@ impl fmt::Display for AttrText {
         }
         let ty = MemoryType::from_linux_index(attr_index(a));
         words.push(ty.name());
-        let sw = (a & PTE_SW_MASK) >> 55;
+        if a & PTE_DIRTY != 0 {
+            words.push("DIRTY");
+        }
+        if a & PTE_SPECIAL != 0 {
+            words.push("SPECIAL");
+        }
+        let sw = (a & PTE_SW_MASK & !(PTE_DIRTY | PTE_SPECIAL)) >> 55;
         let sw_text;
         if sw != 0 {
             sw_text = alloc::format!("SW={sw:#x}");

@@ -133,8 +133,8 @@ impl<M: GuestMemory + ?Sized> Walk<'_, M> {
         let mut va = start.max(table_va) & !(entry_size - 1);
         while va < end {
             let index = (va >> shift) & index_mask;
-            let entry_pa = table + index * 8;
-            let desc = self.mem.read_u64(entry_pa).map_err(|OutsideRam { .. }| WalkError {
+            let desc = table.checked_add(index * 8).ok_or(OutsideRam { pa: table, len: 8, ram_start: 0, ram_end: 0 });
+            let desc = desc.and_then(|entry_pa| self.mem.read_u64(entry_pa)).map_err(|OutsideRam { .. }| WalkError {
                 va: VirtAddr(va),
                 level,
                 desc: 0,

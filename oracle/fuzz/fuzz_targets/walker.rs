@@ -1,0 +1,30 @@
+//! Fuzzes the walker: any guest RAM contents and any walk parameters must give a walk
+//! or an error, never a panic or a hang.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use oracle::guest_memory::VecMemory;
+use oracle::walker::{walk, WalkConfig};
+use rust_impl::granule::Granule;
+
+const RAM: u64 = 0x4000_0000;
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 8 {
+        return;
+    }
+    let (head, ram) = data.split_at(8);
+    let granule = [Granule::G4K, Granule::G16K, Granule::G64K][head[0] as usize % 3];
+    let va_bits = 30 + u32::from(head[1] % 20);
+    let shared_mask = if head[2] & 0x80 != 0 { 1u64 << (30 + head[2] % 20) } else { 0 };
+    // Root anywhere near RAM, including just outside it.
+    let root = (RAM - 0x1000).wrapping_add(u64::from(u32::from_le_bytes([head[3], head[4], head[5], 0])) * 8);
+    let mem = VecMemory { base: RAM, bytes: ram.to_vec() };
+    let cfg = WalkConfig { granule, va_bits, root, shared_mask };
+    if let Ok(result) = walk(&mem, cfg, cfg.page_offset(), cfg.page_end()) {
+        if let Ok(visits) = result {
+            let _ = rust_impl::linear_map::LinearMap::from_leaves(oracle::walker::leaves(&visits)).to_string();
+            let _ = oracle::ptdump_check::remerge(&visits);
+        }
+    }
+});

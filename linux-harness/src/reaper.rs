@@ -42,6 +42,8 @@ pub fn reap_all() {
     for (_, l) in &live {
         if let Live::ProcessGroup(pgid) = l {
             let _ = killpg(*pgid, Signal::SIGKILL);
+            // The group leader is our child: reap it so no zombie is left either.
+            let _ = nix::sys::wait::waitpid(*pgid, None);
         }
     }
     for (_, l) in live {

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub fn corpus() -> PathBuf {
     oracle::scenario::project_corpora()
@@ -69,9 +69,21 @@ pub fn scenario_text(name: &str, patches: &[&str], cmdline: &str, timeout_s: u32
     )
 }
 
-/// Whether a process with this pid still exists (a reaped child's pid does not).
+/// Whether a process with this pid still exists and is not a zombie, allowing up to two
+/// seconds for a process that was just killed to go.
 pub fn process_exists(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    let alive = || match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').and_then(|(_, t)| t.split_whitespace().next()) != Some("Z"),
+        Err(_) => false,
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while alive() {
+        if std::time::Instant::now() > deadline {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
 }
 
 /// Pids of the children of `parent` whose command name starts with `comm`.

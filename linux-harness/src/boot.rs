@@ -14,6 +14,7 @@ use crate::console::{self, Warning};
 use crate::error::IoContext;
 use crate::machine::MachineSpec;
 use crate::qemu::{qemu_args, QemuProcess, RunFiles, VIRT_RAM_BASE};
+use crate::gdbstub::{GdbStub, StopReply};
 use crate::qmp::Qmp;
 use crate::{paths, reaper, Result};
 
@@ -216,12 +217,42 @@ impl Tail {
     }
 }
 
+/// Gets control whenever the guest stops at one of its breakpoints during a boot.
+pub trait StopHandler {
+    /// Kernel virtual addresses to break at.
+    fn breakpoints(&self) -> Vec<u64>;
+    /// Handles one stop; every vCPU is stopped until it returns, then the guest resumes.
+    fn on_stop(&mut self, stop: &StopReply, gdb: &mut GdbStub, files: &RunFiles) -> Result<()>;
+}
+
 /// Boots `req` and classifies the result.
 pub fn boot(req: &BootRequest) -> Result<Boot> {
+    boot_with(req, None)
+}
+
+/// Connects to a gdbstub socket that QEMU creates as it starts.
+fn connect_gdb(socket: &Path) -> Result<GdbStub> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match GdbStub::connect(socket) {
+            Ok(g) => return Ok(g),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Boots `req`; with a handler, QEMU starts paused, the handler's breakpoints are set
+/// before the first instruction, and the handler runs at every stop until `/init`
+/// reports in (then the breakpoints are removed and the debugger detaches).
+pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -> Result<Boot> {
     let run_dir = RunDir::create(req.keep_run_dir)?;
     let files = RunFiles::in_dir(&run_dir.path);
     let append = kernel_cmdline(req.cmdline, req.end);
-    let args = qemu_args(req.machine, &req.kernel.image, req.initramfs, &append, &files);
+    let mut args = qemu_args(req.machine, &req.kernel.image, req.initramfs, &append, &files);
+    if handler.is_some() {
+        args.push("-S".into());
+    }
     fs::write(run_dir.path.join("qemu.cmdline"), args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "))
         .context(|| "writing qemu.cmdline".into())?;
     let started = Instant::now();
@@ -230,8 +261,31 @@ pub fn boot(req: &BootRequest) -> Result<Boot> {
     let mut tail = Tail { file: None, path: files.console.clone(), text: String::new() };
     let deadline = started + req.timeout;
     let mut panic_seen: Option<Instant> = None;
+    let mut gdb = None;
+    let mut breakpoints = Vec::new();
+    if let Some(h) = handler.as_deref_mut() {
+        let mut g = connect_gdb(&files.gdb)?;
+        breakpoints = h.breakpoints();
+        for bp in &breakpoints {
+            g.set_breakpoint(*bp)?;
+        }
+        g.cont()?;
+        gdb = Some(g);
+    }
 
     let outcome = loop {
+        if let (Some(g), Some(h)) = (gdb.as_mut(), handler.as_deref_mut()) {
+            if let Some(stop) = g.wait_stop(Duration::from_millis(1))? {
+                h.on_stop(&stop, g, &files)?;
+                let thread = stop.thread.clone().unwrap_or_else(|| "p1.1".into());
+                let pc = g.read_register(&thread, "pc")?;
+                if breakpoints.contains(&pc) {
+                    g.step_over(&thread, pc)?;
+                }
+                g.cont()?;
+                continue;
+            }
+        }
         tail.poll();
         let exited = qemu.try_wait();
         if console::reached_userspace(&tail.text) {
@@ -258,6 +312,16 @@ pub fn boot(req: &BootRequest) -> Result<Boot> {
         std::thread::sleep(Duration::from_millis(20));
     };
     let host_seconds = started.elapsed().as_secs_f64();
+    if let Some(mut g) = gdb.take() {
+        if qemu.try_wait().is_none() && matches!(outcome, BootOutcome::Booted) {
+            // Stop, take the breakpoints out and let the guest run on without a debugger.
+            g.interrupt()?;
+            for bp in &breakpoints {
+                g.clear_breakpoint(*bp)?;
+            }
+            g.detach()?;
+        }
+    }
     tail.poll();
     let console_text = std::mem::take(&mut tail.text);
     let warnings = console::warnings(&console_text);

@@ -26,6 +26,9 @@ pub enum Error {
     /// QEMU could not be started.
     #[error("cannot start QEMU: {0}")]
     QemuSpawn(String),
+    /// The gdbstub conversation failed.
+    #[error("gdbstub: {0}")]
+    Gdb(String),
     /// The QMP conversation failed.
     #[error("QMP: {0}")]
     Qmp(String),

@@ -13,6 +13,7 @@ pub mod config;
 pub mod console;
 mod cmd;
 mod error;
+pub mod gdbstub;
 pub mod initramfs;
 pub mod machine;
 pub mod paths;

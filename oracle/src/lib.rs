@@ -3,6 +3,7 @@
 //! differ) plug in here.
 
 pub mod boot_cmd;
+pub mod cpu_regs;
 pub mod dump_cmd;
 pub mod guest_memory;
 pub mod linux_side;

@@ -10,6 +10,7 @@ use linux_harness::KernelArtifacts;
 use rust_impl::granule::Granule;
 use rust_impl::linear_map::LinearMap;
 
+use crate::cpu_regs::CpuRegs;
 use crate::guest_memory::GuestMemory;
 use crate::symbols::KernelSymbols;
 use crate::walker::{self, Visit, WalkConfig};
@@ -82,11 +83,24 @@ pub struct LinuxSide {
     pub linear_map: LinearMap,
 }
 
-/// Reads the Linux side from a paused guest's memory.
-pub fn read_linux_side<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size: u64, kernel: &KernelArtifacts) -> Result<LinuxSide> {
+/// Reads the Linux side from a stopped guest's memory. With the CPU's registers, the
+/// walk takes granule and VA size from TCR_EL1 and checks TTBR1_EL1, TCR_EL1 and
+/// MAIR_EL1 against the kernel (its `.config` and `swapper_pg_dir`).
+pub fn read_linux_side<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size: u64, kernel: &KernelArtifacts, regs: Option<CpuRegs>) -> Result<LinuxSide> {
     let syms = KernelSymbols::load(&kernel.vmlinux)?;
     let view = kernel_view(mem, ram_base, ram_size, kernel, &syms)?;
-    let (granule, va_bits) = translation_config(&kernel.config)?;
+    let (mut granule, mut va_bits) = translation_config(&kernel.config)?;
+    if let Some(r) = regs {
+        if r.ttbr1_baddr() != view.swapper_pa {
+            bail!("TTBR1_EL1 {:#x} does not point at swapper_pg_dir (PA {:#x})", r.ttbr1, view.swapper_pa);
+        }
+        let (g, v) = (r.granule()?, r.va_bits());
+        if (g, v) != (granule, va_bits) {
+            bail!("TCR_EL1 {:#x} says {g:?} pages and {v}-bit VAs, the kernel config {granule:?} and {va_bits}", r.tcr);
+        }
+        r.check_mair()?;
+        (granule, va_bits) = (g, v);
+    }
     let config = WalkConfig { granule, va_bits, root: view.swapper_pa, shared_mask: 0 };
     let visits = walker::walk(mem, config, config.page_offset(), config.page_end())??;
     let linear_map = LinearMap::from_leaves(walker::leaves(&visits));

@@ -40,3 +40,12 @@ fn bbml3_walk_matches_ptdump() {
     assert!(lm.lines.iter().any(|l| l.level == Level::Pmd && l.cont), "{lm}");
     snapshot("bbml3-blocks", &lm.to_string());
 }
+
+#[test]
+fn debug_pagealloc_walk_matches_ptdump() {
+    let dump = dump_and_check("debug-pagealloc");
+    let lm = &dump.side.linear_map;
+    assert!(lm.lines.iter().all(|l| l.level == Level::Pte && !l.cont), "{lm}");
+    // Free pages are unmapped by debug_pagealloc: present-invalid PTEs.
+    assert!(lm.lines.iter().any(|l| !l.valid), "{lm}");
+}

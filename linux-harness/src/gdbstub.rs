@@ -1,0 +1,315 @@
+//! A client for QEMU's gdbstub (the GDB remote serial protocol) over the run's unix
+//! socket: acknowledged packets (no-ack mode when offered), register numbers read by name from the target description,
+//! register and memory reads per thread (vCPU), software breakpoints, continue and stop.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::{Error, Result};
+
+fn err(msg: impl Into<String>) -> Error {
+    Error::Gdb(msg.into())
+}
+
+/// Why the guest stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StopReply {
+    /// Signal number (5 = SIGTRAP for a breakpoint, 2 = SIGINT for an interrupt).
+    pub signal: u8,
+    /// The thread (vCPU) that stopped, as the stub names it (`p1.2`).
+    pub thread: Option<String>,
+    /// The raw packet.
+    pub raw: String,
+}
+
+/// A register of the target description.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegisterInfo {
+    pub number: u32,
+    pub bits: u32,
+}
+
+pub struct GdbStub {
+    stream: UnixStream,
+    /// Whether received packets must still be acknowledged (until no-ack mode is on).
+    ack: bool,
+    pending: Vec<u8>,
+    registers: HashMap<String, RegisterInfo>,
+}
+
+/// Checksum of a packet body.
+fn checksum(data: &[u8]) -> u8 {
+    data.iter().fold(0u8, |a, b| a.wrapping_add(*b))
+}
+
+/// Undoes the protocol's escaping (`}` x^0x20) and run-length encoding (`*`).
+pub fn decode_body(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'}' if i + 1 < raw.len() => {
+                out.push(raw[i + 1] ^ 0x20);
+                i += 2;
+            }
+            b'*' if i + 1 < raw.len() && !out.is_empty() => {
+                let repeat = raw[i + 1].saturating_sub(29) as usize;
+                let last = *out.last().expect("checked");
+                out.extend(std::iter::repeat_n(last, repeat));
+                i += 2;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Registers (name → number, size) declared by a target-description XML document,
+/// numbered from `first` where no `regnum` is given. Returns the next free number.
+pub fn parse_registers(xml: &str, first: u32, into: &mut HashMap<String, RegisterInfo>) -> u32 {
+    let mut next = first;
+    for chunk in xml.split("<reg ").skip(1) {
+        let tag = chunk.split('>').next().unwrap_or("");
+        let attr = |name: &str| {
+            let key = format!("{name}=\"");
+            tag.find(&key).and_then(|at| tag[at + key.len()..].split('"').next()).map(str::to_string)
+        };
+        let Some(name) = attr("name") else { continue };
+        let number = attr("regnum").and_then(|n| n.parse().ok()).unwrap_or(next);
+        let bits = attr("bitsize").and_then(|b| b.parse().ok()).unwrap_or(64);
+        into.insert(name, RegisterInfo { number, bits });
+        next = number + 1;
+    }
+    next
+}
+
+fn hex_u64_le(hex: &str) -> Result<u64> {
+    let bytes = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
+        .collect::<std::result::Result<Vec<u8>, _>>()
+        .map_err(|e| err(format!("bad hex {hex:?}: {e}")))?;
+    let mut v = 0u64;
+    for (i, b) in bytes.iter().take(8).enumerate() {
+        v |= u64::from(*b) << (8 * i);
+    }
+    Ok(v)
+}
+
+impl GdbStub {
+    /// Connects, asks for no-ack mode and reads the register layout.
+    pub fn connect(socket: &Path) -> Result<GdbStub> {
+        let stream = UnixStream::connect(socket).map_err(|e| err(format!("{}: {e}", socket.display())))?;
+        let mut gdb = GdbStub { stream, ack: true, pending: Vec::new(), registers: HashMap::new() };
+        gdb.request("qSupported:swbreak+;hwbreak+;xmlRegisters=aarch64")?;
+        // QEMU may not offer no-ack mode; then every packet keeps being acknowledged.
+        if gdb.request("QStartNoAckMode")? == "OK" {
+            gdb.ack = false;
+        }
+        gdb.load_registers()?;
+        Ok(gdb)
+    }
+
+    fn send(&mut self, body: &str) -> Result<()> {
+        let packet = format!("${body}#{:02x}", checksum(body.as_bytes()));
+        self.stream.write_all(packet.as_bytes()).map_err(|e| err(format!("send {body:?}: {e}")))
+    }
+
+    /// Reads one packet, waiting at most `timeout` (None: forever). Ack characters are
+    /// skipped; an incomplete packet is kept for the next call.
+    fn receive(&mut self, timeout: Option<Duration>) -> Result<Option<String>> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            // A complete packet in the buffer?
+            if let Some(start) = self.pending.iter().position(|b| *b == b'$') {
+                if let Some(hash) = self.pending[start..].iter().position(|b| *b == b'#') {
+                    let end = start + hash;
+                    if self.pending.len() >= end + 3 {
+                        let body = decode_body(&self.pending[start + 1..end]);
+                        self.pending.drain(..end + 3);
+                        if self.ack {
+                            self.stream.write_all(b"+").map_err(|e| err(e.to_string()))?;
+                        }
+                        return Ok(Some(String::from_utf8_lossy(&body).into_owned()));
+                    }
+                }
+            } else {
+                self.pending.clear(); // only acks
+            }
+            let wait = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    Some(left)
+                }
+                None => None,
+            };
+            self.stream.set_read_timeout(wait).map_err(|e| err(e.to_string()))?;
+            let mut buf = [0u8; 65536];
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Err(err("connection closed by QEMU")),
+                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+                Err(e) => return Err(err(e.to_string())),
+            }
+        }
+    }
+
+    /// Sends a packet and returns the reply.
+    pub fn request(&mut self, body: &str) -> Result<String> {
+        self.send(body)?;
+        self.receive(Some(Duration::from_secs(30)))?.ok_or_else(|| err(format!("no reply to {body:?}")))
+    }
+
+    fn xfer(&mut self, annex: &str) -> Result<String> {
+        let mut out = String::new();
+        loop {
+            let reply = self.request(&format!("qXfer:features:read:{annex}:{:x},{:x}", out.len(), 0x3000))?;
+            let (kind, data) = reply.split_at(reply.len().min(1));
+            out.push_str(data);
+            match kind {
+                "l" => return Ok(out),
+                "m" => continue,
+                _ => return Err(err(format!("reading {annex}: {reply}"))),
+            }
+        }
+    }
+
+    fn load_registers(&mut self) -> Result<()> {
+        let target = self.xfer("target.xml")?;
+        let mut next = 0;
+        let mut regs = HashMap::new();
+        // Registers are numbered in document order across the included files.
+        for chunk in target.split("<xi:include href=\"").skip(1) {
+            let file = chunk.split('"').next().unwrap_or_default().to_string();
+            let doc = self.xfer(&file)?;
+            next = parse_registers(&doc, next, &mut regs);
+        }
+        parse_registers(&target, next, &mut regs);
+        self.registers = regs;
+        Ok(())
+    }
+
+    /// A register's number and size, by its name in the target description.
+    pub fn register(&self, name: &str) -> Result<RegisterInfo> {
+        self.registers.get(name).copied().ok_or_else(|| err(format!("the target description has no register {name}")))
+    }
+
+    /// The stub's thread ids (one per vCPU).
+    pub fn threads(&mut self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut reply = self.request("qfThreadInfo")?;
+        while let Some(list) = reply.strip_prefix('m') {
+            out.extend(list.split(',').map(str::to_string));
+            reply = self.request("qsThreadInfo")?;
+        }
+        Ok(out)
+    }
+
+    /// Reads a (up to 64-bit) register of one vCPU.
+    pub fn read_register(&mut self, thread: &str, name: &str) -> Result<u64> {
+        let info = self.register(name)?;
+        let sel = self.request(&format!("Hg{thread}"))?;
+        if sel != "OK" {
+            return Err(err(format!("selecting thread {thread}: {sel}")));
+        }
+        let reply = self.request(&format!("p{:x}", info.number))?;
+        if reply.starts_with('E') || reply.is_empty() {
+            return Err(err(format!("reading {name} on {thread}: {reply:?}")));
+        }
+        hex_u64_le(&reply)
+    }
+
+    pub fn set_breakpoint(&mut self, va: u64) -> Result<()> {
+        match self.request(&format!("Z0,{va:x},4"))?.as_str() {
+            "OK" => Ok(()),
+            other => Err(err(format!("setting a breakpoint at {va:#x}: {other:?}"))),
+        }
+    }
+
+    pub fn clear_breakpoint(&mut self, va: u64) -> Result<()> {
+        match self.request(&format!("z0,{va:x},4"))?.as_str() {
+            "OK" => Ok(()),
+            other => Err(err(format!("clearing the breakpoint at {va:#x}: {other:?}"))),
+        }
+    }
+
+    /// Moves `thread` past a software breakpoint at `va`: take it out, single-step that
+    /// vCPU, put it back. QEMU, like a hardware target, would otherwise hit it again.
+    pub fn step_over(&mut self, thread: &str, va: u64) -> Result<()> {
+        self.clear_breakpoint(va)?;
+        let sel = self.request(&format!("Hc{thread}"))?;
+        if sel != "OK" {
+            return Err(err(format!("selecting thread {thread} to step: {sel}")));
+        }
+        self.send("s")?;
+        self.wait_stop(Duration::from_secs(10))?.ok_or_else(|| err("no stop after a single step"))?;
+        self.set_breakpoint(va)
+    }
+
+    /// Resumes every vCPU; the stop comes back through [`GdbStub::wait_stop`].
+    pub fn cont(&mut self) -> Result<()> {
+        self.send("c")
+    }
+
+    /// Waits up to `timeout` for a stop reply.
+    pub fn wait_stop(&mut self, timeout: Duration) -> Result<Option<StopReply>> {
+        let Some(reply) = self.receive(Some(timeout))? else { return Ok(None) };
+        let kind = reply.as_bytes().first().copied();
+        if !matches!(kind, Some(b'T' | b'S')) {
+            return Err(err(format!("unexpected stop reply {reply:?}")));
+        }
+        let signal = u8::from_str_radix(reply.get(1..3).unwrap_or("00"), 16).unwrap_or(0);
+        let thread = reply.split(';').find_map(|f| f.strip_prefix("thread:").or_else(|| f.get(3..).and_then(|g| g.strip_prefix("thread:"))));
+        Ok(Some(StopReply { signal, thread: thread.map(str::to_string), raw: reply }))
+    }
+
+    /// Stops a running guest (Ctrl-C) and returns the stop reply.
+    pub fn interrupt(&mut self) -> Result<StopReply> {
+        self.stream.write_all(&[0x03]).map_err(|e| err(e.to_string()))?;
+        self.wait_stop(Duration::from_secs(10))?.ok_or_else(|| err("no stop after an interrupt"))
+    }
+
+    /// Detaches; the guest runs on.
+    pub fn detach(&mut self) -> Result<()> {
+        let _ = self.request("D")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packet_decoding() {
+        assert_eq!(checksum(b"OK"), 0x9a);
+        assert_eq!(decode_body(b"0* "), b"0000");
+        assert_eq!(decode_body(b"a}\x03b"), b"a#b");
+    }
+
+    #[test]
+    fn register_numbering_follows_documents() {
+        let mut regs = HashMap::new();
+        let next = parse_registers(r#"<reg name="x0" bitsize="64"/><reg name="x1" bitsize="64"/>"#, 0, &mut regs);
+        assert_eq!(next, 2);
+        let next = parse_registers(r#"<reg name="TTBR1_EL1" bitsize="64" regnum="95" group="system"/><reg name="TCR_EL1" bitsize="64"/>"#, next, &mut regs);
+        assert_eq!(regs["x1"], RegisterInfo { number: 1, bits: 64 });
+        assert_eq!(regs["TTBR1_EL1"].number, 95);
+        assert_eq!(regs["TCR_EL1"].number, 96);
+        assert_eq!(next, 97);
+    }
+
+    #[test]
+    fn little_endian_register_values() {
+        assert_eq!(hex_u64_le("0010000000000000").unwrap(), 0x1000);
+        assert!(hex_u64_le("zz").is_err());
+    }
+}

@@ -132,6 +132,14 @@ impl Guest {
         self.qmp()?.stop()
     }
 
+    /// Writes guest RAM as an ELF core (QMP `dump-guest-memory`, one PT_LOAD per RAM
+    /// block at its physical address) to `path`; the run directory is a good place.
+    pub fn dump_core(&self, path: &Path) -> Result<()> {
+        let protocol = format!("file:{}", path.display());
+        self.qmp()?.execute("dump-guest-memory", Some(serde_json::json!({ "paging": false, "protocol": protocol })))?;
+        Ok(())
+    }
+
     /// The shared RAM file: offset = guest PA − [`Guest::ram_base`].
     pub fn ram_file(&self) -> &Path {
         &self.files.ram

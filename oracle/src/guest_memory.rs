@@ -1,5 +1,6 @@
-//! Guest physical memory behind one consumer-side trait: the mmap of a paused guest's
-//! shared RAM file (zero copy) and a `Vec` for tests. The walker is generic over it.
+//! Guest physical memory behind one consumer-side trait: the mmap of a stopped guest's
+//! shared RAM file (zero copy), an ELF core from QMP `dump-guest-memory`, and a `Vec`
+//! for tests. The walker is generic over it.
 
 use std::fs::File;
 use std::num::NonZeroUsize;
@@ -52,43 +53,106 @@ impl GuestMemory for VecMemory {
     }
 }
 
-/// The shared RAM file of a paused guest, mapped read-only.
-pub struct MappedRam {
-    base: u64,
+/// A file mapped read-only (the RAM file of a paused guest, or an ELF core).
+struct MappedFile {
     len: usize,
     ptr: NonNull<std::ffi::c_void>,
 }
 
-impl MappedRam {
-    /// Maps `file`, whose offset 0 is guest PA `base`.
-    pub fn open(file: &Path, base: u64) -> std::io::Result<MappedRam> {
-        let f = File::open(file)?;
+impl MappedFile {
+    fn open(path: &Path) -> std::io::Result<MappedFile> {
+        let f = File::open(path)?;
         let len = f.metadata()?.len() as usize;
-        let nz = NonZeroUsize::new(len).ok_or_else(|| std::io::Error::other(format!("{} is empty", file.display())))?;
-        // SAFETY: a fresh read-only shared mapping of a file we opened; nothing else in
-        // this process aliases it mutably. QEMU may write the file while the guest runs;
-        // readers only look while it is paused, and read plain bytes (no references to
+        let nz = NonZeroUsize::new(len).ok_or_else(|| std::io::Error::other(format!("{} is empty", path.display())))?;
+        // SAFETY: a fresh read-only shared mapping of a file we opened; nothing in this
+        // process aliases it mutably. QEMU may write the RAM file while the guest runs;
+        // readers only look while it is stopped, and read plain bytes (no references to
         // typed data that a concurrent write could invalidate).
         let ptr = unsafe {
             nix::sys::mman::mmap(None, nz, nix::sys::mman::ProtFlags::PROT_READ, nix::sys::mman::MapFlags::MAP_SHARED, f.as_fd(), 0)
         }
         .map_err(std::io::Error::from)?;
-        Ok(MappedRam { base, len, ptr })
+        Ok(MappedFile { len, ptr })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: the mapping is `len` bytes long and lives as long as self.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr() as *const u8, self.len) }
+    }
+}
+
+impl Drop for MappedFile {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the region `open` mapped; no borrow outlives self.
+        let _ = unsafe { nix::sys::mman::munmap(self.ptr, self.len) };
+    }
+}
+
+/// The shared RAM file of a stopped guest, mapped read-only (zero copy).
+pub struct MappedRam {
+    base: u64,
+    file: MappedFile,
+}
+
+impl MappedRam {
+    /// Maps `file`, whose offset 0 is guest PA `base`.
+    pub fn open(file: &Path, base: u64) -> std::io::Result<MappedRam> {
+        Ok(MappedRam { base, file: MappedFile::open(file)? })
     }
 }
 
 impl GuestMemory for MappedRam {
     fn bytes(&self, pa: u64, len: usize) -> Result<&[u8], OutsideRam> {
-        let off = range_check(pa, len, self.base, self.len as u64)?;
-        // SAFETY: `off + len <= self.len` was checked, the mapping lives as long as self.
-        Ok(unsafe { std::slice::from_raw_parts((self.ptr.as_ptr() as *const u8).add(off), len) })
+        let off = range_check(pa, len, self.base, self.file.len as u64)?;
+        Ok(&self.file.bytes()[off..off + len])
     }
 }
 
-impl Drop for MappedRam {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly the region `open` mapped; no borrow outlives self.
-        let _ = unsafe { nix::sys::mman::munmap(self.ptr, self.len) };
+/// An ELF core as QMP `dump-guest-memory` writes it: each PT_LOAD segment holds guest
+/// RAM from its physical address.
+pub struct ElfCore {
+    file: MappedFile,
+    /// (guest PA, file offset, size), sorted by PA.
+    segments: Vec<(u64, u64, u64)>,
+}
+
+impl ElfCore {
+    pub fn open(path: &Path) -> anyhow::Result<ElfCore> {
+        use anyhow::Context;
+        let file = MappedFile::open(path).with_context(|| format!("mapping {}", path.display()))?;
+        let elf = goblin::elf::Elf::parse_header(file.bytes()).with_context(|| format!("{}: not an ELF file", path.display()))?;
+        let ctx = goblin::container::Ctx::new(goblin::container::Container::Big, goblin::container::Endian::Little);
+        let phdrs = goblin::elf::ProgramHeader::parse(file.bytes(), elf.e_phoff as usize, elf.e_phnum as usize, ctx)
+            .with_context(|| format!("{}: bad program headers", path.display()))?;
+        let mut segments: Vec<(u64, u64, u64)> = phdrs
+            .iter()
+            .filter(|p| p.p_type == goblin::elf::program_header::PT_LOAD)
+            .map(|p| (p.p_paddr, p.p_offset, p.p_filesz))
+            .collect();
+        segments.sort();
+        for &(pa, off, size) in &segments {
+            if off.checked_add(size).is_none_or(|end| end > file.len as u64) {
+                anyhow::bail!("{}: segment at PA {pa:#x} runs past the end of the file", path.display());
+            }
+        }
+        if segments.is_empty() {
+            anyhow::bail!("{}: no PT_LOAD segment", path.display());
+        }
+        Ok(ElfCore { file, segments })
+    }
+}
+
+impl GuestMemory for ElfCore {
+    fn bytes(&self, pa: u64, len: usize) -> Result<&[u8], OutsideRam> {
+        let at = self.segments.partition_point(|s| s.0 <= pa).saturating_sub(1);
+        let (start, off, size) = self.segments[at];
+        let rel = range_check(pa, len, start, size).map_err(|e| OutsideRam {
+            ram_start: self.segments[0].0,
+            ram_end: self.segments.last().map(|s| s.0 + s.2).unwrap_or(0),
+            ..e
+        })?;
+        let from = off as usize + rel;
+        Ok(&self.file.bytes()[from..from + len])
     }
 }
 

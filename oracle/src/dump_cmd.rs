@@ -27,6 +27,8 @@ pub struct Dump {
     /// How many times the kernel's ptdump walk was caught (seq_file retries with a
     /// bigger buffer; the last one is the text that was printed).
     pub captures: usize,
+    /// The guest's console log.
+    pub console: String,
 }
 
 /// Reads the Linux side each time the kernel finishes a ptdump walk; keeps the last.
@@ -90,5 +92,5 @@ pub fn dump_scenario(p: &Prepared) -> Result<Dump> {
     let ptdump = Ptdump::parse(&text)?;
     let section = ptdump.linear_map().context("the in-guest ptdump has no Linear Mapping section")?;
     let ptdump_mismatches = compare(&remerge(&side.visits), section);
-    Ok(Dump { side, ptdump_mismatches, ptdump_lines: section.ranges.len(), captures: capture.captures })
+    Ok(Dump { side, ptdump_mismatches, ptdump_lines: section.ranges.len(), captures: capture.captures, console: boot.console.clone() })
 }

@@ -5,8 +5,10 @@
 pub mod boot_cmd;
 pub mod cpu_regs;
 pub mod dump_cmd;
+pub mod dwarf;
 pub mod guest_memory;
 pub mod linux_side;
+pub mod memblock;
 pub mod prepare;
 pub mod ptdump;
 pub mod ptdump_check;

@@ -12,6 +12,8 @@ use rust_impl::linear_map::LinearMap;
 
 use crate::cpu_regs::CpuRegs;
 use crate::guest_memory::GuestMemory;
+use crate::memblock::{self, MemblockRegion};
+use crate::dwarf;
 use crate::symbols::KernelSymbols;
 use crate::walker::{self, Visit, WalkConfig};
 
@@ -26,6 +28,27 @@ pub struct KernelView {
     pub memstart_addr: u64,
     /// PA of `swapper_pg_dir`.
     pub swapper_pa: u64,
+    /// `PAGE_OFFSET` and `PAGE_END`: the linear map's VA range.
+    pub page_offset: u64,
+    pub page_end: u64,
+}
+
+impl KernelView {
+    /// PA of a kernel-image VA.
+    pub fn kimage_to_phys(&self, va: u64) -> u64 {
+        va.wrapping_sub(self.kimage_voffset)
+    }
+
+    /// PA of a kernel VA in the linear map or the kernel image (`__virt_to_phys`).
+    pub fn virt_to_phys(&self, va: u64) -> Result<u64> {
+        if va >= self.page_offset && va < self.page_end {
+            Ok((va - self.page_offset).wrapping_add(self.memstart_addr))
+        } else if va >= self.page_end {
+            Ok(self.kimage_to_phys(va))
+        } else {
+            bail!("{va:#x} is not a kernel address")
+        }
+    }
 }
 
 /// Granule and VA size from the kernel's `.config`.
@@ -61,7 +84,7 @@ pub fn locate_image<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size: u
 }
 
 /// Reads where the kernel is and cross-checks its own variables.
-pub fn kernel_view<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size: u64, kernel: &KernelArtifacts, syms: &KernelSymbols) -> Result<KernelView> {
+pub fn kernel_view<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size: u64, kernel: &KernelArtifacts, syms: &KernelSymbols, va_bits: u32) -> Result<KernelView> {
     let image = std::fs::read(&kernel.image).with_context(|| format!("reading {}", kernel.image.display()))?;
     let head = &image[..image.len().min(256)];
     let text_pa = locate_image(mem, ram_base, ram_size, head)?;
@@ -72,7 +95,9 @@ pub fn kernel_view<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size: u6
         bail!("kimage_voffset in guest memory is {in_guest:#x}, but the Image is at PA {text_pa:#x} (voffset {kimage_voffset:#x})");
     }
     let memstart_addr = mem.read_u64(pa("memstart_addr")?)?;
-    Ok(KernelView { text_pa, kimage_voffset, memstart_addr, swapper_pa: pa("swapper_pg_dir")? })
+    let page_offset = (!0u64) << va_bits;
+    let page_end = page_offset + (1u64 << (va_bits - 1));
+    Ok(KernelView { text_pa, kimage_voffset, memstart_addr, swapper_pa: pa("swapper_pg_dir")?, page_offset, page_end })
 }
 
 /// The walked and normalised linear map.
@@ -81,6 +106,8 @@ pub struct LinuxSide {
     pub config: WalkConfig,
     pub visits: Vec<Visit>,
     pub linear_map: LinearMap,
+    /// `memblock.memory`: the banks map_mem() mapped, with flags.
+    pub memblock_memory: Vec<MemblockRegion>,
 }
 
 /// Reads the Linux side from a stopped guest's memory. With the CPU's registers, the
@@ -88,8 +115,8 @@ pub struct LinuxSide {
 /// MAIR_EL1 against the kernel (its `.config` and `swapper_pg_dir`).
 pub fn read_linux_side<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size: u64, kernel: &KernelArtifacts, regs: Option<CpuRegs>) -> Result<LinuxSide> {
     let syms = KernelSymbols::load(&kernel.vmlinux)?;
-    let view = kernel_view(mem, ram_base, ram_size, kernel, &syms)?;
     let (mut granule, mut va_bits) = translation_config(&kernel.config)?;
+    let view = kernel_view(mem, ram_base, ram_size, kernel, &syms, va_bits)?;
     if let Some(r) = regs {
         if r.ttbr1_baddr() != view.swapper_pa {
             bail!("TTBR1_EL1 {:#x} does not point at swapper_pg_dir (PA {:#x})", r.ttbr1, view.swapper_pa);
@@ -104,5 +131,7 @@ pub fn read_linux_side<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size
     let config = WalkConfig { granule, va_bits, root: view.swapper_pa, shared_mask: 0 };
     let visits = walker::walk(mem, config, config.page_offset(), config.page_end())??;
     let linear_map = LinearMap::from_leaves(walker::leaves(&visits));
-    Ok(LinuxSide { view, config, visits, linear_map })
+    let layouts = dwarf::layouts(&kernel.vmlinux, &kernel.dir.join("layouts.json"), memblock::STRUCTS)?;
+    let memblock_memory = memblock::memory_regions(mem, &syms, &view, &layouts)?;
+    Ok(LinuxSide { view, config, visits, linear_map, memblock_memory })
 }

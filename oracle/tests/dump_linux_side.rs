@@ -49,3 +49,30 @@ fn debug_pagealloc_walk_matches_ptdump() {
     // Free pages are unmapped by debug_pagealloc: present-invalid PTEs.
     assert!(lm.lines.iter().any(|l| !l.valid), "{lm}");
 }
+
+/// `node   0: [mem 0x...-0x...]` lines of the kernel log: the memory ranges as the
+/// kernel reports them at boot (inclusive ends).
+fn logged_memory_ranges(console: &str) -> Vec<(u64, u64)> {
+    linux_harness::console::lines(console)
+        .filter_map(|l| l.trim_start().strip_prefix("node   0: [mem "))
+        .filter_map(|r| {
+            let (a, b) = r.trim_end_matches(']').split_once('-')?;
+            let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
+            Some((hex(a)?, hex(b)? + 1))
+        })
+        .collect()
+}
+
+#[test]
+fn memblock_memory_matches_the_kernel_log() {
+    let p = prepare(&common::scenario("baseline-pte")).unwrap_or_else(|e| panic!("{e:#}"));
+    let dump = dump_scenario(&p).unwrap_or_else(|e| panic!("{e:#}"));
+    let regions: Vec<(u64, u64)> = dump.side.memblock_memory.iter().map(|r| (r.base, r.end())).collect();
+    let logged = logged_memory_ranges(&dump.console);
+    assert!(!logged.is_empty(), "no memory ranges in the kernel log");
+    assert_eq!(regions, logged);
+    assert!(dump.side.memblock_memory.iter().all(|r| r.flags & oracle::memblock::MEMBLOCK_NOMAP == 0));
+    // Every byte of memblock.memory is mapped in the linear map.
+    let mapped: u64 = dump.side.linear_map.lines.iter().map(|l| l.size()).sum();
+    assert_eq!(mapped, regions.iter().map(|(a, b)| b - a).sum::<u64>());
+}

@@ -1,0 +1,119 @@
+//! Structure layouts read by name from the vmlinux DWARF (gimli), never hard-coded:
+//! `struct memblock`, `memblock_type`, `memblock_region`, ... A layout is the structure's
+//! size and its members' offsets, cached next to the kernel's artifacts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use gimli::{AttributeValue, EndianSlice, LittleEndian};
+use serde::{Deserialize, Serialize};
+
+/// A structure's size and member offsets.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StructLayout {
+    pub size: u64,
+    pub members: BTreeMap<String, u64>,
+}
+
+impl StructLayout {
+    /// Offset of `member`, or an error naming the structure.
+    pub fn offset(&self, structure: &str, member: &str) -> Result<u64> {
+        self.members.get(member).copied().ok_or_else(|| anyhow!("struct {structure} has no member {member} in this kernel's DWARF"))
+    }
+}
+
+/// Layouts of the named structures, from the cache file or the DWARF of `vmlinux`.
+pub fn layouts(vmlinux: &Path, cache: &Path, names: &[&str]) -> Result<HashMap<String, StructLayout>> {
+    if let Ok(text) = std::fs::read_to_string(cache) {
+        if let Ok(found) = serde_json::from_str::<HashMap<String, StructLayout>>(&text) {
+            if names.iter().all(|n| found.contains_key(*n)) {
+                return Ok(found);
+            }
+        }
+    }
+    let found = read_layouts(vmlinux, names)?;
+    let _ = std::fs::write(cache, serde_json::to_string_pretty(&found)?);
+    Ok(found)
+}
+
+/// Reads the first complete definition of each named structure.
+pub fn read_layouts(vmlinux: &Path, names: &[&str]) -> Result<HashMap<String, StructLayout>> {
+    let bytes = std::fs::read(vmlinux).with_context(|| format!("reading {}", vmlinux.display()))?;
+    let elf = goblin::elf::Elf::parse(&bytes).with_context(|| format!("parsing {}", vmlinux.display()))?;
+    let section = |id: gimli::SectionId| -> Result<EndianSlice<'_, LittleEndian>, gimli::Error> {
+        let data = elf
+            .section_headers
+            .iter()
+            .find(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(id.name()))
+            .and_then(|sh| bytes.get(sh.sh_offset as usize..(sh.sh_offset + sh.sh_size) as usize))
+            .unwrap_or(&[]);
+        Ok(EndianSlice::new(data, LittleEndian))
+    };
+    let dwarf = gimli::Dwarf::load(section)?;
+    let mut found: HashMap<String, StructLayout> = HashMap::new();
+    let mut units = dwarf.units();
+    while let Some(header) = units.next()? {
+        let unit = dwarf.unit(header)?;
+        let mut entries = unit.entries();
+        // The structure being collected and the depth of its children.
+        let mut current: Option<(String, StructLayout, isize)> = None;
+        let mut depth = 0isize;
+        while let Some((delta, entry)) = entries.next_dfs()? {
+            depth += delta;
+            if let Some((name, layout, child_depth)) = current.take() {
+                if depth == child_depth && entry.tag() == gimli::DW_TAG_member {
+                    let mut layout = layout;
+                    if let (Some(member), Some(offset)) = (attr_name(&dwarf, &unit, entry)?, member_offset(entry)?) {
+                        layout.members.insert(member, offset);
+                    }
+                    current = Some((name, layout, child_depth));
+                    continue;
+                } else if depth >= child_depth {
+                    current = Some((name, layout, child_depth));
+                    continue;
+                }
+                found.insert(name, layout);
+            }
+            if entry.tag() != gimli::DW_TAG_structure_type || entry.attr(gimli::DW_AT_declaration)?.is_some() {
+                continue;
+            }
+            let Some(name) = attr_name(&dwarf, &unit, entry)? else { continue };
+            if !names.contains(&name.as_str()) || found.contains_key(&name) {
+                continue;
+            }
+            let size = match entry.attr_value(gimli::DW_AT_byte_size)? {
+                Some(v) => v.udata_value().unwrap_or(0),
+                None => continue,
+            };
+            current = Some((name, StructLayout { size, members: BTreeMap::new() }, depth + 1));
+        }
+        if let Some((name, layout, _)) = current {
+            found.insert(name, layout);
+        }
+        if names.iter().all(|n| found.contains_key(*n)) {
+            break;
+        }
+    }
+    for n in names {
+        if !found.contains_key(*n) {
+            bail!("{}: struct {n} not found in the DWARF", vmlinux.display());
+        }
+    }
+    Ok(found)
+}
+
+fn attr_name<R: gimli::Reader>(dwarf: &gimli::Dwarf<R>, unit: &gimli::Unit<R>, entry: &gimli::DebuggingInformationEntry<R>) -> Result<Option<String>> {
+    match entry.attr_value(gimli::DW_AT_name)? {
+        Some(v) => Ok(Some(dwarf.attr_string(unit, v)?.to_string_lossy()?.into_owned())),
+        None => Ok(None),
+    }
+}
+
+fn member_offset<R: gimli::Reader>(entry: &gimli::DebuggingInformationEntry<R>) -> Result<Option<u64>> {
+    Ok(match entry.attr_value(gimli::DW_AT_data_member_location)? {
+        Some(AttributeValue::Udata(v)) => Some(v),
+        Some(v) => v.udata_value(),
+        None => None,
+    })
+}

@@ -136,7 +136,8 @@ impl Guest {
     /// block at its physical address) to `path`; the run directory is a good place.
     pub fn dump_core(&self, path: &Path) -> Result<()> {
         let protocol = format!("file:{}", path.display());
-        self.qmp()?.execute("dump-guest-memory", Some(serde_json::json!({ "paging": false, "protocol": protocol })))?;
+        let args = serde_json::json!({ "paging": false, "protocol": protocol });
+        self.qmp()?.execute_within("dump-guest-memory", Some(args), Duration::from_secs(1800))?;
         Ok(())
     }
 

@@ -36,15 +36,21 @@ impl Qmp {
 
     fn read_message(&mut self) -> Result<Value> {
         let mut line = String::new();
-        let n = self.reader.read_line(&mut line).map_err(qmp_err)?;
+        let n = self.reader.read_line(&mut line).map_err(|e| Error::Qmp(format!("waiting for a reply: {e}")))?;
         if n == 0 {
             return Err(Error::Qmp("connection closed by QEMU".into()));
         }
         serde_json::from_str(&line).map_err(|e| Error::Qmp(format!("bad JSON {line:?}: {e}")))
     }
 
-    /// Runs one command and returns its `return` value.
+    /// Runs one command and returns its `return` value (waiting up to 30 s).
     pub fn execute(&mut self, command: &str, arguments: Option<Value>) -> Result<Value> {
+        self.execute_within(command, arguments, Duration::from_secs(30))
+    }
+
+    /// Runs one command, waiting up to `limit` for its reply.
+    pub fn execute_within(&mut self, command: &str, arguments: Option<Value>, limit: Duration) -> Result<Value> {
+        self.reader.get_ref().set_read_timeout(Some(limit)).map_err(qmp_err)?;
         let mut msg = json!({ "execute": command });
         if let Some(args) = arguments {
             msg["arguments"] = args;

@@ -2,6 +2,7 @@
 //! scenario's kernel and report on it. Later stages (host-side walker, model replay,
 //! differ) plug in here.
 
+pub mod bench;
 pub mod boot_cmd;
 pub mod cpu_regs;
 pub mod dump_cmd;

@@ -25,6 +25,17 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Benchmarks: `walk` times walking and normalising a paused guest's linear map
+    /// against a plain read of the same table pages and against QMP dump-guest-memory.
+    Bench {
+        /// What to measure (`walk`).
+        what: String,
+        /// Scenario file of the guest to measure (e.g. corpora/bench/walk-8g-pte.json).
+        scenario: PathBuf,
+        /// Repetitions per measurement (the median is reported).
+        #[arg(long, default_value_t = 9)]
+        runs: usize,
+    },
     /// Boot the scenario, pause it at the end of boot and print its linear map as read
     /// from guest RAM (normalised), after checking the walk line for line against the
     /// kernel's own ptdump.
@@ -56,6 +67,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 println!("run directory kept: {}", boot.run_dir.display());
             }
             Ok(boot_cmd::exit_code(&boot.outcome) as u8)
+        }
+        Command::Bench { what, scenario, runs } => {
+            if what != "walk" {
+                anyhow::bail!("unknown benchmark {what:?}; known: walk");
+            }
+            let prepared = prepare(&scenario)?;
+            print!("{}", oracle::bench::bench_walk(&prepared, runs.max(1))?);
+            Ok(0)
         }
         Command::Dump { scenario } => {
             let prepared = prepare(&scenario)?;

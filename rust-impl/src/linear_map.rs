@@ -47,6 +47,7 @@ impl MapLine {
         self.end.0.wrapping_sub(self.start.0)
     }
 
+    #[inline]
     fn continues_with(&self, leaf: &Leaf) -> bool {
         self.end == leaf.va
             && self.level == leaf.level
@@ -67,15 +68,33 @@ pub struct LinearMap {
 impl LinearMap {
     /// Merges leaves (in VA order) into lines.
     pub fn from_leaves<I: IntoIterator<Item = Leaf>>(leaves: I) -> LinearMap {
-        let mut lines: Vec<MapLine> = Vec::new();
+        let mut map = LinearMap::default();
         for leaf in leaves {
-            if let Some(last) = lines.last_mut() {
-                if last.continues_with(&leaf) {
-                    last.end = VirtAddr(last.end.0.wrapping_add(leaf.size));
-                    continue;
-                }
+            map.push(leaf);
+        }
+        map
+    }
+
+    /// Extends the last line by `bytes` that continue it exactly (same attributes, VA and
+    /// PA both advancing by `bytes`); the caller guarantees the continuation.
+    #[inline]
+    pub fn extend_last(&mut self, bytes: u64) {
+        if let Some(last) = self.lines.last_mut() {
+            last.end = VirtAddr(last.end.0.wrapping_add(bytes));
+        }
+    }
+
+    /// Appends the next leaf (in VA order), extending the last line when it continues it.
+    #[inline]
+    pub fn push(&mut self, leaf: Leaf) {
+        let lines = &mut self.lines;
+        if let Some(last) = lines.last_mut() {
+            if last.continues_with(&leaf) {
+                last.end = VirtAddr(last.end.0.wrapping_add(leaf.size));
+                return;
             }
-            lines.push(MapLine {
+        }
+        lines.push(MapLine {
                 start: leaf.va,
                 end: VirtAddr(leaf.va.0.wrapping_add(leaf.size)),
                 level: leaf.level,
@@ -85,8 +104,6 @@ impl LinearMap {
                 valid: leaf.valid,
                 shared: leaf.shared,
             });
-        }
-        LinearMap { lines }
     }
 }
 

@@ -12,7 +12,8 @@ fn main() -> Result<()> {
         Some("setup") => setup::setup(&sh),
         Some("test") => test(&sh, &args[1..]),
         Some("nightly") => nightly(&sh, &args[1..]),
-        _ => bail!("usage: cargo xtask <setup|test|nightly> [args]\n  setup    install QEMU, the cross toolchain and the kernel source (idempotent)\n  test     set up, then run the whole test suite, QEMU tests included\n  nightly  set up, then boot every corpus scenario and report"),
+        Some("bench") => bench(&sh, &args[1..]),
+        _ => bail!("usage: cargo xtask <setup|test|nightly> [args]\n  setup    install QEMU, the cross toolchain and the kernel source (idempotent)\n  test     set up, then run the whole test suite, QEMU tests included\n  nightly  set up, then boot every corpus scenario and report\n  bench    set up, then run the benchmarks (walker vs plain read vs dump-guest-memory)"),
     }
 }
 
@@ -33,6 +34,12 @@ fn test(sh: &Shell, extra: &[String]) -> Result<()> {
     } else {
         cmd!(sh, "cargo test --workspace --all-targets --no-fail-fast {extra...}").run()?;
     }
+    Ok(())
+}
+
+fn bench(sh: &Shell, extra: &[String]) -> Result<()> {
+    setup::setup(sh)?;
+    cmd!(sh, "cargo run --quiet --release -p oracle -- bench walk corpora/bench/walk-8g-pte.json {extra...}").run()?;
     Ok(())
 }
 

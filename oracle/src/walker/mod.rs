@@ -6,9 +6,9 @@
 use rust_impl::address::{PhysAddr, VirtAddr};
 use rust_impl::descriptor::*;
 use rust_impl::granule::{Granule, Level};
-use rust_impl::linear_map::Leaf;
+use rust_impl::linear_map::{Leaf, LinearMap};
 
-use crate::guest_memory::{GuestMemory, OutsideRam};
+use crate::guest_memory::GuestMemory;
 
 /// What the walk needs to know about the translation regime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,16 +88,70 @@ pub enum ConfigError {
     Range(u64, u64, u32),
 }
 
-struct Walk<'m, M: GuestMemory + ?Sized> {
+/// Receives what a walk finds, in VA order.
+pub trait WalkVisitor {
+    /// A table page the walk read (root included).
+    fn table(&mut self, _pa: u64) {}
+    /// A leaf or a hole.
+    fn visit(&mut self, visit: Visit);
+    /// `count` more leaves right after `leaf` (whose descriptor was `desc`) in the same
+    /// table, each mapping the next `leaf.size` bytes with identical attributes. The
+    /// default hands them to [`WalkVisitor::visit`] one by one.
+    fn more_leaves(&mut self, leaf: &Leaf, desc: u64, count: u64) {
+        for k in 1..=count {
+            let step = k * leaf.size;
+            let next = Leaf { va: VirtAddr(leaf.va.0 + step), pa: PhysAddr(leaf.pa.0 + step), ..*leaf };
+            self.visit(Visit::Leaf { leaf: next, desc: desc + step });
+        }
+    }
+}
+
+impl WalkVisitor for Vec<Visit> {
+    fn visit(&mut self, visit: Visit) {
+        self.push(visit);
+    }
+}
+
+/// Builds the normalised [`LinearMap`] as the walk goes, taking runs whole.
+#[derive(Default)]
+pub struct Normaliser {
+    pub map: LinearMap,
+    /// Leaf entries seen.
+    pub leaves: u64,
+}
+
+impl WalkVisitor for Normaliser {
+    #[inline]
+    fn visit(&mut self, visit: Visit) {
+        if let Visit::Leaf { leaf, .. } = visit {
+            self.leaves += 1;
+            self.map.push(leaf);
+        }
+    }
+
+    #[inline]
+    fn more_leaves(&mut self, leaf: &Leaf, _desc: u64, count: u64) {
+        self.leaves += count;
+        self.map.extend_last(count * leaf.size);
+    }
+}
+
+struct Walk<'m, 'v, M: GuestMemory + ?Sized, V: WalkVisitor> {
     mem: &'m M,
     cfg: WalkConfig,
     levels: u32,
-    out: Vec<Visit>,
+    out: &'v mut V,
     ancestors: [u64; 5],
 }
 
 /// Walks `[start, end)` of the TTBR1 half and returns every entry visited in VA order.
 pub fn walk<M: GuestMemory + ?Sized>(mem: &M, cfg: WalkConfig, start: u64, end: u64) -> Result<Result<Vec<Visit>, WalkError>, ConfigError> {
+    let mut out = Vec::new();
+    Ok(walk_with(mem, cfg, start, end, &mut out)?.map(|()| out))
+}
+
+/// Walks `[start, end)` of the TTBR1 half, handing each entry to `visitor` as it goes.
+pub fn walk_with<M: GuestMemory + ?Sized, V: WalkVisitor>(mem: &M, cfg: WalkConfig, start: u64, end: u64, visitor: &mut V) -> Result<Result<(), WalkError>, ConfigError> {
     let g = cfg.granule;
     if !(cfg.va_bits >= 36 && cfg.va_bits <= 48 && cfg.va_bits > g.page_shift() + g.bits_per_level()) {
         return Err(ConfigError::VaBits(cfg.va_bits));
@@ -109,17 +163,17 @@ pub fn walk<M: GuestMemory + ?Sized>(mem: &M, cfg: WalkConfig, start: u64, end: 
     let levels = g.levels(cfg.va_bits);
     let mut ancestors = [u64::MAX; 5];
     ancestors[0] = cfg.root;
-    let mut w = Walk { mem, cfg, levels, out: Vec::new(), ancestors };
-    Ok(w.table(cfg.root, g.start_level(cfg.va_bits), lowest, start, end, 0).map(|()| w.out))
+    let mut w = Walk { mem, cfg, levels, out: visitor, ancestors };
+    Ok(w.table(cfg.root, g.start_level(cfg.va_bits), lowest, start, end, 0))
 }
 
-impl<M: GuestMemory + ?Sized> Walk<'_, M> {
+impl<M: GuestMemory + ?Sized, V: WalkVisitor> Walk<'_, '_, M, V> {
     fn level_name(&self, arch_level: u32) -> Level {
         self.cfg.granule.linux_level(arch_level, self.levels)
     }
 
     /// Walks the table at `table` (architectural level `lvl`, covering VAs from
-    /// `table_va`) over `[start, end)`.
+    /// `table_va`) over `[start, end)`. The table is read as one slice.
     fn table(&mut self, table: u64, lvl: u32, table_va: u64, start: u64, end: u64, depth: usize) -> Result<(), WalkError> {
         let g = self.cfg.granule;
         let shift = g.level_shift(lvl);
@@ -130,18 +184,34 @@ impl<M: GuestMemory + ?Sized> Walk<'_, M> {
         // This table covers [table_va, table_va + entries << shift); stay inside it.
         let table_end = ((index_mask + 1) << shift).checked_add(table_va).unwrap_or(u64::MAX);
         let end = end.min(table_end);
-        let mut va = start.max(table_va) & !(entry_size - 1);
+        let first = start.max(table_va) & !(entry_size - 1);
+        let entries = match self.mem.bytes(table, ((index_mask + 1) * 8) as usize) {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                let reason = if depth == 0 { WalkErrorKind::RootOutsideRam(PhysAddr(table)) } else { WalkErrorKind::TableOutsideRam(PhysAddr(table)) };
+                return Err(WalkError { va: VirtAddr(first), level, desc: 0, reason });
+            }
+        };
+        self.out.table(table);
+        let read = |i: usize| u64::from_le_bytes(entries[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        let mut va = first;
         while va < end {
-            let index = (va >> shift) & index_mask;
-            let desc = table.checked_add(index * 8).ok_or(OutsideRam { pa: table, len: 8, ram_start: 0, ram_end: 0 });
-            let desc = desc.and_then(|entry_pa| self.mem.read_u64(entry_pa)).map_err(|OutsideRam { .. }| WalkError {
-                va: VirtAddr(va),
-                level,
-                desc: 0,
-                reason: if depth == 0 { WalkErrorKind::RootOutsideRam(PhysAddr(table)) } else { WalkErrorKind::TableOutsideRam(PhysAddr(table)) },
-            })?;
-            self.entry(desc, lvl, va, entry_size, start, end, depth)?;
-            match va.checked_add(entry_size) {
+            let index = ((va >> shift) & index_mask) as usize;
+            let desc = read(index);
+            let mut step = 1;
+            if let Some(leaf) = self.entry(desc, lvl, va, entry_size, start, end, depth)? {
+                // Fast path: the following entries of this table that continue this leaf
+                // exactly (same attributes, next output address) form one run.
+                let left_in_range = (end - va - 1) / entry_size;
+                let left_in_table = index_mask - index as u64;
+                let max = left_in_range.min(left_in_table).min(self.room_after(&leaf, entry_size));
+                let n = run_length(&entries[(index + 1) * 8..(index + 1 + max as usize) * 8], desc + entry_size, entry_size);
+                if n > 0 {
+                    self.out.more_leaves(&leaf, desc, n);
+                    step += n;
+                }
+            }
+            match (step * entry_size).checked_add(va) {
                 Some(next) => va = next,
                 None => break,
             }
@@ -149,15 +219,25 @@ impl<M: GuestMemory + ?Sized> Walk<'_, M> {
         Ok(())
     }
 
+    /// How many entries after `leaf` can continue it without their output address
+    /// carrying into the shared bit or past 48 bits (either would change their meaning).
+    fn room_after(&self, leaf: &Leaf, entry_size: u64) -> u64 {
+        let mask = self.cfg.shared_mask;
+        let boundary = if mask != 0 { mask & mask.wrapping_neg() } else { 1 << 48 };
+        let offset = leaf.pa.0 & (boundary - 1);
+        ((boundary - offset) / entry_size).saturating_sub(1)
+    }
+
     #[allow(clippy::too_many_arguments)]
-    fn entry(&mut self, desc: u64, lvl: u32, va: u64, size: u64, start: u64, end: u64, depth: usize) -> Result<(), WalkError> {
+    /// Decodes one entry; returns the leaf it emitted, if it was one.
+    fn entry(&mut self, desc: u64, lvl: u32, va: u64, size: u64, start: u64, end: u64, depth: usize) -> Result<Option<Leaf>, WalkError> {
         let g = self.cfg.granule;
         let level = self.level_name(lvl);
         let err = |reason| WalkError { va: VirtAddr(va), level, desc, reason };
         let present_invalid = desc & PTE_VALID == 0 && desc & PTE_PRESENT_INVALID != 0;
         if desc & PTE_VALID == 0 && !present_invalid {
-            self.out.push(Visit::Hole { va: VirtAddr(va), size, level, desc });
-            return Ok(());
+            self.out.visit(Visit::Hole { va: VirtAddr(va), size, level, desc });
+            return Ok(None);
         }
         let is_table = desc & PMD_TYPE_MASK == PMD_TYPE_TABLE && lvl < 3;
         if is_table {
@@ -171,7 +251,7 @@ impl<M: GuestMemory + ?Sized> Walk<'_, M> {
             if depth < 4 {
                 self.ancestors[depth + 1] = next;
             }
-            return self.table(next, lvl + 1, va, start, end, depth + 1);
+            return self.table(next, lvl + 1, va, start, end, depth + 1).map(|()| None);
         }
         // A leaf: a block (levels 1-2), a page (level 3), or present-invalid either way.
         if lvl < 3 && !g.block_allowed(lvl) {
@@ -199,9 +279,38 @@ impl<M: GuestMemory + ?Sized> Walk<'_, M> {
             cont: desc & PTE_CONT != 0,
             shared,
         };
-        self.out.push(Visit::Leaf { leaf, desc });
-        Ok(())
+        self.out.visit(Visit::Leaf { leaf, desc });
+        Ok(Some(leaf))
     }
+}
+
+/// How many leading descriptors of `words` (little-endian u64s) equal `first`,
+/// `first + step`, `first + 2 * step`, ...: compared a block of eight at a time without
+/// branches (so the compiler can vectorise), then one by one.
+#[inline]
+fn run_length(words: &[u8], first: u64, step: u64) -> u64 {
+    const BLOCK: usize = 8;
+    let mut n = 0u64;
+    let mut blocks = words.chunks_exact(BLOCK * 8);
+    for block in &mut blocks {
+        let base = first.wrapping_add(n.wrapping_mul(step));
+        let mut all = true;
+        for (j, word) in block.chunks_exact(8).enumerate() {
+            let d = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+            all &= d == base.wrapping_add((j as u64).wrapping_mul(step));
+        }
+        if !all {
+            break;
+        }
+        n += BLOCK as u64;
+    }
+    for word in words[n as usize * 8..].chunks_exact(8) {
+        if u64::from_le_bytes(word.try_into().expect("8 bytes")) != first.wrapping_add(n.wrapping_mul(step)) {
+            break;
+        }
+        n += 1;
+    }
+    n
 }
 
 /// The leaves of a walk, for [`rust_impl::linear_map::LinearMap::from_leaves`].

@@ -231,3 +231,67 @@ fn root_outside_ram_and_bad_config() {
     assert_eq!(walk(&t.mem, bad, PAGE_OFFSET, PAGE_OFFSET + 1).unwrap_err(), ConfigError::VaBits(60));
     assert!(matches!(walk(&t.mem, t.cfg(), 0x1000, 0x2000), Err(ConfigError::Range(..))));
 }
+
+#[test]
+fn streaming_normaliser_equals_merging_every_visit() {
+    // PTE tables with runs broken by an attribute change, a hole, a present-invalid
+    // page, a PA jump, a CONT group and a shared page.
+    let mut t = Tables::new();
+    let pmd = t.pmd_table();
+    for table in 0..3u64 {
+        let pte = t.table();
+        t.link(pmd, table, pte);
+        for i in 0..512u64 {
+            let pa = 0x4000_0000 + (table << 21) + (i << 12);
+            let mut desc = pa | KERNEL | PMD_TYPE_TABLE;
+            match i {
+                7 => desc |= PTE_RDONLY,
+                100 => desc = 0,
+                200..=203 => desc = (desc & !PTE_VALID) | PTE_PRESENT_INVALID,
+                300 => desc += 1 << 30,
+                320..=335 => desc |= PTE_CONT,
+                400 => desc |= 1 << 47,
+                _ => {}
+            }
+            t.set(pte, i, desc);
+        }
+    }
+    for shared_mask in [0, 1 << 47] {
+        let cfg = WalkConfig { shared_mask, ..t.cfg() };
+        let visits = walk(&t.mem, cfg, cfg.page_offset(), cfg.page_end()).unwrap().unwrap();
+        let mut n = Normaliser::default();
+        walk_with(&t.mem, cfg, cfg.page_offset(), cfg.page_end(), &mut n).unwrap().unwrap();
+        assert_eq!(n.map, LinearMap::from_leaves(leaves(&visits)));
+        assert_eq!(n.leaves, leaves(&visits).count() as u64);
+        assert_eq!(n.leaves, 3 * 512 - 3);
+    }
+}
+
+#[test]
+fn runs_do_not_cross_the_shared_bit() {
+    // Two pages whose output addresses straddle bit 47: with bit 47 as the shared bit
+    // the second is a shared alias of PA 0, not a continuation.
+    let mut t = Tables::new();
+    let pmd = t.pmd_table();
+    let pte = t.table();
+    t.link(pmd, 0, pte);
+    t.set(pte, 0, ((1 << 47) - 0x1000) | KERNEL | PMD_TYPE_TABLE);
+    t.set(pte, 1, (1 << 47) | KERNEL | PMD_TYPE_TABLE);
+    let cfg = WalkConfig { shared_mask: 1 << 47, ..t.cfg() };
+    let visits = walk(&t.mem, cfg, cfg.page_offset(), cfg.page_end()).unwrap().unwrap();
+    let l: Vec<_> = leaves(&visits).collect();
+    assert_eq!((l[1].pa.0, l[1].shared), (0, true));
+}
+
+#[test]
+fn run_length_counts_exact_continuations() {
+    let words = |v: &[u64]| v.iter().flat_map(|d| d.to_le_bytes()).collect::<Vec<u8>>();
+    let seq: Vec<u64> = (0..20).map(|i| 0x1000 + i * 0x1000).collect();
+    assert_eq!(run_length(&words(&seq), 0x1000, 0x1000), 20);
+    for broken in [0, 3, 7, 8, 9, 16, 19] {
+        let mut v = seq.clone();
+        v[broken] ^= 1 << 7;
+        assert_eq!(run_length(&words(&v), 0x1000, 0x1000), broken as u64, "broken at {broken}");
+    }
+    assert_eq!(run_length(&[], 0, 0x1000), 0);
+}

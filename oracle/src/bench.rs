@@ -1,0 +1,88 @@
+//! `oracle bench walk SCENARIO`: the cost of reading the Linux side, as ratios measured
+//! in one run on one paused guest: walk + normalise against a plain sequential read of
+//! the same table pages from the same mapping, and against QMP `dump-guest-memory`.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use linux_harness::{BootOutcome, EndAction};
+
+use crate::boot_cmd::boot_scenario;
+use crate::guest_memory::{GuestMemory, MappedRam};
+use crate::linux_side::read_linux_side;
+use crate::prepare::Prepared;
+use crate::walker::{walk_with, Normaliser, Visit, WalkVisitor};
+
+/// Collects the table pages a walk reads.
+struct Tables(Vec<u64>);
+
+impl WalkVisitor for Tables {
+    fn table(&mut self, pa: u64) {
+        self.0.push(pa);
+    }
+    fn visit(&mut self, _: Visit) {}
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Runs the walk benchmark and returns the report text.
+pub fn bench_walk(p: &Prepared, runs: usize) -> Result<String> {
+    let boot = boot_scenario(p, EndAction::Wait, false)?;
+    if boot.outcome != BootOutcome::Booted {
+        bail!("the guest did not boot: {}", boot.outcome.summary());
+    }
+    let guest = boot.guest.as_ref().context("no live guest")?;
+    eprintln!("booted in {:.1}s; pausing and reading", boot.host_seconds);
+    guest.pause()?;
+    let mem = MappedRam::open(guest.ram_file(), guest.ram_base())?;
+    let side = read_linux_side(&mem, guest.ram_base(), guest.ram_size(), &p.kernel, None)?;
+    let cfg = side.config;
+    let (start, end) = (cfg.page_offset(), cfg.page_end());
+    let mut tables = Tables(Vec::new());
+    walk_with(&mem, cfg, start, end, &mut tables)??;
+    let page = cfg.granule.page_size() as usize;
+
+    let mut walk_times = Vec::new();
+    let mut last = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let mut n = Normaliser::default();
+        walk_with(&mem, cfg, start, end, &mut n)??;
+        walk_times.push(t.elapsed());
+        last = Some(black_box(n));
+    }
+    let n = last.context("no runs")?;
+    let mut read_times = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let mut sum = 0u64;
+        for &pa in &tables.0 {
+            for chunk in mem.bytes(pa, page)?.chunks_exact(8) {
+                sum = sum.wrapping_add(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+            }
+        }
+        black_box(sum);
+        read_times.push(t.elapsed());
+    }
+    let core = tempfile::Builder::new().prefix("lmo-bench-core-").tempfile_in("/var/tmp").context("creating a core file")?;
+    let t = Instant::now();
+    guest.dump_core(core.path())?;
+    let dump_time = t.elapsed();
+    drop(core);
+
+    let (walk, read) = (median(walk_times), median(read_times));
+    let mut s = String::new();
+    let _ = writeln!(s, "guest: {} MiB, {} CPUs, -cpu {}, {}", p.scenario.machine.memory_mib, p.scenario.machine.cpus, p.scenario.machine.cpu_arg(), p.scenario.cmdline);
+    let _ = writeln!(s, "linear map: {} leaves in {} table pages ({} MiB of tables) -> {} normalised lines", n.leaves, tables.0.len(), tables.0.len() * page >> 20, n.map.lines.len());
+    let _ = writeln!(s, "walk + normalise (median of {runs}): {:.2} ms", walk.as_secs_f64() * 1e3);
+    let _ = writeln!(s, "plain sequential read of the same table pages (median of {runs}): {:.2} ms", read.as_secs_f64() * 1e3);
+    let _ = writeln!(s, "QMP dump-guest-memory to disk (once): {:.2} s", dump_time.as_secs_f64());
+    let _ = writeln!(s, "ratio walk / plain read: {:.2}x (target: at most 2x)", walk.as_secs_f64() / read.as_secs_f64());
+    let _ = writeln!(s, "ratio walk / dump-guest-memory: {:.2e}x (the walk is {:.0}x faster)", walk.as_secs_f64() / dump_time.as_secs_f64(), dump_time.as_secs_f64() / walk.as_secs_f64());
+    Ok(s)
+}

@@ -14,5 +14,6 @@ pub mod prepare;
 pub mod ptdump;
 pub mod ptdump_check;
 pub mod scenario;
+pub mod swiotlb;
 pub mod symbols;
 pub mod walker;

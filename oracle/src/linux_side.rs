@@ -14,6 +14,7 @@ use crate::cpu_regs::CpuRegs;
 use crate::guest_memory::GuestMemory;
 use crate::memblock::{self, MemblockRegion};
 use crate::dwarf;
+use crate::swiotlb::{self, SwiotlbPool};
 use crate::symbols::KernelSymbols;
 use crate::walker::{self, Visit, WalkConfig};
 
@@ -108,6 +109,8 @@ pub struct LinuxSide {
     pub linear_map: LinearMap,
     /// `memblock.memory`: the banks map_mem() mapped, with flags.
     pub memblock_memory: Vec<MemblockRegion>,
+    /// The swiotlb default pool, if there is one.
+    pub swiotlb: Option<SwiotlbPool>,
 }
 
 /// Reads the Linux side from a stopped guest's memory. With the CPU's registers, the
@@ -131,7 +134,9 @@ pub fn read_linux_side<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size
     let config = WalkConfig { granule, va_bits, root: view.swapper_pa, shared_mask: 0 };
     let visits = walker::walk(mem, config, config.page_offset(), config.page_end())??;
     let linear_map = LinearMap::from_leaves(walker::leaves(&visits));
-    let layouts = dwarf::layouts(&kernel.vmlinux, &kernel.dir.join("layouts.json"), memblock::STRUCTS)?;
+    let structs: Vec<&str> = memblock::STRUCTS.iter().chain(swiotlb::STRUCTS).copied().collect();
+    let layouts = dwarf::layouts(&kernel.vmlinux, &kernel.dir.join("layouts.json"), &structs)?;
     let memblock_memory = memblock::memory_regions(mem, &syms, &view, &layouts)?;
-    Ok(LinuxSide { view, config, visits, linear_map, memblock_memory })
+    let swiotlb = swiotlb::default_pool(mem, &syms, &view, &layouts)?;
+    Ok(LinuxSide { view, config, visits, linear_map, memblock_memory, swiotlb })
 }

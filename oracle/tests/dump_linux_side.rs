@@ -72,6 +72,13 @@ fn memblock_memory_matches_the_kernel_log() {
     assert!(!logged.is_empty(), "no memory ranges in the kernel log");
     assert_eq!(regions, logged);
     assert!(dump.side.memblock_memory.iter().all(|r| r.flags & oracle::memblock::MEMBLOCK_NOMAP == 0));
+    // The swiotlb pool is where the kernel said it mapped it:
+    // "software IO TLB: mapped [mem START-END] (2MB)", END being defpool.end itself.
+    let pool = dump.side.swiotlb.expect("a swiotlb pool");
+    let logged = linux_harness::console::lines(&dump.console)
+        .find_map(|l| l.strip_prefix("software IO TLB: mapped [mem "))
+        .expect("the kernel logs its swiotlb pool");
+    assert_eq!(logged.split(']').next().unwrap(), format!("{:#018x}-{:#018x}", pool.start, pool.end));
     // Every byte of memblock.memory is mapped in the linear map.
     let mapped: u64 = dump.side.linear_map.lines.iter().map(|l| l.size()).sum();
     assert_eq!(mapped, regions.iter().map(|(a, b)| b - a).sum::<u64>());

@@ -284,7 +284,16 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
 
     let outcome = loop {
         if let (Some(g), Some(h)) = (gdb.as_mut(), handler.as_deref_mut()) {
-            if let Some(stop) = g.wait_stop(Duration::from_millis(1))? {
+            let stop = match g.wait_stop(Duration::from_millis(1)) {
+                Ok(stop) => stop,
+                // QEMU went away under the debugger: classify it like any other exit.
+                Err(_) if qemu.try_wait().is_some() => {
+                    gdb = None;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if let Some(stop) = stop {
                 h.on_stop(&stop, g, &files)?;
                 let thread = stop.thread.clone().unwrap_or_else(|| "p1.1".into());
                 let pc = g.read_register(&thread, "pc")?;

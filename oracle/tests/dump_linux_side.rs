@@ -83,3 +83,24 @@ fn memblock_memory_matches_the_kernel_log() {
     let mapped: u64 = dump.side.linear_map.lines.iter().map(|l| l.size()).sum();
     assert_eq!(mapped, regions.iter().map(|(a, b)| b - a).sum::<u64>());
 }
+
+#[test]
+fn granule_16k_walk_matches_ptdump() {
+    let dump = dump_and_check("pte-16k");
+    assert_eq!(dump.side.config.granule, rust_impl::granule::Granule::G16K);
+    let lm = &dump.side.linear_map;
+    assert!(lm.lines.iter().all(|l| l.level == Level::Pte && !l.cont), "{lm}");
+    snapshot("pte-16k", &lm.to_string());
+}
+
+#[test]
+fn granule_64k_walk_matches_ptdump() {
+    let dump = dump_and_check("bbml3-64k");
+    assert_eq!(dump.side.config.granule, rust_impl::granule::Granule::G64K);
+    let lm = &dump.side.linear_map;
+    // 512M PMD blocks and 2M CONT PTE groups; no PUD level with 64K pages.
+    assert!(lm.lines.iter().any(|l| l.level == Level::Pmd), "{lm}");
+    assert!(lm.lines.iter().any(|l| l.level == Level::Pte && l.cont), "{lm}");
+    assert!(lm.lines.iter().all(|l| l.level != Level::Pud), "{lm}");
+    snapshot("bbml3-64k", &lm.to_string());
+}

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod boot_cmd;
 pub mod cpu_regs;
+pub mod differ;
 pub mod dump_cmd;
 pub mod dwarf;
 pub mod guest_memory;

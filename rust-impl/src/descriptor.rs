@@ -45,6 +45,39 @@ pub const PTE_SW_MASK: u64 = 0xf << 55;
 /// Output address field for 48-bit PAs: bits 47:12 (the granule masks its low bits).
 pub const PTE_ADDR_MASK_48: u64 = ((1 << 48) - 1) & !0xfff;
 
+/// `PTE_SWBITS_MASK`: the software bits, 55-58 and 63 (`asm/pgtable-hwdef.h`).
+pub const PTE_SWBITS_MASK: u64 = (1 << 63) | PTE_SW_MASK;
+/// `PTE_TYPE_PAGE`: a level-3 page (bits 1:0 = 0b11).
+pub const PTE_TYPE_PAGE: u64 = 3;
+/// `PUD_TYPE_MASK` / `P4D_TYPE_MASK` / `PGD_TYPE_MASK`: bits 1:0.
+pub const PUD_TYPE_MASK: u64 = 3;
+/// `PUD_TYPE_TABLE` / `P4D_TYPE_TABLE` / `PGD_TYPE_TABLE`.
+pub const PUD_TYPE_TABLE: u64 = 3;
+/// `PUD_TYPE_SECT`: a 1 GiB block with 4K pages.
+pub const PUD_TYPE_SECT: u64 = 1;
+
+// Table descriptor attributes. Each level has its own name in the kernel
+// (`PMD_TABLE_*`, `PUD_TABLE_*`, `P4D_TABLE_*`, `PGD_TABLE_*`), all with the same bits.
+/// `PMD_TABLE_AF`: access flag for the table (Arm: AF in a table descriptor, bit 10;
+/// ignored without FEAT_HAFT).
+pub const PMD_TABLE_AF: u64 = 1 << 10;
+/// `PMD_TABLE_PXN`: privileged execute-never for everything below (Arm: PXNTable, bit 59).
+pub const PMD_TABLE_PXN: u64 = 1 << 59;
+/// `PMD_TABLE_UXN`: unprivileged execute-never for everything below (Arm: UXNTable/XNTable, bit 60).
+pub const PMD_TABLE_UXN: u64 = 1 << 60;
+/// `PUD_TABLE_AF` (Arm: AF in a table descriptor, bit 10).
+pub const PUD_TABLE_AF: u64 = PMD_TABLE_AF;
+/// `PUD_TABLE_PXN` (Arm: PXNTable, bit 59).
+pub const PUD_TABLE_PXN: u64 = PMD_TABLE_PXN;
+/// `PUD_TABLE_UXN` (Arm: UXNTable, bit 60).
+pub const PUD_TABLE_UXN: u64 = PMD_TABLE_UXN;
+/// `P4D_TABLE_AF` (Arm: AF in a table descriptor, bit 10).
+pub const P4D_TABLE_AF: u64 = PMD_TABLE_AF;
+/// `P4D_TABLE_PXN` (Arm: PXNTable, bit 59).
+pub const P4D_TABLE_PXN: u64 = PMD_TABLE_PXN;
+/// `P4D_TABLE_UXN` (Arm: UXNTable, bit 60).
+pub const P4D_TABLE_UXN: u64 = PMD_TABLE_UXN;
+
 /// Attribute bits carried by a leaf: everything but the type bits and the address.
 pub const LEAF_ATTR_MASK: u64 = PTE_ATTRINDX_MASK
     | PTE_USER

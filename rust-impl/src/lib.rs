@@ -1,5 +1,7 @@
-//! `no_std` model of the arm64 Linux linear-map logic (Linux 7.3): address types and,
-//! as the model grows, descriptor formats, `map_mem`, splitting and attribute changes.
+//! `no_std` model of the arm64 Linux linear-map logic (Linux 7.3): address types,
+//! descriptor formats, the page-table builder of `arch/arm64/mm/mmu.c` over an
+//! environment trait, `map_mem`, and a walk of the model's tables into the normalised
+//! `linear_map::LinearMap` both sides render.
 //!
 //! Builds for the host and for `aarch64-unknown-none`; it never knows about QEMU.
 
@@ -9,7 +11,17 @@
 extern crate alloc;
 
 pub mod address;
+pub mod cpufeature;
 pub mod descriptor;
+pub mod errno;
 pub mod granule;
 #[cfg(any(test, feature = "alloc"))]
 pub mod linear_map;
+pub mod map_mem;
+pub mod mmu;
+pub mod pgtable;
+pub mod pgtable_prot;
+#[cfg(any(test, feature = "alloc"))]
+pub mod walk;
+#[cfg(test)]
+mod testutil;

@@ -29,6 +29,8 @@ pub struct Dump {
     pub captures: usize,
     /// The guest's console log.
     pub console: String,
+    /// WARN blocks in the kernel log.
+    pub warnings: usize,
 }
 
 /// Reads the Linux side each time the kernel finishes a ptdump walk; keeps the last.
@@ -92,5 +94,5 @@ pub fn dump_scenario(p: &Prepared) -> Result<Dump> {
     let ptdump = Ptdump::parse(&text)?;
     let section = ptdump.linear_map().context("the in-guest ptdump has no Linear Mapping section")?;
     let ptdump_mismatches = compare(&remerge(&side.visits), section);
-    Ok(Dump { side, ptdump_mismatches, ptdump_lines: section.ranges.len(), captures: capture.captures, console: boot.console.clone() })
+    Ok(Dump { side, ptdump_mismatches, ptdump_lines: section.ranges.len(), captures: capture.captures, console: boot.console.clone(), warnings: boot.warnings.len() })
 }

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod boot_cmd;
+pub mod boot_params;
 pub mod cpu_regs;
 pub mod differ;
 pub mod dump_cmd;
@@ -12,6 +13,8 @@ pub mod guest_memory;
 pub mod linux_side;
 pub mod memblock;
 pub mod prepare;
+pub mod replay;
+pub mod run_cmd;
 pub mod ptdump;
 pub mod ptdump_check;
 pub mod scenario;

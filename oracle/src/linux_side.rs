@@ -111,6 +111,18 @@ pub struct LinuxSide {
     pub memblock_memory: Vec<MemblockRegion>,
     /// The swiotlb default pool, if there is one.
     pub swiotlb: Option<SwiotlbPool>,
+    /// Physical addresses of the kernel image sections map_mem() treats specially.
+    pub image: ImageLayout,
+}
+
+/// PAs of the kernel image symbols that bound the linear aliases map_mem() maps first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageLayout {
+    pub text: u64,
+    pub stext: u64,
+    pub init_begin: u64,
+    pub init_end: u64,
+    pub bss_stop: u64,
 }
 
 /// Reads the Linux side from a stopped guest's memory. With the CPU's registers, the
@@ -138,5 +150,7 @@ pub fn read_linux_side<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size
     let layouts = dwarf::layouts(&kernel.vmlinux, &kernel.dir.join("layouts.json"), &structs)?;
     let memblock_memory = memblock::memory_regions(mem, &syms, &view, &layouts)?;
     let swiotlb = swiotlb::default_pool(mem, &syms, &view, &layouts)?;
-    Ok(LinuxSide { view, config, visits, linear_map, memblock_memory, swiotlb })
+    let pa = |sym: &str| -> Result<u64> { Ok(view.kimage_to_phys(syms.get(sym)?)) };
+    let image = ImageLayout { text: pa("_text")?, stext: pa("_stext")?, init_begin: pa("__init_begin")?, init_end: pa("__init_end")?, bss_stop: pa("__bss_stop")? };
+    Ok(LinuxSide { view, config, visits, linear_map, memblock_memory, swiotlb, image })
 }

@@ -25,6 +25,19 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Replay the scenario's boot through the Rust model and print the linear map it
+    /// expects at the end of boot (the guest is booted once, for the memory layout).
+    Model {
+        /// Scenario file (JSON, schema 1).
+        scenario: PathBuf,
+    },
+    /// For each scenario (files, or directories of *.json): diff the Linux side against
+    /// the model and print a verdict line; exit 0 all as expected, 1 an unexpected
+    /// divergence, 2 an infrastructure failure.
+    Run {
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
     /// Benchmarks: `walk` times walking and normalising a paused guest's linear map
     /// against a plain read of the same table pages and against QMP dump-guest-memory.
     Bench {
@@ -67,6 +80,28 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 println!("run directory kept: {}", boot.run_dir.display());
             }
             Ok(boot_cmd::exit_code(&boot.outcome) as u8)
+        }
+        Command::Model { scenario } => {
+            let prepared = prepare(&scenario)?;
+            let (_, model, _) = oracle::run_cmd::compare(&prepared)?;
+            for step in &model.steps {
+                eprintln!("model: {step}");
+            }
+            print!("{}", model.linear_map);
+            Ok(0)
+        }
+        Command::Run { scenarios } => {
+            let files = oracle::run_cmd::scenario_files(&scenarios)?;
+            let mut outcomes = Vec::new();
+            for f in &files {
+                let o = oracle::run_cmd::run_one(f);
+                print!("{}", oracle::run_cmd::report(&o));
+                outcomes.push(o);
+            }
+            let ok = outcomes.iter().filter(|o| o.verdict.as_expected()).count();
+            let infra = outcomes.iter().filter(|o| matches!(o.verdict, oracle::run_cmd::Verdict::Infrastructure(_))).count();
+            println!("{} scenario(s): {ok} as expected, {} not as expected, {infra} infrastructure failure(s)", outcomes.len(), outcomes.len() - ok - infra);
+            Ok(oracle::run_cmd::exit_code(&outcomes))
         }
         Command::Bench { what, scenario, runs } => {
             if what != "walk" {

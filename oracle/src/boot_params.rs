@@ -1,0 +1,137 @@
+//! What a scenario decides about the linear map, read from the scenario itself (command
+//! line, kernel config, CPU identities), never from the kernel's own decision variables:
+//! reading `rodata_full` out of the guest to decide would make agreement automatic.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Result};
+use linux_harness::MachineSpec;
+use rust_impl::cpufeature::CpuIdentity;
+
+/// Inputs of the spec's decision table (section 6) and the ro/invalid phases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BootParams {
+    /// `rodata_enabled`: mark_rodata_ro runs.
+    pub rodata_enabled: bool,
+    /// RF: `rodata_full`.
+    pub rodata_full: bool,
+    /// DP: CONFIG_DEBUG_PAGEALLOC and debug_pagealloc=on.
+    pub debug_pagealloc: bool,
+    /// CONFIG_KFENCE.
+    pub kfence: bool,
+    /// KL: CONFIG_KFENCE with `kfence.sample_interval=0` (no early pool).
+    pub kfence_late: bool,
+    /// Every CPU, boot CPU first.
+    pub cpus: Vec<CpuIdentity>,
+    /// Command-line words the kernel would reject, with why (shown, not fatal).
+    pub warnings: Vec<String>,
+}
+
+/// QEMU 10.0.2's defaults per CPU model (measured, see qemu-notes): MIDR and
+/// ID_AA64MMFR2_EL1.BBM.
+fn qemu_cpu_model(model: &str) -> Option<CpuIdentity> {
+    Some(match model {
+        "max" => CpuIdentity { midr: 0x000f_0510, bbm: 2 },
+        "neoverse-n2" => CpuIdentity { midr: 0x410f_d493, bbm: 2 },
+        "neoverse-v1" => CpuIdentity { midr: 0x411f_d402, bbm: 2 },
+        "cortex-a710" => CpuIdentity { midr: 0x412f_d471, bbm: 2 },
+        "neoverse-n1" => CpuIdentity { midr: 0x414f_d0c1, bbm: 0 },
+        "cortex-a57" => CpuIdentity { midr: 0x411f_d070, bbm: 0 },
+        _ => return None,
+    })
+}
+
+/// The identity every CPU of `machine` shows (one MIDR for all until per-CPU identities
+/// exist).
+pub fn cpu_identities(machine: &MachineSpec) -> Result<Vec<CpuIdentity>> {
+    let Some(mut id) = qemu_cpu_model(&machine.cpu) else {
+        bail!("CPU model {:?}: the oracle knows the identity of max, neoverse-n2, neoverse-v1, cortex-a710, neoverse-n1 and cortex-a57", machine.cpu);
+    };
+    if let Some(midr) = machine.midr {
+        id.midr = midr;
+    }
+    Ok(vec![id; machine.cpus as usize])
+}
+
+/// Decides the parameters from the command line, the kernel `.config` and the machine.
+pub fn boot_params(cmdline: &str, config: &BTreeMap<String, String>, machine: &MachineSpec) -> Result<BootParams> {
+    let enabled = |opt: &str| config.get(opt).is_some_and(|v| v == "y");
+    let mut p = BootParams {
+        rodata_enabled: true,
+        rodata_full: true,
+        debug_pagealloc: enabled("CONFIG_DEBUG_PAGEALLOC") && enabled("CONFIG_DEBUG_PAGEALLOC_ENABLE_DEFAULT"),
+        kfence: enabled("CONFIG_KFENCE"),
+        kfence_late: enabled("CONFIG_KFENCE") && config.get("CONFIG_KFENCE_SAMPLE_INTERVAL").is_some_and(|v| v == "0"),
+        cpus: cpu_identities(machine)?,
+        warnings: Vec::new(),
+    };
+    // Early parameters are handled in command-line order; a later one overrides.
+    for word in cmdline.split_whitespace() {
+        let (key, value) = word.split_once('=').unwrap_or((word, ""));
+        match key {
+            // arch_parse_debug_rodata() (asm/setup.h), then set_debug_rodata() (init/main.c).
+            "rodata" => match value {
+                "on" => (p.rodata_enabled, p.rodata_full) = (true, true),
+                "off" => (p.rodata_enabled, p.rodata_full) = (false, false),
+                "noalias" => (p.rodata_enabled, p.rodata_full) = (true, false),
+                other => p.warnings.push(format!("rodata={other}: the kernel says \"Invalid option string for rodata\" and keeps the default (full)")),
+            },
+            // mm/debug_page_alloc.c: only with CONFIG_DEBUG_PAGEALLOC.
+            "debug_pagealloc" if enabled("CONFIG_DEBUG_PAGEALLOC") => {
+                p.debug_pagealloc = matches!(value, "on" | "1" | "y" | "yes" | "true");
+            }
+            // arch/arm64/mm/mmu.c parse_kfence_early_init(): 0 means no early pool.
+            "kfence.sample_interval" if p.kfence => p.kfence_late = value == "0",
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(cpu: &str, midr: Option<u32>) -> MachineSpec {
+        MachineSpec { cpus: 2, memory_mib: 2048, cpu: cpu.into(), midr }
+    }
+
+    fn config(opts: &[&str]) -> BTreeMap<String, String> {
+        opts.iter().map(|o| (o.to_string(), "y".to_string())).collect()
+    }
+
+    #[test]
+    fn rodata_words() {
+        let m = machine("max", None);
+        let p = boot_params("rodata=noalias", &config(&[]), &m).unwrap();
+        assert_eq!((p.rodata_enabled, p.rodata_full), (true, false));
+        let p = boot_params("rodata=off rodata=on", &config(&[]), &m).unwrap();
+        assert_eq!((p.rodata_enabled, p.rodata_full), (true, true));
+        let p = boot_params("rodata=full", &config(&[]), &m).unwrap();
+        assert_eq!((p.rodata_enabled, p.rodata_full), (true, true));
+        assert!(p.warnings[0].contains("Invalid option string"));
+    }
+
+    #[test]
+    fn debug_pagealloc_needs_the_config() {
+        let m = machine("max", None);
+        assert!(!boot_params("debug_pagealloc=on", &config(&[]), &m).unwrap().debug_pagealloc);
+        assert!(boot_params("debug_pagealloc=on", &config(&["CONFIG_DEBUG_PAGEALLOC"]), &m).unwrap().debug_pagealloc);
+    }
+
+    #[test]
+    fn kfence_late_pool() {
+        let m = machine("max", None);
+        let c = config(&["CONFIG_KFENCE"]);
+        assert!(!boot_params("", &c, &m).unwrap().kfence_late);
+        assert!(boot_params("kfence.sample_interval=0", &c, &m).unwrap().kfence_late);
+        assert!(!boot_params("kfence.sample_interval=0", &config(&[]), &m).unwrap().kfence_late);
+    }
+
+    #[test]
+    fn cpu_identity_from_model_and_midr() {
+        let ids = cpu_identities(&machine("max", Some(0x410f_d842))).unwrap();
+        assert_eq!(ids, vec![CpuIdentity { midr: 0x410f_d842, bbm: 2 }; 2]);
+        assert!(cpu_identities(&machine("cortex-a53", None)).unwrap_err().to_string().contains("cortex-a53"));
+    }
+}

@@ -1,0 +1,108 @@
+//! Boot replay: the model's expectation of the linear map at the end of boot, from the
+//! scenario's decisions ([`BootParams`]) and what was observed in the guest (memblock
+//! banks, where the kernel image sits). Mirrors the boot timeline of spec section 1 for
+//! a guest without a realm: map_mem, mark_linear_text_alias_ro, the repaint when a
+//! secondary lacks BBML3, and mark_rodata_ro.
+
+use anyhow::{anyhow, bail, Result};
+use rust_impl::address::PhysAddr;
+use rust_impl::cpufeature::cpu_supports_bbml3;
+use rust_impl::granule::Granule;
+use rust_impl::linear_map::LinearMap;
+use rust_impl::map_mem::{map_mem, MapMemInputs, MemblockRegion};
+use rust_impl::mmu::Mmu;
+use rust_impl::pgtable::HostEnv;
+use rust_impl::split::BootState;
+
+use crate::boot_params::BootParams;
+use crate::linux_side::{ImageLayout, LinuxSide};
+
+/// Where the model keeps its own page-table pages: far from guest RAM, never shown.
+const MODEL_TABLES: (u64, u64) = (0x100_0000_0000, 1 << 32);
+
+/// What the replay takes from the guest: inputs the kernel does not decide by policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    pub granule: Granule,
+    pub va_bits: u32,
+    pub memstart_addr: u64,
+    pub memblock: Vec<crate::memblock::MemblockRegion>,
+    pub image: ImageLayout,
+}
+
+impl Observed {
+    pub fn from_linux_side(side: &LinuxSide) -> Observed {
+        Observed {
+            granule: side.config.granule,
+            va_bits: side.config.va_bits,
+            memstart_addr: side.view.memstart_addr,
+            memblock: side.memblock_memory.clone(),
+            image: side.image,
+        }
+    }
+}
+
+/// The model's side of a comparison.
+pub struct ModelSide {
+    pub linear_map: LinearMap,
+    /// `linear_map_requires_bbml3` as the model computed it.
+    pub linear_map_requires_bbml3: bool,
+    /// The boot steps replayed, in order, for reports.
+    pub steps: Vec<String>,
+    /// WARNs the model's kernel paths raised.
+    pub warnings: usize,
+}
+
+fn model_err(what: &str) -> impl Fn(rust_impl::errno::Errno) -> anyhow::Error + '_ {
+    move |e| anyhow!("model: {what}: {e}")
+}
+
+/// Replays the boot up to the end of boot (after `mark_rodata_ro`).
+pub fn replay_end_of_boot(p: &BootParams, obs: &Observed) -> Result<ModelSide> {
+    if p.kfence && !p.kfence_late {
+        bail!("model: the early KFENCE pool is not replayed yet (its address is not read from the guest)");
+    }
+    let env = HostEnv::new(obs.granule, PhysAddr(MODEL_TABLES.0), MODEL_TABLES.1);
+    let mut mmu = Mmu::new(env, obs.granule, obs.va_bits, PhysAddr(obs.memstart_addr)).map_err(model_err("allocating swapper_pg_dir"))?;
+    let boot_cpu_bbml3 = cpu_supports_bbml3(p.cpus[0]);
+    let every_cpu_bbml3 = p.cpus.iter().all(|c| cpu_supports_bbml3(*c));
+    let img = obs.image;
+    let inputs = MapMemInputs {
+        memblock: obs.memblock.iter().map(|r| MemblockRegion { base: PhysAddr(r.base), size: r.size, flags: r.flags }).collect(),
+        text: (PhysAddr(img.text), PhysAddr(img.init_begin)),
+        data: (PhysAddr(img.init_end), PhysAddr(img.bss_stop)),
+        kfence_pool: None,
+        debug_pagealloc: p.debug_pagealloc,
+        rodata_full: p.rodata_full,
+        kfence_late: p.kfence_late,
+        boot_cpu_bbml3,
+        realm: false,
+    };
+    let mut steps = Vec::new();
+    let requires = map_mem(&mut mmu, &inputs).map_err(model_err("map_mem"))?;
+    steps.push(format!(
+        "map_mem: force_pte_mapping={} linear_map_requires_bbml3={requires} (boot CPU BBML3: {boot_cpu_bbml3})",
+        inputs.force_pte_mapping()
+    ));
+    // Steps 4-12 of the timeline: no realm here, so nothing in them touches the map; the
+    // state they leave is what the later gates read.
+    let mut boot = BootState::at_map_mem(requires, inputs.policy());
+    boot.mem_init();
+    for _ in 1..p.cpus.len() {
+        boot.set_cpu_online();
+    }
+    boot.finalize_caps(every_cpu_bbml3);
+    // Step 13: the stop_machine repaint when a secondary lacks BBML3.
+    let repainted = mmu.linear_map_maybe_split_to_ptes(&boot, PhysAddr(img.stext), PhysAddr(img.init_begin)).map_err(model_err("linear_map_maybe_split_to_ptes"))?;
+    steps.push(format!("caps finalized: system_supports_bbml3={every_cpu_bbml3}; repaint to PTEs: {repainted}"));
+    // Step 15.
+    mmu.mark_linear_text_alias_ro(PhysAddr(img.text), PhysAddr(img.init_begin)).map_err(model_err("mark_linear_text_alias_ro"))?;
+    steps.push("mark_linear_text_alias_ro".into());
+    // Step 17, only with rodata_enabled.
+    if p.rodata_enabled {
+        mmu.mark_rodata_ro(&boot, PhysAddr(img.init_end), PhysAddr(img.bss_stop)).map_err(model_err("mark_rodata_ro"))?;
+        steps.push("mark_rodata_ro: linear alias of data/bss present-invalid".into());
+    }
+    let warnings = mmu.env.warnings().count();
+    Ok(ModelSide { linear_map: rust_impl::walk::linear_map(&mmu, 0), linear_map_requires_bbml3: requires, steps, warnings })
+}

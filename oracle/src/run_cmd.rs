@@ -1,0 +1,154 @@
+//! `oracle run SCENARIO|DIR...`: for each scenario, the Linux side (read from guest RAM,
+//! cross-checked against the kernel's ptdump), the model's replay of the same boot, their
+//! diff, and a verdict against what the scenario expects.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use linux_harness::config::parse_config;
+
+use crate::boot_params::boot_params;
+use crate::differ::{diff, Divergence};
+use crate::dump_cmd::{dump_scenario, Dump};
+use crate::prepare::{prepare, Prepared};
+use crate::replay::{replay_end_of_boot, ModelSide, Observed};
+use crate::scenario::Expect;
+
+/// How one scenario came out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Linux and the model agree, as expected.
+    Match,
+    /// They diverge, as the scenario says they do.
+    ExpectedDivergence,
+    /// They diverge (or the kernel WARNed) where the scenario expects a match.
+    UnexpectedDivergence,
+    /// The scenario expects a divergence that is no longer there.
+    DivergenceDisappeared,
+    /// Patch, build, QEMU, walker or model failure: no verdict on the kernel.
+    Infrastructure(String),
+}
+
+impl Verdict {
+    pub fn as_expected(&self) -> bool {
+        matches!(self, Verdict::Match | Verdict::ExpectedDivergence)
+    }
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Match => "match",
+            Verdict::ExpectedDivergence => "diverges as expected",
+            Verdict::UnexpectedDivergence => "UNEXPECTED DIVERGENCE",
+            Verdict::DivergenceDisappeared => "EXPECTED DIVERGENCE GONE",
+            Verdict::Infrastructure(_) => "INFRASTRUCTURE FAILURE",
+        }
+    }
+}
+
+/// Everything `run` learned about one scenario.
+pub struct Outcome {
+    pub file: PathBuf,
+    pub name: String,
+    pub verdict: Verdict,
+    pub divergences: Vec<Divergence>,
+    /// WARN blocks in the kernel log.
+    pub kernel_warnings: usize,
+    pub model: Option<ModelSide>,
+    pub dump: Option<Dump>,
+}
+
+/// Both sides of one scenario and their diff.
+pub fn compare(p: &Prepared) -> Result<(Dump, ModelSide, Vec<Divergence>)> {
+    let dump = dump_scenario(p)?;
+    if !dump.ptdump_mismatches.is_empty() {
+        let first = &dump.ptdump_mismatches[0];
+        anyhow::bail!("the host walk disagrees with the kernel's ptdump ({} lines), first at {first}", dump.ptdump_mismatches.len());
+    }
+    let config_text = std::fs::read_to_string(&p.kernel.config).with_context(|| format!("reading {}", p.kernel.config.display()))?;
+    let params = boot_params(&p.scenario.cmdline, &parse_config(&config_text), &p.scenario.machine)?;
+    let model = replay_end_of_boot(&params, &Observed::from_linux_side(&dump.side))?;
+    let divergences = diff(&dump.side.linear_map, &model.linear_map);
+    Ok((dump, model, divergences))
+}
+
+/// Runs one scenario file to a verdict; never fails (failures are verdicts).
+pub fn run_one(file: &Path) -> Outcome {
+    let name = file.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let infra = |e: anyhow::Error| Outcome {
+        file: file.to_path_buf(),
+        name: name.clone(),
+        verdict: Verdict::Infrastructure(format!("{e:#}")),
+        divergences: vec![],
+        kernel_warnings: 0,
+        model: None,
+        dump: None,
+    };
+    let p = match prepare(file) {
+        Ok(p) => p,
+        Err(e) => return infra(e),
+    };
+    let (dump, model, divergences) = match compare(&p) {
+        Ok(x) => x,
+        Err(e) => return infra(e),
+    };
+    let kernel_warnings = dump.warnings;
+    let verdict = match (&p.scenario.expect, divergences.is_empty() && kernel_warnings == 0) {
+        (Expect::Match, true) => Verdict::Match,
+        (Expect::Match, false) => Verdict::UnexpectedDivergence,
+        (Expect::Diverge { .. }, false) => Verdict::ExpectedDivergence,
+        (Expect::Diverge { .. }, true) => Verdict::DivergenceDisappeared,
+    };
+    Outcome { file: file.to_path_buf(), name: p.scenario.name.clone(), verdict, divergences, kernel_warnings, model: Some(model), dump: Some(dump) }
+}
+
+/// Scenario files named directly or found (`*.json`, sorted) in named directories.
+pub fn scenario_files(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for a in args {
+        if a.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(a)
+                .with_context(|| format!("listing {}", a.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect();
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(a.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The report for one outcome: a verdict line, then details when not a plain match.
+pub fn report(o: &Outcome) -> String {
+    let mut s = String::new();
+    let detail = match &o.verdict {
+        Verdict::Infrastructure(why) => why.lines().next().unwrap_or("").to_string(),
+        _ => format!("{} divergent range(s), {} kernel WARN(s)", o.divergences.len(), o.kernel_warnings),
+    };
+    let _ = writeln!(s, "{:28} {:26} {detail}", o.name, o.verdict.label());
+    if !matches!(o.verdict, Verdict::Match) {
+        for d in o.divergences.iter().take(8) {
+            for line in d.to_string().lines() {
+                let _ = writeln!(s, "    {line}");
+            }
+        }
+        if o.divergences.len() > 8 {
+            let _ = writeln!(s, "    ... and {} more", o.divergences.len() - 8);
+        }
+    }
+    s
+}
+
+/// Exit status for a set of outcomes: 2 if any infrastructure failure, else 1 if any
+/// verdict is not as expected, else 0.
+pub fn exit_code(outcomes: &[Outcome]) -> u8 {
+    if outcomes.iter().any(|o| matches!(o.verdict, Verdict::Infrastructure(_))) {
+        2
+    } else if outcomes.iter().any(|o| !o.verdict.as_expected()) {
+        1
+    } else {
+        0
+    }
+}

@@ -34,6 +34,8 @@ pub const PTE_WRITE: u64 = 1 << 51;
 pub const PTE_CONT: u64 = 1 << 52;
 /// `PTE_PXN`: privileged execute-never (Arm: PXN, bit 53).
 pub const PTE_PXN: u64 = 1 << 53;
+/// `PMD_SECT_PXN`: privileged execute-never in a block descriptor (Arm: PXN, bit 53).
+pub const PMD_SECT_PXN: u64 = PTE_PXN;
 /// `PTE_UXN`: unprivileged execute-never (Arm: UXN/XN, bit 54).
 pub const PTE_UXN: u64 = 1 << 54;
 /// `PTE_DIRTY`: software dirty bit (bit 55; set in `PAGE_KERNEL`).
@@ -47,6 +49,8 @@ pub const PTE_ADDR_MASK_48: u64 = ((1 << 48) - 1) & !0xfff;
 
 /// `PTE_SWBITS_MASK`: the software bits, 55-58 and 63 (`asm/pgtable-hwdef.h`).
 pub const PTE_SWBITS_MASK: u64 = (1 << 63) | PTE_SW_MASK;
+/// `PTE_TYPE_MASK`: bits 1:0 of a level-3 descriptor.
+pub const PTE_TYPE_MASK: u64 = 3;
 /// `PTE_TYPE_PAGE`: a level-3 page (bits 1:0 = 0b11).
 pub const PTE_TYPE_PAGE: u64 = 3;
 /// `PUD_TYPE_MASK` / `P4D_TYPE_MASK` / `PGD_TYPE_MASK`: bits 1:0.

@@ -110,7 +110,7 @@ pub const fn pgattr_change_is_safe(g: Granule, old: u64, new: u64) -> bool {
 
 /// The kernel's `pgd/p4d/pud/pmd_addr_end()`: the end of the `size`-aligned span that
 /// starts at `addr`, or `end` if that comes first (wrapping like the C).
-const fn addr_end(addr: u64, end: u64, size: u64) -> u64 {
+pub(crate) const fn addr_end(addr: u64, end: u64, size: u64) -> u64 {
     let boundary = addr.wrapping_add(size) & !(size - 1);
     if boundary.wrapping_sub(1) < end.wrapping_sub(1) {
         boundary

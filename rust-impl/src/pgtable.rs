@@ -54,6 +54,39 @@ pub enum WarnKind {
     /// `pr_warn("BUG: not updating mapping ... outside kernel range")` in
     /// `update_mapping_prot`.
     OutsideKernelRange,
+    /// `WARN_ON(!page_alloc_available)` in `split_kernel_leaf_mapping`: black-out 1.
+    /// `va` is `start`.
+    SplitBeforePageAlloc,
+    /// `WARN_ON(num_online_cpus() > 1)` in `split_kernel_leaf_mapping`: black-out 2.
+    /// `va` is `start`, `old` the number of online CPUs.
+    SplitWithSecondariesOnline,
+    /// `WARN_ON_ONCE(ret)` in `update_range_prot` after a failed split. `va` is
+    /// `start`, `old` the negative errno (two's complement).
+    UpdateRangeProtSplitFailed,
+    /// `WARN_ON_ONCE((next - addr) != P?D_SIZE)` in `pageattr_p?d_entry`: the
+    /// attribute walk met a block it only partly covers. `old` is the block, `new`
+    /// the span `next - addr` the walk asked for.
+    PageattrPartialBlock,
+    /// `WARN_ON_ONCE(1)` in `change_memory_common` for an address that is not
+    /// page-aligned. `va` is the address as passed.
+    ChangeMemoryUnaligned,
+    /// `WARN_ON(!PAGE_ALIGNED(addr))` in `set_memory_{en,de}crypted`
+    /// (arch/arm64/mm/mem_encrypt.c). `va` is the address.
+    MemEncryptUnaligned,
+    /// `WARN(ret, "Failed to encrypt memory, %d pages will be leaked")`. `old` is
+    /// `numpages`, `new` the negative errno.
+    EncryptFailed,
+    /// `WARN(ret, "Failed to decrypt memory, %d pages will be leaked")`. `old` is
+    /// `numpages`, `new` the negative errno.
+    DecryptFailed,
+}
+
+impl WarnKind {
+    /// Whether the kernel's site is `WARN_ON_ONCE()`: dmesg then shows only the first
+    /// occurrence per boot, while the model reports every one.
+    pub const fn is_once(self) -> bool {
+        matches!(self, WarnKind::UpdateRangeProtSplitFailed | WarnKind::PageattrPartialBlock | WarnKind::ChangeMemoryUnaligned)
+    }
 }
 
 /// A `WARN` with the address, level and descriptors involved (for `SetHugeRefused`,
@@ -73,6 +106,14 @@ impl fmt::Display for Warning {
             WarnKind::SetHugeRefused => "block rewrite refused (p?d_set_huge)",
             WarnKind::PhysVirtOffset => "phys and virt differ in page offset",
             WarnKind::OutsideKernelRange => "not updating mapping outside kernel range",
+            WarnKind::SplitBeforePageAlloc => "split before page_alloc_available (split_kernel_leaf_mapping)",
+            WarnKind::SplitWithSecondariesOnline => "split with secondary CPUs online (split_kernel_leaf_mapping)",
+            WarnKind::UpdateRangeProtSplitFailed => "split failed (update_range_prot)",
+            WarnKind::PageattrPartialBlock => "walk covers part of a block (pageattr_p?d_entry)",
+            WarnKind::ChangeMemoryUnaligned => "address not page-aligned (change_memory_common)",
+            WarnKind::MemEncryptUnaligned => "address not page-aligned (set_memory_{en,de}crypted)",
+            WarnKind::EncryptFailed => "Failed to encrypt memory, pages will be leaked",
+            WarnKind::DecryptFailed => "Failed to decrypt memory, pages will be leaked",
         };
         write!(f, "WARN: {what} at VA {}, level {}: old {:#018x}, new {:#018x}", self.va, self.level, self.old, self.new)
     }
@@ -118,6 +159,10 @@ pub const fn pte_present_invalid(desc: u64) -> bool {
 /// `pte_present()` (also `pmd_present()`, `pud_present()`).
 pub const fn pte_present(desc: u64) -> bool {
     pte_valid(desc) || pte_present_invalid(desc)
+}
+/// `pte_valid_not_user()`: a valid kernel entry (`PTE_VALID` and `PTE_UXN`, no `PTE_USER`).
+pub const fn pte_valid_not_user(desc: u64) -> bool {
+    desc & (PTE_VALID | PTE_USER | PTE_UXN) == PTE_VALID | PTE_UXN
 }
 /// `pte_cont()`.
 pub const fn pte_cont(desc: u64) -> bool {

@@ -11,6 +11,7 @@ use crate::linear_map::{Leaf, LinearMap, MapLine};
 use crate::map_mem::{MapMemInputs, MemblockRegion};
 use crate::mmu::Mmu;
 use crate::pgtable::HostEnv;
+use crate::split::BootState;
 use crate::walk::walk_leaves;
 
 /// `memstart_addr` of the examples (DRAM at 1 GiB).
@@ -72,6 +73,50 @@ pub fn leaves(mmu: &Mmu<HostEnv>) -> Vec<(Leaf, u64)> {
     out
 }
 
+/// Every leaf with its descriptor, in VA order, with the realm shared bit
+/// `shared_mask` taken out of the output address.
+pub fn leaves_shared(mmu: &Mmu<HostEnv>, shared_mask: u64) -> Vec<(Leaf, u64)> {
+    let mut out = Vec::new();
+    walk_leaves(mmu, mmu.page_offset(), mmu.page_end(), shared_mask, |leaf, desc| out.push((leaf, desc)));
+    out
+}
+
+/// `map_mem` inputs of a BBML3 boot CPU with `rodata=full` (row E/F of spec §6) on
+/// the 2 GiB bank.
+pub fn bbml3_inputs(layout: Layout) -> MapMemInputs {
+    MapMemInputs { rodata_full: true, boot_cpu_bbml3: true, ..inputs(layout, bank_2g()) }
+}
+
+/// `inputs` booted on a fresh 4K/48-bit map by `map_mem`, with the [`BootState`] it
+/// leaves (T0 of spec §1) and an empty event log.
+pub fn boot_at_map_mem(inputs: &MapMemInputs) -> (Mmu<HostEnv>, BootState) {
+    let mut mmu = new_mmu(Granule::G4K);
+    let requires = crate::map_mem::map_mem(&mut mmu, inputs).expect("map_mem");
+    mmu.env.take_events();
+    (mmu, BootState::at_map_mem(requires, inputs.policy()))
+}
+
+/// A leaf is legal for its level: a PUD block only with 4K pages, type bits 0b01
+/// (block) or 0b11 (page) when valid, bit 0 clear with `PTE_PRESENT_INVALID` (and
+/// the page's bit 1 kept) when present-invalid, an output address aligned to the leaf,
+/// `PTE_CONT` only on PMDs and PTEs.
+pub fn check_leaf_legal(mmu: &Mmu<HostEnv>, leaf: &Leaf, desc: u64) {
+    use crate::descriptor::{PTE_PRESENT_INVALID, PTE_VALID};
+    let ty = desc & 3;
+    match leaf.level {
+        Level::Pte => assert!(ty == 3 || (ty == 2 && desc & PTE_PRESENT_INVALID != 0), "PTE {leaf:?} desc {desc:#018x}"),
+        Level::Pmd => assert!(ty == 1 || (ty == 0 && desc & PTE_PRESENT_INVALID != 0), "PMD {leaf:?} desc {desc:#018x}"),
+        Level::Pud => {
+            assert_eq!(mmu.granule, Granule::G4K, "PUD block with {:?}", mmu.granule);
+            assert!(ty == 1 || (ty == 0 && desc & PTE_PRESENT_INVALID != 0), "PUD {leaf:?} desc {desc:#018x}");
+        }
+        _ => panic!("leaf at {:?}: {leaf:?}", leaf.level),
+    }
+    assert_eq!(leaf.valid, desc & PTE_VALID != 0);
+    assert_eq!(leaf.pa.0 % leaf.size, 0, "{leaf:?} output address not aligned");
+    assert!(!leaf.cont || leaf.level != Level::Pud, "{leaf:?}");
+}
+
 /// Every leaf translates VA to `VA - PAGE_OFFSET + memstart`.
 pub fn check_translation(mmu: &Mmu<HostEnv>, leaves: &[(Leaf, u64)]) {
     for (leaf, desc) in leaves {
@@ -91,7 +136,10 @@ pub fn check_cont_groups(mmu: &Mmu<HostEnv>, leaves: &[(Leaf, u64)]) {
         for k in 0..mmu.granule.cont_entries(lvl) {
             let va = first + k * leaf.size;
             let other = by_va.get(&va).unwrap_or_else(|| panic!("CONT group at {first:#x} misses {va:#x}"));
-            assert!(other.cont && other.level == leaf.level && other.attrs == leaf.attrs && other.valid == leaf.valid, "{other:?} vs {leaf:?}");
+            assert!(
+                other.cont && other.level == leaf.level && other.attrs == leaf.attrs && other.valid == leaf.valid && other.shared == leaf.shared,
+                "{other:?} vs {leaf:?}"
+            );
             assert_eq!(other.pa.0.wrapping_sub(leaf.pa.0), va.wrapping_sub(leaf.va.0), "CONT group at {first:#x}");
         }
     }

@@ -132,10 +132,30 @@ fn describe_side(lines: &[MapLine]) -> String {
         [] => "nothing mapped".into(),
         [l] => describe_line(l),
         _ => {
-            let mut levels: Vec<String> = lines.iter().map(|l| format!("{}{}", l.level, if l.cont { " CONT" } else { "" })).collect();
-            levels.dedup();
-            format!("{} lines ({})", lines.len(), levels.join(", "))
+            let mut shapes: Vec<String> = Vec::new();
+            for l in lines {
+                let shape = shape(l);
+                if !shapes.contains(&shape) {
+                    shapes.push(shape);
+                }
+            }
+            format!("{} ranges of {}", lines.len(), shapes.join(", "))
         }
+    }
+}
+
+/// "plain PTEs", "CONT PMD blocks", ... with "(present-invalid)" when so.
+fn shape(l: &MapLine) -> String {
+    let what = match (l.level, l.cont) {
+        (Level::Pte, false) => "plain PTEs".to_string(),
+        (Level::Pte, true) => "CONT PTE groups".to_string(),
+        (level, true) => format!("CONT {level} blocks"),
+        (level, false) => format!("{level} blocks"),
+    };
+    if l.valid {
+        what
+    } else {
+        format!("{what} (present-invalid)")
     }
 }
 

@@ -57,14 +57,27 @@ fn model_err(what: &str) -> impl Fn(rust_impl::errno::Errno) -> anyhow::Error + 
     move |e| anyhow!("model: {what}: {e}")
 }
 
+/// Deliberate changes to one rule of the model, for tests that show a wrong model is
+/// caught (and for "what if" questions from the command line).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// Use this instead of `cpu_supports_bbml3()` for the boot CPU.
+    pub boot_cpu_bbml3: Option<bool>,
+}
+
 /// Replays the boot up to the end of boot (after `mark_rodata_ro`).
 pub fn replay_end_of_boot(p: &BootParams, obs: &Observed) -> Result<ModelSide> {
+    replay_end_of_boot_with(p, obs, Overrides::default())
+}
+
+/// [`replay_end_of_boot`] with one rule overridden.
+pub fn replay_end_of_boot_with(p: &BootParams, obs: &Observed, overrides: Overrides) -> Result<ModelSide> {
     if p.kfence && !p.kfence_late {
         bail!("model: the early KFENCE pool is not replayed yet (its address is not read from the guest)");
     }
     let env = HostEnv::new(obs.granule, PhysAddr(MODEL_TABLES.0), MODEL_TABLES.1);
     let mut mmu = Mmu::new(env, obs.granule, obs.va_bits, PhysAddr(obs.memstart_addr)).map_err(model_err("allocating swapper_pg_dir"))?;
-    let boot_cpu_bbml3 = cpu_supports_bbml3(p.cpus[0]);
+    let boot_cpu_bbml3 = overrides.boot_cpu_bbml3.unwrap_or_else(|| cpu_supports_bbml3(p.cpus[0]));
     let every_cpu_bbml3 = p.cpus.iter().all(|c| cpu_supports_bbml3(*c));
     let img = obs.image;
     let inputs = MapMemInputs {

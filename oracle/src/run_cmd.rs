@@ -92,11 +92,18 @@ pub fn run_one(file: &Path) -> Outcome {
         Err(e) => return infra(e),
     };
     let kernel_warnings = dump.warnings;
-    let verdict = match (&p.scenario.expect, divergences.is_empty() && kernel_warnings == 0) {
-        (Expect::Match, true) => Verdict::Match,
-        (Expect::Match, false) => Verdict::UnexpectedDivergence,
-        (Expect::Diverge { .. }, false) => Verdict::ExpectedDivergence,
-        (Expect::Diverge { .. }, true) => Verdict::DivergenceDisappeared,
+    let verdict = match &p.scenario.expect {
+        Expect::Match if divergences.is_empty() && kernel_warnings == 0 => Verdict::Match,
+        Expect::Match => Verdict::UnexpectedDivergence,
+        Expect::Diverge { .. } if divergences.is_empty() => Verdict::DivergenceDisappeared,
+        Expect::Diverge { classes, .. } => {
+            let outside = |d: &Divergence| d.classes.iter().any(|c| !classes.iter().any(|k| k == c.name()));
+            if kernel_warnings > 0 || (!classes.is_empty() && divergences.iter().any(outside)) {
+                Verdict::UnexpectedDivergence
+            } else {
+                Verdict::ExpectedDivergence
+            }
+        }
     };
     Outcome { file: file.to_path_buf(), name: p.scenario.name.clone(), verdict, divergences, kernel_warnings, model: Some(model), dump: Some(dump) }
 }

@@ -81,8 +81,28 @@ impl<'de> Deserialize<'de> for Checkpoint {
 pub enum Expect {
     /// Linux and the model agree.
     Match,
-    /// A known divergence: what diverges and why.
-    Diverge { what: String, why: String },
+    /// A known divergence: what diverges and why. With `classes`, a divergence of any
+    /// other class (presence, granularity, attributes, output address, shared bit) is
+    /// still unexpected.
+    Diverge {
+        what: String,
+        why: String,
+        #[serde(default, deserialize_with = "diff_classes")]
+        classes: Vec<String>,
+    },
+}
+
+/// The class names [`crate::differ::DiffClass::name`] gives.
+pub const DIFF_CLASSES: &[&str] = &["presence", "granularity", "attributes", "output address", "shared bit"];
+
+fn diff_classes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    for c in &v {
+        if !DIFF_CLASSES.contains(&c.as_str()) {
+            return Err(serde::de::Error::custom(format!("unknown divergence class {c:?}; known: {}", DIFF_CLASSES.join(", "))));
+        }
+    }
+    Ok(v)
 }
 
 /// A scenario that could not be read, naming the file and the field.

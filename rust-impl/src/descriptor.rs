@@ -140,3 +140,15 @@ impl MemoryType {
 pub const fn attr_index(desc: u64) -> u8 {
     ((desc & PTE_ATTRINDX_MASK) >> 2) as u8
 }
+
+/// The attribute bits a leaf carries for comparison: `desc & LEAF_ATTR_MASK`, without
+/// `PTE_PRESENT_INVALID` when the entry is not valid (there bit 11 says "present but
+/// invalid", reported as validity, not as nG).
+pub const fn leaf_attrs(desc: u64) -> u64 {
+    let attrs = desc & LEAF_ATTR_MASK;
+    if desc & PTE_VALID == 0 {
+        attrs & !PTE_PRESENT_INVALID
+    } else {
+        attrs
+    }
+}

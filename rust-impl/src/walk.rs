@@ -4,7 +4,7 @@
 //! side is rendered as.
 
 use crate::address::{PhysAddr, VirtAddr};
-use crate::descriptor::LEAF_ATTR_MASK;
+use crate::descriptor::leaf_attrs;
 use crate::linear_map::{Leaf, LinearMap};
 use crate::mmu::Mmu;
 use crate::pgtable::*;
@@ -45,7 +45,7 @@ fn walk_table<E: PgtableEnv, F: FnMut(Leaf, u64)>(mmu: &Mmu<E>, table: PhysAddr,
                     size,
                     level: mmu.level_name(lvl),
                     pa: PhysAddr(field & !shared_mask),
-                    attrs: desc & LEAF_ATTR_MASK,
+                    attrs: leaf_attrs(desc),
                     valid: pte_valid(desc),
                     cont: pte_cont(desc),
                     shared: field & shared_mask != 0,

@@ -26,7 +26,10 @@ fn project_shell() -> Result<Shell> {
 
 fn test(sh: &Shell, extra: &[String]) -> Result<()> {
     setup::setup(sh)?;
+    // The model is no_std: it must build for a bare-metal arm64 target, with and
+    // without an allocator.
     cmd!(sh, "cargo build -p rust-impl --target aarch64-unknown-none").run()?;
+    cmd!(sh, "cargo build -p rust-impl --features alloc --target aarch64-unknown-none").run()?;
     // nextest (on every machine of this kind) runs each test in its own process and
     // ends with one summary line; plain `cargo test` is the fallback.
     if cmd!(sh, "cargo nextest --version").quiet().ignore_stdout().ignore_stderr().run().is_ok() {

@@ -274,7 +274,7 @@ impl<M: GuestMemory + ?Sized, V: WalkVisitor> Walk<'_, '_, M, V> {
             size,
             level,
             pa: PhysAddr(pa),
-            attrs: desc & LEAF_ATTR_MASK,
+            attrs: leaf_attrs(desc),
             valid: desc & PTE_VALID != 0,
             cont: desc & PTE_CONT != 0,
             shared,

@@ -50,8 +50,10 @@ fn open(mut boot: BootState) -> BootState {
     boot
 }
 
+/// The same line made present-invalid: validity changes, the compared attributes do
+/// not (`leaf_attrs` leaves `PTE_PRESENT_INVALID` out).
 fn invalid(l: MapLine) -> MapLine {
-    MapLine { valid: false, attrs: l.attrs | PTE_PRESENT_INVALID, ..l }
+    MapLine { valid: false, ..l }
 }
 
 fn shared(l: MapLine) -> MapLine {

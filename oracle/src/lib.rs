@@ -10,6 +10,7 @@ pub mod differ;
 pub mod dump_cmd;
 pub mod dwarf;
 pub mod guest_memory;
+pub mod kfence;
 pub mod linux_side;
 pub mod memblock;
 pub mod prepare;

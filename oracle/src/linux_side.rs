@@ -14,6 +14,7 @@ use crate::cpu_regs::CpuRegs;
 use crate::guest_memory::GuestMemory;
 use crate::memblock::{self, MemblockRegion};
 use crate::dwarf;
+use crate::kfence::{self, KfencePool};
 use crate::swiotlb::{self, SwiotlbPool};
 use crate::symbols::KernelSymbols;
 use crate::walker::{self, Visit, WalkConfig};
@@ -113,6 +114,8 @@ pub struct LinuxSide {
     pub swiotlb: Option<SwiotlbPool>,
     /// Physical addresses of the kernel image sections map_mem() treats specially.
     pub image: ImageLayout,
+    /// The KFENCE early pool (CONFIG_KFENCE with an early pool only).
+    pub kfence: Option<KfencePool>,
 }
 
 /// PAs of the kernel image symbols that bound the linear aliases map_mem() maps first.
@@ -146,11 +149,21 @@ pub fn read_linux_side<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size
     let config = WalkConfig { granule, va_bits, root: view.swapper_pa, shared_mask: 0 };
     let visits = walker::walk(mem, config, config.page_offset(), config.page_end())??;
     let linear_map = LinearMap::from_leaves(walker::leaves(&visits));
-    let structs: Vec<&str> = memblock::STRUCTS.iter().chain(swiotlb::STRUCTS).copied().collect();
+    let kernel_config = parse_config(&std::fs::read_to_string(&kernel.config)?);
+    let kfence_objects: Option<u64> =
+        (kernel_config.get("CONFIG_KFENCE").is_some_and(|v| v == "y")).then(|| kernel_config.get("CONFIG_KFENCE_NUM_OBJECTS").and_then(|n| n.parse().ok()).unwrap_or(255));
+    let mut structs: Vec<&str> = memblock::STRUCTS.iter().chain(swiotlb::STRUCTS).copied().collect();
+    if kfence_objects.is_some() {
+        structs.extend(kfence::STRUCTS);
+    }
     let layouts = dwarf::layouts(&kernel.vmlinux, &kernel.dir.join("layouts.json"), &structs)?;
     let memblock_memory = memblock::memory_regions(mem, &syms, &view, &layouts)?;
     let swiotlb = swiotlb::default_pool(mem, &syms, &view, &layouts)?;
     let pa = |sym: &str| -> Result<u64> { Ok(view.kimage_to_phys(syms.get(sym)?)) };
     let image = ImageLayout { text: pa("_text")?, stext: pa("_stext")?, init_begin: pa("__init_begin")?, init_end: pa("__init_end")?, bss_stop: pa("__bss_stop")? };
-    Ok(LinuxSide { view, config, visits, linear_map, memblock_memory, swiotlb, image })
+    let kfence = match kfence_objects {
+        Some(n) => kfence::pool(mem, &syms, &view, &layouts, n, granule.page_size())?,
+        None => None,
+    };
+    Ok(LinuxSide { view, config, visits, linear_map, memblock_memory, swiotlb, image, kfence })
 }

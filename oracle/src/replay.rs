@@ -4,7 +4,7 @@
 //! a guest without a realm: map_mem, mark_linear_text_alias_ro, the repaint when a
 //! secondary lacks BBML3, and mark_rodata_ro.
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use rust_impl::address::PhysAddr;
 use rust_impl::cpufeature::cpu_supports_bbml3;
 use rust_impl::granule::Granule;
@@ -28,6 +28,8 @@ pub struct Observed {
     pub memstart_addr: u64,
     pub memblock: Vec<crate::memblock::MemblockRegion>,
     pub image: ImageLayout,
+    /// The KFENCE early pool, when the kernel made one.
+    pub kfence: Option<crate::kfence::KfencePool>,
 }
 
 impl Observed {
@@ -38,6 +40,7 @@ impl Observed {
             memstart_addr: side.view.memstart_addr,
             memblock: side.memblock_memory.clone(),
             image: side.image,
+            kfence: side.kfence.clone(),
         }
     }
 }
@@ -72,9 +75,11 @@ pub fn replay_end_of_boot(p: &BootParams, obs: &Observed) -> Result<ModelSide> {
 
 /// [`replay_end_of_boot`] with one rule overridden.
 pub fn replay_end_of_boot_with(p: &BootParams, obs: &Observed, overrides: Overrides) -> Result<ModelSide> {
-    if p.kfence && !p.kfence_late {
-        bail!("model: the early KFENCE pool is not replayed yet (its address is not read from the guest)");
-    }
+    let kfence_pool = if p.kfence && !p.kfence_late {
+        Some(obs.kfence.clone().ok_or_else(|| anyhow!("model: CONFIG_KFENCE with an early pool, but the guest has no __kfence_pool"))?)
+    } else {
+        None
+    };
     let env = HostEnv::new(obs.granule, PhysAddr(MODEL_TABLES.0), MODEL_TABLES.1);
     let mut mmu = Mmu::new(env, obs.granule, obs.va_bits, PhysAddr(obs.memstart_addr)).map_err(model_err("allocating swapper_pg_dir"))?;
     let boot_cpu_bbml3 = overrides.boot_cpu_bbml3.unwrap_or_else(|| cpu_supports_bbml3(p.cpus[0]));
@@ -84,7 +89,7 @@ pub fn replay_end_of_boot_with(p: &BootParams, obs: &Observed, overrides: Overri
         memblock: obs.memblock.iter().map(|r| MemblockRegion { base: PhysAddr(r.base), size: r.size, flags: r.flags }).collect(),
         text: (PhysAddr(img.text), PhysAddr(img.init_begin)),
         data: (PhysAddr(img.init_end), PhysAddr(img.bss_stop)),
-        kfence_pool: None,
+        kfence_pool: kfence_pool.as_ref().map(|k| (PhysAddr(k.pa), k.size)),
         debug_pagealloc: p.debug_pagealloc,
         rodata_full: p.rodata_full,
         kfence_late: p.kfence_late,
@@ -101,6 +106,18 @@ pub fn replay_end_of_boot_with(p: &BootParams, obs: &Observed, overrides: Overri
     // state they leave is what the later gates read.
     let mut boot = BootState::at_map_mem(requires, inputs.policy());
     boot.mem_init();
+    // Step 9: kfence_init protects pool pages 0 and 1 and each object's right redzone
+    // (kfence_init_pool); objects freed since are protected too (kfence_guarded_free).
+    if let Some(k) = &kfence_pool {
+        let page = obs.granule.page_size();
+        boot.kfence_pool = Some((mmu.lm(PhysAddr(k.pa)), k.size));
+        let objects = k.size / (2 * page) - 1;
+        let guards = [0, 1].into_iter().chain((0..objects).map(|i| 2 * i + 3));
+        for pa in guards.map(|i| k.pa + i * page).chain(k.freed_object_pages.iter().copied()) {
+            mmu.set_memory_valid(&boot, mmu.lm(PhysAddr(pa)), 1, false).map_err(model_err("kfence_protect"))?;
+        }
+        steps.push(format!("kfence_init: pool at {:#x}, {} guard pages and {} freed objects protected", k.pa, objects + 2, k.freed_object_pages.len()));
+    }
     for _ in 1..p.cpus.len() {
         boot.set_cpu_online();
     }

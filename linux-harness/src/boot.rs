@@ -3,7 +3,7 @@
 //! classify the result. A hang or a panic is an outcome, not an error.
 
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -221,7 +221,6 @@ impl Tail {
             if f.read_to_end(&mut buf).is_ok() {
                 self.text.push_str(&String::from_utf8_lossy(&buf));
             }
-            let _ = f.seek(SeekFrom::Current(0));
         }
     }
 }

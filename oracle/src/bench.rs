@@ -78,7 +78,7 @@ pub fn bench_walk(p: &Prepared, runs: usize) -> Result<String> {
     let (walk, read) = (median(walk_times), median(read_times));
     let mut s = String::new();
     let _ = writeln!(s, "guest: {} MiB, {} CPUs, -cpu {}, {}", p.scenario.machine.memory_mib, p.scenario.machine.cpus, p.scenario.machine.cpu_arg(), p.scenario.cmdline);
-    let _ = writeln!(s, "linear map: {} leaves in {} table pages ({} MiB of tables) -> {} normalised lines", n.leaves, tables.0.len(), tables.0.len() * page >> 20, n.map.lines.len());
+    let _ = writeln!(s, "linear map: {} leaves in {} table pages ({} MiB of tables) -> {} normalised lines", n.leaves, tables.0.len(), (tables.0.len() * page) >> 20, n.map.lines.len());
     let _ = writeln!(s, "walk + normalise (median of {runs}): {:.2} ms", walk.as_secs_f64() * 1e3);
     let _ = writeln!(s, "plain sequential read of the same table pages (median of {runs}): {:.2} ms", read.as_secs_f64() * 1e3);
     let _ = writeln!(s, "QMP dump-guest-memory to disk (once): {:.2} s", dump_time.as_secs_f64());

@@ -160,15 +160,8 @@ fn shape(l: &MapLine) -> String {
 }
 
 fn describe_line(l: &MapLine) -> String {
-    let what = match (l.level, l.cont) {
-        (Level::Pte, false) => "plain PTEs".to_string(),
-        (Level::Pte, true) => "CONT PTE groups".to_string(),
-        (level, true) => format!("CONT {level} blocks"),
-        (level, false) => format!("{level} blocks"),
-    };
-    let valid = if l.valid { "" } else { " (present-invalid)" };
     let shared = if l.shared { " (shared)" } else { "" };
-    format!("{what}{valid}{shared}, {}", AttrText { attrs: l.attrs, valid: l.valid })
+    format!("{}{shared}, {}", shape(l), AttrText { attrs: l.attrs, valid: l.valid })
 }
 
 impl Divergence {

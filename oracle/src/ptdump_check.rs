@@ -50,9 +50,8 @@ pub fn ptdump_words(prot: u64) -> Vec<String> {
     if prot & PTE_GP != 0 {
         w.push("GP");
     }
-    match attr_index(prot) {
-        i @ 0..=4 => w.push(MemoryType::from_linux_index(i).name()),
-        _ => {}
+    if let i @ 0..=4 = attr_index(prot) {
+        w.push(MemoryType::from_linux_index(i).name());
     }
     w.into_iter().map(str::to_string).collect()
 }

@@ -19,6 +19,12 @@ pub struct TempCorpus {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for TempCorpus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TempCorpus {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();

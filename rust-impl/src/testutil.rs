@@ -198,3 +198,25 @@ pub fn assert_map_eq(got: &LinearMap, want: &[MapLine]) {
     let want = LinearMap { lines: want.to_vec() };
     assert_eq!(alloc::format!("{got}"), alloc::format!("{want}"));
 }
+
+pub const M: u64 = 1 << 20;
+pub const G: u64 = 1 << 30;
+/// The attributes of a freshly mapped linear-map leaf (`pgprot_tagged(PAGE_KERNEL)`).
+pub const RW: u64 = crate::pgtable_prot::PAGE_KERNEL_TAGGED & crate::descriptor::LEAF_ATTR_MASK;
+
+/// The LAYOUT_SMALL map below 6M, which the split and pageattr tests do not touch.
+pub fn kernel_lines(mmu: &Mmu<HostEnv>) -> Vec<MapLine> {
+    alloc::vec![
+        line(mmu, 0, 2 * M, Level::Pmd, false, RW),
+        line(mmu, 2 * M, 0x45_0000, Level::Pte, true, RW),
+        line(mmu, 0x45_0000, 0x46_0000, Level::Pte, false, RW),
+        line(mmu, 0x46_0000, 6 * M, Level::Pte, true, RW),
+    ]
+}
+
+/// The map as built, with `rest` replacing the lines of `[6M, 2G)`.
+pub fn expect(mmu: &Mmu<HostEnv>, rest: &[MapLine]) -> Vec<MapLine> {
+    let mut want = kernel_lines(mmu);
+    want.extend_from_slice(rest);
+    want
+}

@@ -58,9 +58,12 @@ const DIR: u32 = 0o040755;
 const CHAR_DEV: u32 = 0o020600;
 const EXEC: u32 = 0o100755;
 
+/// One archive member: name, mode, (rdev major, minor), contents.
+type Entry<'a> = (&'a str, u32, (u32, u32), &'a [u8]);
+
 /// A newc archive with the directories `/init` needs, `/dev/console` and `/init` itself.
 fn pack(init: &[u8]) -> std::io::Result<Vec<u8>> {
-    let entries: [(&str, u32, (u32, u32), &[u8]); 5] = [
+    let entries: [Entry; 5] = [
         ("dev", DIR, (0, 0), &[]),
         ("proc", DIR, (0, 0), &[]),
         ("sys", DIR, (0, 0), &[]),

@@ -182,7 +182,7 @@ impl<M: GuestMemory + ?Sized, V: WalkVisitor> Walk<'_, '_, M, V> {
         let index_mask = (1u64 << index_bits) - 1;
         let level = self.level_name(lvl);
         // This table covers [table_va, table_va + entries << shift); stay inside it.
-        let table_end = ((index_mask + 1) << shift).checked_add(table_va).unwrap_or(u64::MAX);
+        let table_end = ((index_mask + 1) << shift).saturating_add(table_va);
         let end = end.min(table_end);
         let first = start.max(table_va) & !(entry_size - 1);
         let entries = match self.mem.bytes(table, ((index_mask + 1) * 8) as usize) {

@@ -12,17 +12,14 @@ use crate::granule::{Granule, Level};
 use crate::linear_map::MapLine;
 use crate::map_mem::MapMemInputs;
 use crate::pgtable::{Event, HostEnv};
-use crate::pgtable_prot::{PAGE_KERNEL_TAGGED, PTE_PRESENT_VALID_KERNEL};
+use crate::pgtable_prot::PTE_PRESENT_VALID_KERNEL;
 use crate::rsi::{HostRsi, RsiCall};
 use crate::testutil::*;
 use crate::walk::linear_map;
 
 const PO: u64 = 0xffff_0000_0000_0000;
 const K: u64 = 1 << 10;
-const M: u64 = 1 << 20;
-const G: u64 = 1 << 30;
 const PAGE: u64 = 4 * K;
-const RW: u64 = PAGE_KERNEL_TAGGED & LEAF_ATTR_MASK;
 /// `prot_ns_shared` for a 48-bit IPA: bit 47.
 const NS: u64 = 1 << 47;
 
@@ -60,20 +57,6 @@ fn shared(l: MapLine) -> MapLine {
     MapLine { shared: true, ..l }
 }
 
-fn kernel_lines(mmu: &Mmu<HostEnv>) -> Vec<MapLine> {
-    vec![
-        line(mmu, 0, 2 * M, Level::Pmd, false, RW),
-        line(mmu, 2 * M, 0x45_0000, Level::Pte, true, RW),
-        line(mmu, 0x45_0000, 0x46_0000, Level::Pte, false, RW),
-        line(mmu, 0x46_0000, 6 * M, Level::Pte, true, RW),
-    ]
-}
-
-fn expect(mmu: &Mmu<HostEnv>, rest: &[MapLine]) -> Vec<MapLine> {
-    let mut want = kernel_lines(mmu);
-    want.extend_from_slice(rest);
-    want
-}
 
 fn untouched(mmu: &Mmu<HostEnv>) -> Vec<MapLine> {
     expect(mmu, &[line(mmu, 6 * M, 32 * M, Level::Pmd, false, RW), line(mmu, 32 * M, G, Level::Pmd, true, RW), line(mmu, G, 2 * G, Level::Pud, false, RW)])

@@ -11,15 +11,12 @@ use super::*;
 use crate::granule::{Granule, Level};
 use crate::linear_map::MapLine;
 use crate::pgtable::{Event, HostEnv};
-use crate::pgtable_prot::{PAGE_KERNEL_RO, PAGE_KERNEL_TAGGED};
+use crate::pgtable_prot::PAGE_KERNEL_RO;
 use crate::testutil::*;
 use crate::walk::linear_map;
 
 const PO: u64 = 0xffff_0000_0000_0000;
 const K: u64 = 1 << 10;
-const M: u64 = 1 << 20;
-const G: u64 = 1 << 30;
-const RW: u64 = PAGE_KERNEL_TAGGED & LEAF_ATTR_MASK;
 const RO: u64 = PAGE_KERNEL_RO & LEAF_ATTR_MASK;
 
 fn va(off: u64) -> VirtAddr {
@@ -37,22 +34,6 @@ fn open(mut boot: BootState) -> BootState {
     boot
 }
 
-/// The LAYOUT_SMALL map below 6M, which none of these tests touch.
-fn kernel_lines(mmu: &Mmu<HostEnv>) -> Vec<MapLine> {
-    vec![
-        line(mmu, 0, 2 * M, Level::Pmd, false, RW),
-        line(mmu, 2 * M, 0x45_0000, Level::Pte, true, RW),
-        line(mmu, 0x45_0000, 0x46_0000, Level::Pte, false, RW),
-        line(mmu, 0x46_0000, 6 * M, Level::Pte, true, RW),
-    ]
-}
-
-/// The map as built, with `middle` replacing the lines of `[6M, 2G)`.
-fn expect(mmu: &Mmu<HostEnv>, middle: &[MapLine]) -> Vec<MapLine> {
-    let mut want = kernel_lines(mmu);
-    want.extend_from_slice(middle);
-    want
-}
 
 fn untouched(mmu: &Mmu<HostEnv>) -> Vec<MapLine> {
     expect(

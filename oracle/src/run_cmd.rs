@@ -92,7 +92,14 @@ pub fn run_one(file: &Path) -> Outcome {
         Err(e) => return infra(e),
     };
     let kernel_warnings = dump.warnings;
-    let verdict = match &p.scenario.expect {
+    let verdict = verdict(&p.scenario.expect, &divergences, kernel_warnings);
+    Outcome { file: file.to_path_buf(), name: p.scenario.name.clone(), verdict, divergences, kernel_warnings, model: Some(model), dump: Some(dump) }
+}
+
+/// The verdict for a scenario's expectation, given the divergences and the number of
+/// WARN blocks in the kernel log.
+pub fn verdict(expect: &Expect, divergences: &[Divergence], kernel_warnings: usize) -> Verdict {
+    match expect {
         Expect::Match if divergences.is_empty() && kernel_warnings == 0 => Verdict::Match,
         Expect::Match => Verdict::UnexpectedDivergence,
         Expect::Diverge { .. } if divergences.is_empty() => Verdict::DivergenceDisappeared,
@@ -104,8 +111,7 @@ pub fn run_one(file: &Path) -> Outcome {
                 Verdict::ExpectedDivergence
             }
         }
-    };
-    Outcome { file: file.to_path_buf(), name: p.scenario.name.clone(), verdict, divergences, kernel_warnings, model: Some(model), dump: Some(dump) }
+    }
 }
 
 /// Scenario files named directly or found (`*.json`, sorted) in named directories.
@@ -157,5 +163,34 @@ pub fn exit_code(outcomes: &[Outcome]) -> u8 {
         1
     } else {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::differ::DiffClass;
+
+    fn div(classes: &[DiffClass]) -> Divergence {
+        Divergence { start: 0, end: 0x1000, classes: classes.to_vec(), linux: vec![], model: vec![] }
+    }
+
+    fn diverge(classes: &[&str]) -> Expect {
+        Expect::Diverge { what: "w".into(), why: "y".into(), classes: classes.iter().map(|c| c.to_string()).collect() }
+    }
+
+    #[test]
+    fn verdicts() {
+        assert_eq!(verdict(&Expect::Match, &[], 0), Verdict::Match);
+        assert_eq!(verdict(&Expect::Match, &[div(&[DiffClass::Granularity])], 0), Verdict::UnexpectedDivergence);
+        // A WARN where a clean boot is expected is a kernel outcome.
+        assert_eq!(verdict(&Expect::Match, &[], 1), Verdict::UnexpectedDivergence);
+        assert_eq!(verdict(&diverge(&["presence"]), &[div(&[DiffClass::Presence])], 0), Verdict::ExpectedDivergence);
+        // A divergence of a class the entry does not name is still unexpected.
+        assert_eq!(verdict(&diverge(&["presence"]), &[div(&[DiffClass::Presence, DiffClass::Attributes])], 0), Verdict::UnexpectedDivergence);
+        assert_eq!(verdict(&diverge(&[]), &[div(&[DiffClass::Shared])], 0), Verdict::ExpectedDivergence);
+        // An expected divergence that went away is reported.
+        assert_eq!(verdict(&diverge(&["presence"]), &[], 0), Verdict::DivergenceDisappeared);
+        assert!(!Verdict::DivergenceDisappeared.as_expected());
     }
 }

@@ -229,7 +229,9 @@ impl Tail {
 pub trait StopHandler {
     /// Kernel virtual addresses to break at.
     fn breakpoints(&self) -> Vec<u64>;
-    /// Handles one stop; every vCPU is stopped until it returns, then the guest resumes.
+    /// Handles one stop; every vCPU is stopped until it returns, then the guest resumes
+    /// (stepping over the breakpoint it stopped at, if that is still inserted). The
+    /// handler may insert and remove breakpoints through `gdb`.
     fn on_stop(&mut self, stop: &StopReply, gdb: &mut GdbStub, files: &RunFiles) -> Result<()>;
 }
 
@@ -270,11 +272,9 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
     let deadline = started + req.timeout;
     let mut panic_seen: Option<Instant> = None;
     let mut gdb = None;
-    let mut breakpoints = Vec::new();
     if let Some(h) = handler.as_deref_mut() {
         let mut g = connect_gdb(&files.gdb)?;
-        breakpoints = h.breakpoints();
-        for bp in &breakpoints {
+        for bp in &h.breakpoints() {
             g.set_breakpoint(*bp)?;
         }
         g.cont()?;
@@ -296,7 +296,7 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
                 h.on_stop(&stop, g, &files)?;
                 let thread = stop.thread.clone().unwrap_or_else(|| "p1.1".into());
                 let pc = g.read_register(&thread, "pc")?;
-                if breakpoints.contains(&pc) {
+                if g.inserted().contains(&pc) {
                     g.step_over(&thread, pc)?;
                 }
                 g.cont()?;
@@ -333,8 +333,9 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
         if qemu.try_wait().is_none() && matches!(outcome, BootOutcome::Booted) {
             // Stop, take the breakpoints out and let the guest run on without a debugger.
             g.interrupt()?;
-            for bp in &breakpoints {
-                g.clear_breakpoint(*bp)?;
+            let inserted: Vec<u64> = g.inserted().iter().copied().collect();
+            for bp in inserted {
+                g.clear_breakpoint(bp)?;
             }
             g.detach()?;
         }

@@ -34,6 +34,8 @@ pub struct RegisterInfo {
 
 pub struct GdbStub {
     stream: UnixStream,
+    /// Software breakpoints currently inserted.
+    inserted: std::collections::BTreeSet<u64>,
     /// Whether received packets must still be acknowledged (until no-ack mode is on).
     ack: bool,
     pending: Vec<u8>,
@@ -105,7 +107,7 @@ impl GdbStub {
     /// Connects, asks for no-ack mode and reads the register layout.
     pub fn connect(socket: &Path) -> Result<GdbStub> {
         let stream = UnixStream::connect(socket).map_err(|e| err(format!("{}: {e}", socket.display())))?;
-        let mut gdb = GdbStub { stream, ack: true, pending: Vec::new(), registers: HashMap::new() };
+        let mut gdb = GdbStub { stream, inserted: Default::default(), ack: true, pending: Vec::new(), registers: HashMap::new() };
         gdb.request("qSupported:swbreak+;hwbreak+;xmlRegisters=aarch64")?;
         // QEMU may not offer no-ack mode; then every packet keeps being acknowledged.
         if gdb.request("QStartNoAckMode")? == "OK" {
@@ -227,16 +229,27 @@ impl GdbStub {
         hex_u64_le(&reply)
     }
 
+    /// Breakpoints inserted now.
+    pub fn inserted(&self) -> &std::collections::BTreeSet<u64> {
+        &self.inserted
+    }
+
     pub fn set_breakpoint(&mut self, va: u64) -> Result<()> {
         match self.request(&format!("Z0,{va:x},4"))?.as_str() {
-            "OK" => Ok(()),
+            "OK" => {
+                self.inserted.insert(va);
+                Ok(())
+            }
             other => Err(err(format!("setting a breakpoint at {va:#x}: {other:?}"))),
         }
     }
 
     pub fn clear_breakpoint(&mut self, va: u64) -> Result<()> {
         match self.request(&format!("z0,{va:x},4"))?.as_str() {
-            "OK" => Ok(()),
+            "OK" => {
+                self.inserted.remove(&va);
+                Ok(())
+            }
             other => Err(err(format!("clearing the breakpoint at {va:#x}: {other:?}"))),
         }
     }

@@ -1,7 +1,11 @@
-//! `oracle dump SCENARIO`: boot with a breakpoint where the kernel finishes its own
-//! ptdump walk for `/init` (`note_page_flush`), read the linear map from guest RAM while
-//! every vCPU is stopped there, and cross-check the walk line for line against the
-//! ptdump text the kernel then prints: both describe the same instant of the same guest.
+//! Reading the Linux side at boot checkpoints. QEMU starts paused; each checkpoint is a
+//! breakpoint on a vmlinux symbol (its entry, or the return address read from x30 at
+//! its entry); when it is hit every vCPU is stopped, and the linear map is read from
+//! guest RAM. `end-of-boot` is where the kernel finishes its own ptdump walk for `/init`
+//! (`note_page_flush`): the walk there is cross-checked line for line against the
+//! ptdump text the kernel prints from that same walk.
+
+use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Context, Result};
 use linux_harness::boot::{boot_with, StopHandler};
@@ -17,65 +21,149 @@ use crate::ptdump::Ptdump;
 use crate::ptdump_check::{compare, remerge, Mismatch};
 use crate::symbols::KernelSymbols;
 
-/// The Linux side of a booted scenario and the ptdump cross-check.
-pub struct Dump {
-    pub side: LinuxSide,
-    /// Disagreements between the host walk and the in-guest ptdump (empty: they agree).
+/// Where a named checkpoint stops the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Anchor {
+    /// At the entry of a function.
+    Entry(&'static str),
+    /// When a function returns (a one-shot breakpoint at the return address).
+    Return(&'static str),
+    /// Where the kernel's own ptdump walk for `/init` ends.
+    PtdumpWalk,
+}
+
+/// The anchor of each checkpoint of [`crate::scenario::CHECKPOINTS`] (spec section 1).
+pub fn anchor(checkpoint: &str) -> Result<Anchor> {
+    Ok(match checkpoint {
+        "after-map-mem" => Anchor::Return("paging_init"),
+        "after-rsi-init" => Anchor::Return("arm64_rsi_init"),
+        "mem-init" => Anchor::Return("mem_init"),
+        "before-smp" => Anchor::Entry("smp_init"),
+        "caps-finalized" => Anchor::Entry("linear_map_maybe_split_to_ptes"),
+        "after-repaint" => Anchor::Return("linear_map_maybe_split_to_ptes"),
+        "after-rodata-ro" => Anchor::Return("mark_rodata_ro"),
+        "end-of-boot" => Anchor::PtdumpWalk,
+        other => bail!("unknown checkpoint {other:?}"),
+    })
+}
+
+/// The Linux side of a booted scenario at its checkpoints.
+pub struct Capture {
+    /// Checkpoint name → the Linux side read there (in timeline order of hits).
+    pub sides: BTreeMap<String, LinuxSide>,
+    /// Checkpoints in the order they were hit.
+    pub order: Vec<String>,
+    /// end-of-boot only: disagreements with the in-guest ptdump (empty: they agree).
     pub ptdump_mismatches: Vec<Mismatch>,
-    /// Number of ptdump lines compared.
     pub ptdump_lines: usize,
     /// How many times the kernel's ptdump walk was caught (seq_file retries with a
     /// bigger buffer; the last one is the text that was printed).
     pub captures: usize,
-    /// The guest's console log.
     pub console: String,
     /// WARN blocks in the kernel log.
     pub warnings: usize,
 }
 
-/// Reads the Linux side each time the kernel finishes a ptdump walk; keeps the last.
-struct PtdumpCapture<'a> {
-    prepared: &'a Prepared,
-    note_page_flush: u64,
-    ram_size: u64,
-    last: Option<Result<LinuxSide>>,
-    captures: usize,
+/// The end-of-boot dump `oracle dump` prints.
+pub struct Dump {
+    pub side: LinuxSide,
+    pub ptdump_mismatches: Vec<Mismatch>,
+    pub ptdump_lines: usize,
+    pub captures: usize,
+    pub console: String,
+    pub warnings: usize,
 }
 
-impl StopHandler for PtdumpCapture<'_> {
+struct CheckpointHandler<'a> {
+    prepared: &'a Prepared,
+    ram_size: u64,
+    /// Entry breakpoints: VA → (checkpoint, stop at the return instead).
+    entries: BTreeMap<u64, Vec<(String, bool)>>,
+    /// Armed return breakpoints: VA → checkpoints.
+    returns: BTreeMap<u64, Vec<String>>,
+    note_page_flush: Option<u64>,
+    sides: BTreeMap<String, Result<LinuxSide>>,
+    order: Vec<String>,
+    ptdump_walks: usize,
+}
+
+impl CheckpointHandler<'_> {
+    fn read(&self, gdb: &mut GdbStub, thread: &str, files: &RunFiles) -> Result<LinuxSide> {
+        let regs = CpuRegs {
+            ttbr1: gdb.read_register(thread, "TTBR1_EL1")?,
+            tcr: gdb.read_register(thread, "TCR_EL1")?,
+            mair: gdb.read_register(thread, "MAIR_EL1")?,
+        };
+        let mem = MappedRam::open(&files.ram, VIRT_RAM_BASE).context("mapping guest RAM")?;
+        read_linux_side(&mem, VIRT_RAM_BASE, self.ram_size, &self.prepared.kernel, Some(regs))
+    }
+
+    fn capture(&mut self, name: &str, gdb: &mut GdbStub, thread: &str, files: &RunFiles) {
+        let side = self.read(gdb, thread, files);
+        if !self.order.iter().any(|n| n == name) {
+            self.order.push(name.to_string());
+        }
+        self.sides.insert(name.to_string(), side);
+    }
+}
+
+impl StopHandler for CheckpointHandler<'_> {
     fn breakpoints(&self) -> Vec<u64> {
-        vec![self.note_page_flush]
+        self.entries.keys().copied().chain(self.note_page_flush).collect()
     }
 
     fn on_stop(&mut self, stop: &StopReply, gdb: &mut GdbStub, files: &RunFiles) -> linux_harness::Result<()> {
         let thread = stop.thread.clone().unwrap_or_else(|| "p1.1".into());
-        let regs = (|| -> linux_harness::Result<CpuRegs> {
-            Ok(CpuRegs {
-                ttbr1: gdb.read_register(&thread, "TTBR1_EL1")?,
-                tcr: gdb.read_register(&thread, "TCR_EL1")?,
-                mair: gdb.read_register(&thread, "MAIR_EL1")?,
-            })
-        })();
-        let side = regs.map_err(anyhow::Error::from).and_then(|regs| {
-            let mem = MappedRam::open(&files.ram, VIRT_RAM_BASE).context("mapping guest RAM")?;
-            read_linux_side(&mem, VIRT_RAM_BASE, self.ram_size, &self.prepared.kernel, Some(regs))
-        });
-        self.last = Some(side);
-        self.captures += 1;
+        let pc = gdb.read_register(&thread, "pc")?;
+        if Some(pc) == self.note_page_flush {
+            self.ptdump_walks += 1;
+            self.capture("end-of-boot", gdb, &thread, files);
+        }
+        if let Some(list) = self.entries.remove(&pc) {
+            // These functions run once at boot: the entry breakpoint is one-shot.
+            gdb.clear_breakpoint(pc)?;
+            for (name, at_return) in list {
+                if at_return {
+                    let lr = gdb.read_register(&thread, "x30")?;
+                    if !gdb.inserted().contains(&lr) {
+                        gdb.set_breakpoint(lr)?;
+                    }
+                    self.returns.entry(lr).or_default().push(name);
+                } else {
+                    self.capture(&name, gdb, &thread, files);
+                }
+            }
+        }
+        if let Some(list) = self.returns.remove(&pc) {
+            gdb.clear_breakpoint(pc)?;
+            for name in list {
+                self.capture(&name, gdb, &thread, files);
+            }
+        }
         Ok(())
     }
 }
 
-/// Boots `p` and reads its linear map at the end of boot.
-pub fn dump_scenario(p: &Prepared) -> Result<Dump> {
+/// Boots `p` and reads the Linux side at each of `checkpoints`.
+pub fn capture_checkpoints(p: &Prepared, checkpoints: &[String]) -> Result<Capture> {
     let syms = KernelSymbols::load(&p.kernel.vmlinux)?;
-    let mut capture = PtdumpCapture {
+    let mut handler = CheckpointHandler {
         prepared: p,
-        note_page_flush: syms.get("note_page_flush")?,
         ram_size: p.scenario.machine.memory_mib << 20,
-        last: None,
-        captures: 0,
+        entries: BTreeMap::new(),
+        returns: BTreeMap::new(),
+        note_page_flush: None,
+        sides: BTreeMap::new(),
+        order: Vec::new(),
+        ptdump_walks: 0,
     };
+    for cp in checkpoints {
+        match anchor(cp)? {
+            Anchor::Entry(f) => handler.entries.entry(syms.get(f)?).or_default().push((cp.clone(), false)),
+            Anchor::Return(f) => handler.entries.entry(syms.get(f)?).or_default().push((cp.clone(), true)),
+            Anchor::PtdumpWalk => handler.note_page_flush = Some(syms.get("note_page_flush")?),
+        }
+    }
     let req = BootRequest {
         kernel: &p.kernel,
         initramfs: &p.initramfs,
@@ -85,14 +173,37 @@ pub fn dump_scenario(p: &Prepared) -> Result<Dump> {
         timeout: p.scenario.timeout(),
         keep_run_dir: false,
     };
-    let boot = boot_with(&req, Some(&mut capture)).with_context(|| format!("{}: booting", p.file.display()))?;
+    let boot = boot_with(&req, Some(&mut handler)).with_context(|| format!("{}: booting", p.file.display()))?;
     if boot.outcome != BootOutcome::Booted {
         bail!("{}: the guest did not boot: {}", p.file.display(), boot.outcome.summary());
     }
-    let side = capture.last.ok_or_else(|| anyhow!("the kernel's ptdump walk was never caught at note_page_flush"))??;
-    let text = boot.ptdump().context("no in-guest ptdump in the console log")?;
-    let ptdump = Ptdump::parse(&text)?;
-    let section = ptdump.linear_map().context("the in-guest ptdump has no Linear Mapping section")?;
-    let ptdump_mismatches = compare(&remerge(&side.visits), section);
-    Ok(Dump { side, ptdump_mismatches, ptdump_lines: section.ranges.len(), captures: capture.captures, console: boot.console.clone(), warnings: boot.warnings.len() })
+    let mut sides = BTreeMap::new();
+    for cp in checkpoints {
+        let side = handler.sides.remove(cp).ok_or_else(|| anyhow!("checkpoint {cp} was never reached"))?;
+        sides.insert(cp.clone(), side.with_context(|| format!("reading the Linux side at {cp}"))?);
+    }
+    let (mut ptdump_mismatches, mut ptdump_lines) = (Vec::new(), 0);
+    if let Some(side) = sides.get("end-of-boot") {
+        let text = boot.ptdump().context("no in-guest ptdump in the console log")?;
+        let ptdump = Ptdump::parse(&text)?;
+        let section = ptdump.linear_map().context("the in-guest ptdump has no Linear Mapping section")?;
+        ptdump_mismatches = compare(&remerge(&side.visits), section);
+        ptdump_lines = section.ranges.len();
+    }
+    Ok(Capture {
+        sides,
+        order: handler.order,
+        ptdump_mismatches,
+        ptdump_lines,
+        captures: handler.ptdump_walks,
+        console: boot.console.clone(),
+        warnings: boot.warnings.len(),
+    })
+}
+
+/// Boots `p` and reads its linear map at the end of boot.
+pub fn dump_scenario(p: &Prepared) -> Result<Dump> {
+    let mut c = capture_checkpoints(p, &["end-of-boot".to_string()])?;
+    let side = c.sides.remove("end-of-boot").context("no end-of-boot capture")?;
+    Ok(Dump { side, ptdump_mismatches: c.ptdump_mismatches, ptdump_lines: c.ptdump_lines, captures: c.captures, console: c.console, warnings: c.warnings })
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use crate::dwarf::StructLayout;
 use crate::guest_memory::GuestMemory;
@@ -47,11 +47,12 @@ pub fn pool<M: GuestMemory + ?Sized>(
     let meta = layouts.get("kfence_metadata").ok_or_else(|| anyhow::anyhow!("no layout for struct kfence_metadata"))?;
     let (state_off, addr_off) = (meta.offset("kfence_metadata", "state")?, meta.offset("kfence_metadata", "addr")?);
     let array_va = mem.read_u64(view.kimage_to_phys(syms.get("kfence_metadata")?))?;
+    let mut freed_object_pages = Vec::new();
     if array_va == 0 {
-        bail!("__kfence_pool is set but kfence_metadata is NULL");
+        // Before kfence_init() (the pool exists from map_mem on): no object yet.
+        return Ok(Some(KfencePool { pa, size, freed_object_pages }));
     }
     let array = view.virt_to_phys(array_va)?;
-    let mut freed_object_pages = Vec::new();
     for i in 0..num_objects {
         let m = array + i * meta.size;
         let state = mem.read_u64(m + state_off)? as u32;

@@ -26,7 +26,8 @@ enum Command {
         keep: bool,
     },
     /// Replay the scenario's boot through the Rust model and print the linear map it
-    /// expects at the end of boot (the guest is booted once, for the memory layout).
+    /// expects at the scenario's last checkpoint (the guest is booted once, for the
+    /// memory layout and the other observed inputs).
     Model {
         /// Scenario file (JSON, schema 1).
         scenario: PathBuf,
@@ -55,6 +56,11 @@ enum Command {
     Dump {
         /// Scenario file (JSON, schema 1).
         scenario: PathBuf,
+        /// Read the map at this boot checkpoint instead of the end of boot (after-map-mem,
+        /// after-rsi-init, mem-init, before-smp, caps-finalized, after-repaint,
+        /// after-rodata-ro, end-of-boot).
+        #[arg(long, default_value = "end-of-boot")]
+        checkpoint: String,
     },
 }
 
@@ -83,11 +89,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Model { scenario } => {
             let prepared = prepare(&scenario)?;
-            let (_, model, _) = oracle::run_cmd::compare(&prepared)?;
-            for step in &model.steps {
+            let (_, results) = oracle::run_cmd::compare(&prepared)?;
+            let last = results.last().ok_or_else(|| anyhow::anyhow!("the scenario names no checkpoint"))?;
+            for step in &last.model.steps {
                 eprintln!("model: {step}");
             }
-            print!("{}", model.linear_map);
+            eprintln!("model: at {}", last.name);
+            print!("{}", last.model.linear_map);
             Ok(0)
         }
         Command::Run { scenarios } => {
@@ -111,7 +119,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             print!("{}", oracle::bench::bench_walk(&prepared, runs.max(1))?);
             Ok(0)
         }
-        Command::Dump { scenario } => {
+        Command::Dump { scenario, checkpoint } if checkpoint != "end-of-boot" => {
+            let prepared = prepare(&scenario)?;
+            let mut capture = oracle::dump_cmd::capture_checkpoints(&prepared, std::slice::from_ref(&checkpoint))?;
+            let side = capture.sides.remove(&checkpoint).ok_or_else(|| anyhow::anyhow!("no capture at {checkpoint}"))?;
+            print!("{}", side.linear_map);
+            Ok(0)
+        }
+        Command::Dump { scenario, .. } => {
             let prepared = prepare(&scenario)?;
             let dump = oracle::dump_cmd::dump_scenario(&prepared)?;
             print!("{}", dump.side.linear_map);

@@ -4,7 +4,7 @@
 //! a guest without a realm: map_mem, mark_linear_text_alias_ro, the repaint when a
 //! secondary lacks BBML3, and mark_rodata_ro.
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use rust_impl::address::PhysAddr;
 use rust_impl::cpufeature::cpu_supports_bbml3;
 use rust_impl::granule::Granule;
@@ -70,11 +70,31 @@ pub struct Overrides {
 
 /// Replays the boot up to the end of boot (after `mark_rodata_ro`).
 pub fn replay_end_of_boot(p: &BootParams, obs: &Observed) -> Result<ModelSide> {
-    replay_end_of_boot_with(p, obs, Overrides::default())
+    replay_to(p, obs, Overrides::default(), "end-of-boot")
 }
 
 /// [`replay_end_of_boot`] with one rule overridden.
 pub fn replay_end_of_boot_with(p: &BootParams, obs: &Observed, overrides: Overrides) -> Result<ModelSide> {
+    replay_to(p, obs, overrides, "end-of-boot")
+}
+
+/// Where each named checkpoint falls in the replayed timeline: the model stops after
+/// the last step that happens before it (spec section 1).
+fn rank(checkpoint: &str) -> Result<u8> {
+    Ok(match checkpoint {
+        "after-map-mem" | "after-rsi-init" => 1,
+        "mem-init" => 2,
+        "before-smp" => 3,
+        "caps-finalized" => 4,
+        "after-repaint" => 5,
+        "after-rodata-ro" | "end-of-boot" => 6,
+        other => bail!("model: unknown checkpoint {other:?}"),
+    })
+}
+
+/// Replays the boot up to `checkpoint` (one of [`crate::scenario::CHECKPOINTS`]).
+pub fn replay_to(p: &BootParams, obs: &Observed, overrides: Overrides, checkpoint: &str) -> Result<ModelSide> {
+    let stop = rank(checkpoint)?;
     let kfence_pool = if p.kfence && !p.kfence_late {
         Some(obs.kfence.clone().ok_or_else(|| anyhow!("model: CONFIG_KFENCE with an early pool, but the guest has no __kfence_pool"))?)
     } else {
@@ -102,10 +122,22 @@ pub fn replay_end_of_boot_with(p: &BootParams, obs: &Observed, overrides: Overri
         "map_mem: force_pte_mapping={} linear_map_requires_bbml3={requires} (boot CPU BBML3: {boot_cpu_bbml3})",
         inputs.force_pte_mapping()
     ));
-    // Steps 4-12 of the timeline: no realm here, so nothing in them touches the map; the
-    // state they leave is what the later gates read.
+    // Steps 4-12 of the timeline: no realm here, so nothing in them touches the map
+    // but KFENCE; the state they leave is what the later gates read.
+    let done = |mmu: &Mmu<HostEnv>, steps: Vec<String>| ModelSide {
+        linear_map: rust_impl::walk::linear_map(mmu, 0),
+        linear_map_requires_bbml3: requires,
+        warnings: mmu.env.warnings().count(),
+        steps,
+    };
+    if stop <= 1 {
+        return Ok(done(&mmu, steps));
+    }
     let mut boot = BootState::at_map_mem(requires, inputs.policy());
     boot.mem_init();
+    if stop <= 2 {
+        return Ok(done(&mmu, steps));
+    }
     // Step 9: kfence_init protects pool pages 0 and 1 and each object's right redzone
     // (kfence_init_pool); objects freed since are protected too (kfence_guarded_free).
     if let Some(k) = &kfence_pool {
@@ -118,13 +150,22 @@ pub fn replay_end_of_boot_with(p: &BootParams, obs: &Observed, overrides: Overri
         }
         steps.push(format!("kfence_init: pool at {:#x}, {} guard pages and {} freed objects protected", k.pa, objects + 2, k.freed_object_pages.len()));
     }
+    if stop <= 3 {
+        return Ok(done(&mmu, steps));
+    }
     for _ in 1..p.cpus.len() {
         boot.set_cpu_online();
     }
     boot.finalize_caps(every_cpu_bbml3);
+    if stop <= 4 {
+        return Ok(done(&mmu, steps));
+    }
     // Step 13: the stop_machine repaint when a secondary lacks BBML3.
     let repainted = mmu.linear_map_maybe_split_to_ptes(&boot, PhysAddr(img.stext), PhysAddr(img.init_begin)).map_err(model_err("linear_map_maybe_split_to_ptes"))?;
     steps.push(format!("caps finalized: system_supports_bbml3={every_cpu_bbml3}; repaint to PTEs: {repainted}"));
+    if stop <= 5 {
+        return Ok(done(&mmu, steps));
+    }
     // Step 15.
     mmu.mark_linear_text_alias_ro(PhysAddr(img.text), PhysAddr(img.init_begin)).map_err(model_err("mark_linear_text_alias_ro"))?;
     steps.push("mark_linear_text_alias_ro".into());
@@ -133,6 +174,5 @@ pub fn replay_end_of_boot_with(p: &BootParams, obs: &Observed, overrides: Overri
         mmu.mark_rodata_ro(&boot, PhysAddr(img.init_end), PhysAddr(img.bss_stop)).map_err(model_err("mark_rodata_ro"))?;
         steps.push("mark_rodata_ro: linear alias of data/bss present-invalid".into());
     }
-    let warnings = mmu.env.warnings().count();
-    Ok(ModelSide { linear_map: rust_impl::walk::linear_map(&mmu, 0), linear_map_requires_bbml3: requires, steps, warnings })
+    Ok(done(&mmu, steps))
 }

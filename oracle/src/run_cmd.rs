@@ -10,9 +10,9 @@ use linux_harness::config::parse_config;
 
 use crate::boot_params::boot_params;
 use crate::differ::{diff, Divergence};
-use crate::dump_cmd::{dump_scenario, Dump};
+use crate::dump_cmd::{capture_checkpoints, Capture};
 use crate::prepare::{prepare, Prepared};
-use crate::replay::{replay_end_of_boot, ModelSide, Observed};
+use crate::replay::{replay_to, ModelSide, Observed, Overrides};
 use crate::scenario::Expect;
 
 /// How one scenario came out.
@@ -45,30 +45,50 @@ impl Verdict {
     }
 }
 
+/// One checkpoint of one scenario: the model's expectation there and the diff.
+pub struct CheckpointResult {
+    pub name: String,
+    pub model: ModelSide,
+    pub divergences: Vec<Divergence>,
+}
+
 /// Everything `run` learned about one scenario.
 pub struct Outcome {
     pub file: PathBuf,
     pub name: String,
     pub verdict: Verdict,
-    pub divergences: Vec<Divergence>,
+    /// Per checkpoint, in timeline order.
+    pub checkpoints: Vec<CheckpointResult>,
     /// WARN blocks in the kernel log.
     pub kernel_warnings: usize,
-    pub model: Option<ModelSide>,
-    pub dump: Option<Dump>,
+    pub capture: Option<Capture>,
 }
 
-/// Both sides of one scenario and their diff.
-pub fn compare(p: &Prepared) -> Result<(Dump, ModelSide, Vec<Divergence>)> {
-    let dump = dump_scenario(p)?;
-    if !dump.ptdump_mismatches.is_empty() {
-        let first = &dump.ptdump_mismatches[0];
-        anyhow::bail!("the host walk disagrees with the kernel's ptdump ({} lines), first at {first}", dump.ptdump_mismatches.len());
+impl Outcome {
+    /// Every divergence at every checkpoint.
+    pub fn divergences(&self) -> impl Iterator<Item = &Divergence> {
+        self.checkpoints.iter().flat_map(|c| &c.divergences)
+    }
+}
+
+/// Both sides of one scenario at each of its checkpoints, and their diffs.
+pub fn compare(p: &Prepared) -> Result<(Capture, Vec<CheckpointResult>)> {
+    let names: Vec<String> = p.scenario.checkpoints.iter().map(|c| c.0.clone()).collect();
+    let capture = capture_checkpoints(p, &names)?;
+    if !capture.ptdump_mismatches.is_empty() {
+        let first = &capture.ptdump_mismatches[0];
+        anyhow::bail!("the host walk disagrees with the kernel's ptdump ({} lines), first at {first}", capture.ptdump_mismatches.len());
     }
     let config_text = std::fs::read_to_string(&p.kernel.config).with_context(|| format!("reading {}", p.kernel.config.display()))?;
     let params = boot_params(&p.scenario.cmdline, &parse_config(&config_text), &p.scenario.machine)?;
-    let model = replay_end_of_boot(&params, &Observed::from_linux_side(&dump.side))?;
-    let divergences = diff(&dump.side.linear_map, &model.linear_map);
-    Ok((dump, model, divergences))
+    let mut results = Vec::new();
+    for name in &capture.order {
+        let side = &capture.sides[name];
+        let model = replay_to(&params, &Observed::from_linux_side(side), Overrides::default(), name)?;
+        let divergences = diff(&side.linear_map, &model.linear_map);
+        results.push(CheckpointResult { name: name.clone(), model, divergences });
+    }
+    Ok((capture, results))
 }
 
 /// Runs one scenario file to a verdict; never fails (failures are verdicts).
@@ -78,22 +98,22 @@ pub fn run_one(file: &Path) -> Outcome {
         file: file.to_path_buf(),
         name: name.clone(),
         verdict: Verdict::Infrastructure(format!("{e:#}")),
-        divergences: vec![],
+        checkpoints: vec![],
         kernel_warnings: 0,
-        model: None,
-        dump: None,
+        capture: None,
     };
     let p = match prepare(file) {
         Ok(p) => p,
         Err(e) => return infra(e),
     };
-    let (dump, model, divergences) = match compare(&p) {
+    let (capture, checkpoints) = match compare(&p) {
         Ok(x) => x,
         Err(e) => return infra(e),
     };
-    let kernel_warnings = dump.warnings;
-    let verdict = verdict(&p.scenario.expect, &divergences, kernel_warnings);
-    Outcome { file: file.to_path_buf(), name: p.scenario.name.clone(), verdict, divergences, kernel_warnings, model: Some(model), dump: Some(dump) }
+    let kernel_warnings = capture.warnings;
+    let all: Vec<Divergence> = checkpoints.iter().flat_map(|c| c.divergences.iter().cloned()).collect();
+    let verdict = verdict(&p.scenario.expect, &all, kernel_warnings);
+    Outcome { file: file.to_path_buf(), name: p.scenario.name.clone(), verdict, checkpoints, kernel_warnings, capture: Some(capture) }
 }
 
 /// The verdict for a scenario's expectation, given the divergences and the number of
@@ -136,19 +156,29 @@ pub fn scenario_files(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// The report for one outcome: a verdict line, then details when not a plain match.
 pub fn report(o: &Outcome) -> String {
     let mut s = String::new();
+    let names: Vec<&str> = o.checkpoints.iter().map(|c| c.name.as_str()).collect();
     let detail = match &o.verdict {
         Verdict::Infrastructure(why) => why.lines().next().unwrap_or("").to_string(),
-        _ => format!("{} divergent range(s), {} kernel WARN(s)", o.divergences.len(), o.kernel_warnings),
+        _ => format!(
+            "{} divergent range(s) at {} checkpoint(s) [{}], {} kernel WARN(s)",
+            o.divergences().count(),
+            names.len(),
+            names.join(" "),
+            o.kernel_warnings
+        ),
     };
     let _ = writeln!(s, "{:28} {:26} {detail}", o.name, o.verdict.label());
     if !matches!(o.verdict, Verdict::Match) {
-        for d in o.divergences.iter().take(8) {
-            for line in d.to_string().lines() {
-                let _ = writeln!(s, "    {line}");
+        for c in o.checkpoints.iter().filter(|c| !c.divergences.is_empty()) {
+            let _ = writeln!(s, "  at {}:", c.name);
+            for d in c.divergences.iter().take(8) {
+                for line in d.to_string().lines() {
+                    let _ = writeln!(s, "    {line}");
+                }
             }
-        }
-        if o.divergences.len() > 8 {
-            let _ = writeln!(s, "    ... and {} more", o.divergences.len() - 8);
+            if c.divergences.len() > 8 {
+                let _ = writeln!(s, "    ... and {} more", c.divergences.len() - 8);
+            }
         }
     }
     s

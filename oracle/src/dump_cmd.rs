@@ -15,11 +15,12 @@ use linux_harness::{BootOutcome, BootRequest, EndAction};
 
 use crate::cpu_regs::CpuRegs;
 use crate::guest_memory::MappedRam;
-use crate::linux_side::{read_linux_side, LinuxSide};
+use crate::linux_side::{kernel_view, read_linux_side, KernelView, LinuxSide};
 use crate::prepare::Prepared;
 use crate::ptdump::Ptdump;
 use crate::ptdump_check::{compare, remerge, Mismatch};
 use crate::symbols::KernelSymbols;
+use crate::trace::TracedCall;
 
 /// Where a named checkpoint stops the guest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +63,8 @@ pub struct Capture {
     pub console: String,
     /// WARN blocks in the kernel log.
     pub warnings: usize,
+    /// The call trace, in call order (empty unless tracing was asked for).
+    pub trace: Vec<TracedCall>,
 }
 
 /// The end-of-boot dump `oracle dump` prints.
@@ -85,6 +88,16 @@ struct CheckpointHandler<'a> {
     sides: BTreeMap<String, Result<LinuxSide>>,
     order: Vec<String>,
     ptdump_walks: usize,
+    /// Traced function entries: VA → (function, number of arguments).
+    traced: BTreeMap<u64, (&'static str, usize)>,
+    /// Calls waiting for their return: return address → (thread, index in `trace`).
+    returning: BTreeMap<u64, Vec<(String, usize)>>,
+    trace: Vec<TracedCall>,
+    syms: &'a KernelSymbols,
+    /// Where the kernel is, once known (for reading boot-state variables).
+    view: Option<KernelView>,
+    /// The first error met while tracing (reported after the boot).
+    trace_error: Option<anyhow::Error>,
 }
 
 impl CheckpointHandler<'_> {
@@ -98,6 +111,45 @@ impl CheckpointHandler<'_> {
         read_linux_side(&mem, VIRT_RAM_BASE, self.ram_size, &self.prepared.kernel, Some(regs))
     }
 
+    /// Records a call of a traced function and arms a breakpoint at its return address.
+    fn trace_entry(&mut self, function: &'static str, nargs: usize, gdb: &mut GdbStub, thread: &str, files: &RunFiles) -> Result<()> {
+        let mem = MappedRam::open(&files.ram, VIRT_RAM_BASE).context("mapping guest RAM")?;
+        let view = match self.view {
+            Some(v) => v,
+            None => {
+                let (_, va_bits) = crate::linux_side::translation_config(&self.prepared.kernel.config)?;
+                let v = kernel_view(&mem, VIRT_RAM_BASE, self.ram_size, &self.prepared.kernel, self.syms, va_bits)?;
+                self.view = Some(v);
+                v
+            }
+        };
+        let args = (0..nargs).map(|i| gdb.read_register(thread, &format!("x{i}"))).collect::<linux_harness::Result<Vec<u64>>>()?;
+        let lr = gdb.read_register(thread, "x30")?;
+        let state = crate::trace::boot_state(&mem, self.syms, &view)?;
+        self.trace.push(TracedCall { function, args, ret: None, caller: self.syms.symbolize(lr.wrapping_sub(4)), cpu: thread.to_string(), state, model_ret: None });
+        if !gdb.inserted().contains(&lr) {
+            gdb.set_breakpoint(lr)?;
+        }
+        self.returning.entry(lr).or_default().push((thread.to_string(), self.trace.len() - 1));
+        Ok(())
+    }
+
+    /// Completes the calls returning to `pc` on `thread`.
+    fn trace_return(&mut self, pc: u64, gdb: &mut GdbStub, thread: &str) -> Result<()> {
+        let Some(waiting) = self.returning.get_mut(&pc) else { return Ok(()) };
+        if let Some(pos) = waiting.iter().rposition(|(t, _)| t == thread) {
+            let (_, index) = waiting.remove(pos);
+            self.trace[index].ret = Some(gdb.read_register(thread, "x0")? as u32 as i32);
+        }
+        if waiting.is_empty() {
+            self.returning.remove(&pc);
+            if !self.traced.contains_key(&pc) && !self.entries.contains_key(&pc) && Some(pc) != self.note_page_flush {
+                gdb.clear_breakpoint(pc)?;
+            }
+        }
+        Ok(())
+    }
+
     fn capture(&mut self, name: &str, gdb: &mut GdbStub, thread: &str, files: &RunFiles) {
         let side = self.read(gdb, thread, files);
         if !self.order.iter().any(|n| n == name) {
@@ -109,12 +161,25 @@ impl CheckpointHandler<'_> {
 
 impl StopHandler for CheckpointHandler<'_> {
     fn breakpoints(&self) -> Vec<u64> {
-        self.entries.keys().copied().chain(self.note_page_flush).collect()
+        let mut bps: Vec<u64> = self.entries.keys().chain(self.traced.keys()).copied().chain(self.note_page_flush).collect();
+        bps.sort_unstable();
+        bps.dedup();
+        bps
     }
 
     fn on_stop(&mut self, stop: &StopReply, gdb: &mut GdbStub, files: &RunFiles) -> linux_harness::Result<()> {
         let thread = stop.thread.clone().unwrap_or_else(|| "p1.1".into());
         let pc = gdb.read_register(&thread, "pc")?;
+        if self.returning.contains_key(&pc) {
+            if let Err(e) = self.trace_return(pc, gdb, &thread) {
+                self.trace_error.get_or_insert(e);
+            }
+        }
+        if let Some(&(function, nargs)) = self.traced.get(&pc) {
+            if let Err(e) = self.trace_entry(function, nargs, gdb, &thread, files) {
+                self.trace_error.get_or_insert(e);
+            }
+        }
         if Some(pc) == self.note_page_flush {
             self.ptdump_walks += 1;
             self.capture("end-of-boot", gdb, &thread, files);
@@ -144,10 +209,23 @@ impl StopHandler for CheckpointHandler<'_> {
     }
 }
 
-/// Boots `p` and reads the Linux side at each of `checkpoints`.
-pub fn capture_checkpoints(p: &Prepared, checkpoints: &[String]) -> Result<Capture> {
+/// Boots `p` and reads the Linux side at each of `checkpoints`; with `trace`, also
+/// records every call of the functions in [`crate::trace::TRACED`].
+pub fn capture_checkpoints(p: &Prepared, checkpoints: &[String], trace: bool) -> Result<Capture> {
     let syms = KernelSymbols::load(&p.kernel.vmlinux)?;
+    let mut traced = BTreeMap::new();
+    if trace {
+        for &(f, n) in crate::trace::TRACED {
+            traced.insert(syms.get(f)?, (f, n));
+        }
+    }
     let mut handler = CheckpointHandler {
+        traced,
+        returning: BTreeMap::new(),
+        trace: Vec::new(),
+        syms: &syms,
+        view: None,
+        trace_error: None,
         prepared: p,
         ram_size: p.scenario.machine.memory_mib << 20,
         entries: BTreeMap::new(),
@@ -177,6 +255,9 @@ pub fn capture_checkpoints(p: &Prepared, checkpoints: &[String]) -> Result<Captu
     if boot.outcome != BootOutcome::Booted {
         bail!("{}: the guest did not boot: {}", p.file.display(), boot.outcome.summary());
     }
+    if let Some(e) = handler.trace_error.take() {
+        return Err(e.context("tracing"));
+    }
     let mut sides = BTreeMap::new();
     for cp in checkpoints {
         let side = handler.sides.remove(cp).ok_or_else(|| anyhow!("checkpoint {cp} was never reached"))?;
@@ -198,12 +279,13 @@ pub fn capture_checkpoints(p: &Prepared, checkpoints: &[String]) -> Result<Captu
         captures: handler.ptdump_walks,
         console: boot.console.clone(),
         warnings: boot.warnings.len(),
+        trace: handler.trace,
     })
 }
 
 /// Boots `p` and reads its linear map at the end of boot.
 pub fn dump_scenario(p: &Prepared) -> Result<Dump> {
-    let mut c = capture_checkpoints(p, &["end-of-boot".to_string()])?;
+    let mut c = capture_checkpoints(p, &["end-of-boot".to_string()], false)?;
     let side = c.sides.remove("end-of-boot").context("no end-of-boot capture")?;
     Ok(Dump { side, ptdump_mismatches: c.ptdump_mismatches, ptdump_lines: c.ptdump_lines, captures: c.captures, console: c.console, warnings: c.warnings })
 }

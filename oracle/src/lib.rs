@@ -21,4 +21,5 @@ pub mod ptdump_check;
 pub mod scenario;
 pub mod swiotlb;
 pub mod symbols;
+pub mod trace;
 pub mod walker;

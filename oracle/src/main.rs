@@ -121,7 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Dump { scenario, checkpoint } if checkpoint != "end-of-boot" => {
             let prepared = prepare(&scenario)?;
-            let mut capture = oracle::dump_cmd::capture_checkpoints(&prepared, std::slice::from_ref(&checkpoint))?;
+            let mut capture = oracle::dump_cmd::capture_checkpoints(&prepared, std::slice::from_ref(&checkpoint), false)?;
             let side = capture.sides.remove(&checkpoint).ok_or_else(|| anyhow::anyhow!("no capture at {checkpoint}"))?;
             print!("{}", side.linear_map);
             Ok(0)

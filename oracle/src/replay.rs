@@ -66,6 +66,8 @@ fn model_err(what: &str) -> impl Fn(rust_impl::errno::Errno) -> anyhow::Error + 
 pub struct Overrides {
     /// Use this instead of `cpu_supports_bbml3()` for the boot CPU.
     pub boot_cpu_bbml3: Option<bool>,
+    /// The split gate never sees the capabilities finalised (drops gate 2.1).
+    pub forget_finalisation: bool,
 }
 
 /// Replays the boot up to the end of boot (after `mark_rodata_ro`).
@@ -76,6 +78,27 @@ pub fn replay_end_of_boot(p: &BootParams, obs: &Observed) -> Result<ModelSide> {
 /// [`replay_end_of_boot`] with one rule overridden.
 pub fn replay_end_of_boot_with(p: &BootParams, obs: &Observed, overrides: Overrides) -> Result<ModelSide> {
     replay_to(p, obs, overrides, "end-of-boot")
+}
+
+fn inputs_boot_cpu_bbml3(p: &BootParams, overrides: Overrides) -> bool {
+    overrides.boot_cpu_bbml3.unwrap_or_else(|| cpu_supports_bbml3(p.cpus[0]))
+}
+
+/// What map_mem() reads, from the scenario's decisions and the observed layout.
+fn map_mem_inputs(p: &BootParams, obs: &Observed, overrides: Overrides) -> MapMemInputs {
+    let img = obs.image;
+    let early_pool = p.kfence && !p.kfence_late;
+    MapMemInputs {
+        memblock: obs.memblock.iter().map(|r| MemblockRegion { base: PhysAddr(r.base), size: r.size, flags: r.flags }).collect(),
+        text: (PhysAddr(img.text), PhysAddr(img.init_begin)),
+        data: (PhysAddr(img.init_end), PhysAddr(img.bss_stop)),
+        kfence_pool: obs.kfence.as_ref().filter(|_| early_pool).map(|k| (PhysAddr(k.pa), k.size)),
+        debug_pagealloc: p.debug_pagealloc,
+        rodata_full: p.rodata_full,
+        kfence_late: p.kfence_late,
+        boot_cpu_bbml3: inputs_boot_cpu_bbml3(p, overrides),
+        realm: false,
+    }
 }
 
 /// Where each named checkpoint falls in the replayed timeline: the model stops after
@@ -102,20 +125,10 @@ pub fn replay_to(p: &BootParams, obs: &Observed, overrides: Overrides, checkpoin
     };
     let env = HostEnv::new(obs.granule, PhysAddr(MODEL_TABLES.0), MODEL_TABLES.1);
     let mut mmu = Mmu::new(env, obs.granule, obs.va_bits, PhysAddr(obs.memstart_addr)).map_err(model_err("allocating swapper_pg_dir"))?;
-    let boot_cpu_bbml3 = overrides.boot_cpu_bbml3.unwrap_or_else(|| cpu_supports_bbml3(p.cpus[0]));
+    let boot_cpu_bbml3 = inputs_boot_cpu_bbml3(p, overrides);
     let every_cpu_bbml3 = p.cpus.iter().all(|c| cpu_supports_bbml3(*c));
     let img = obs.image;
-    let inputs = MapMemInputs {
-        memblock: obs.memblock.iter().map(|r| MemblockRegion { base: PhysAddr(r.base), size: r.size, flags: r.flags }).collect(),
-        text: (PhysAddr(img.text), PhysAddr(img.init_begin)),
-        data: (PhysAddr(img.init_end), PhysAddr(img.bss_stop)),
-        kfence_pool: kfence_pool.as_ref().map(|k| (PhysAddr(k.pa), k.size)),
-        debug_pagealloc: p.debug_pagealloc,
-        rodata_full: p.rodata_full,
-        kfence_late: p.kfence_late,
-        boot_cpu_bbml3,
-        realm: false,
-    };
+    let inputs = map_mem_inputs(p, obs, overrides);
     let mut steps = Vec::new();
     let requires = map_mem(&mut mmu, &inputs).map_err(model_err("map_mem"))?;
     steps.push(format!(
@@ -175,4 +188,48 @@ pub fn replay_to(p: &BootParams, obs: &Observed, overrides: Overrides, checkpoin
         steps.push("mark_rodata_ro: linear alias of data/bss present-invalid".into());
     }
     Ok(done(&mmu, steps))
+}
+
+/// Sets `model_ret` on each traced `split_kernel_leaf_mapping` call: the model's split
+/// gate, with its own decisions (linear_map_requires_bbml3 from the scenario, BBML3 from
+/// the CPU identities) and the boot state the kernel was in when it made the call, run
+/// on the map as map_mem left it (a split there can only succeed).
+pub fn replay_calls(p: &BootParams, obs: &Observed, trace: &mut [crate::trace::TracedCall]) -> Result<()> {
+    replay_calls_with(p, obs, trace, Overrides::default())
+}
+
+/// [`replay_calls`] with one rule overridden.
+pub fn replay_calls_with(p: &BootParams, obs: &Observed, trace: &mut [crate::trace::TracedCall], overrides: Overrides) -> Result<()> {
+    if !trace.iter().any(|c| c.function == "split_kernel_leaf_mapping") {
+        return Ok(());
+    }
+    let every_cpu_bbml3 = p.cpus.iter().all(|c| cpu_supports_bbml3(*c));
+    let base = replay_to(p, obs, overrides, "after-map-mem")?;
+    let kfence_pool = obs.kfence.as_ref().map(|k| k.pa);
+    for call in trace.iter_mut().filter(|c| c.function == "split_kernel_leaf_mapping") {
+        let env = HostEnv::new(obs.granule, PhysAddr(MODEL_TABLES.0), MODEL_TABLES.1);
+        let mut mmu = Mmu::new(env, obs.granule, obs.va_bits, PhysAddr(obs.memstart_addr)).map_err(model_err("allocating swapper_pg_dir"))?;
+        let inputs = map_mem_inputs(p, obs, overrides);
+        map_mem(&mut mmu, &inputs).map_err(model_err("map_mem"))?;
+        let mut boot = BootState::at_map_mem(base.linear_map_requires_bbml3, inputs.policy());
+        if call.state.page_alloc_available {
+            boot.mem_init();
+        }
+        for _ in 1..call.state.online_cpus {
+            boot.set_cpu_online();
+        }
+        if call.state.caps_finalized && !overrides.forget_finalisation {
+            boot.finalize_caps(every_cpu_bbml3);
+        }
+        if let (Some(pa), Some(k)) = (kfence_pool, obs.kfence.as_ref()) {
+            boot.kfence_pool = Some((mmu.lm(PhysAddr(pa)), k.size));
+        }
+        let (start, end) = (call.args[0], call.args[1]);
+        let ret = mmu.split_kernel_leaf_mapping(&boot, rust_impl::address::VirtAddr(start), rust_impl::address::VirtAddr(end));
+        call.model_ret = Some(match ret {
+            Ok(()) => 0,
+            Err(e) => e.to_errno().unwrap_or(-1),
+        });
+    }
+    Ok(())
 }

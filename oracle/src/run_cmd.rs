@@ -74,13 +74,17 @@ impl Outcome {
 /// Both sides of one scenario at each of its checkpoints, and their diffs.
 pub fn compare(p: &Prepared) -> Result<(Capture, Vec<CheckpointResult>)> {
     let names: Vec<String> = p.scenario.checkpoints.iter().map(|c| c.0.clone()).collect();
-    let capture = capture_checkpoints(p, &names)?;
+    let mut capture = capture_checkpoints(p, &names, p.scenario.trace)?;
     if !capture.ptdump_mismatches.is_empty() {
         let first = &capture.ptdump_mismatches[0];
         anyhow::bail!("the host walk disagrees with the kernel's ptdump ({} lines), first at {first}", capture.ptdump_mismatches.len());
     }
     let config_text = std::fs::read_to_string(&p.kernel.config).with_context(|| format!("reading {}", p.kernel.config.display()))?;
     let params = boot_params(&p.scenario.cmdline, &parse_config(&config_text), &p.scenario.machine)?;
+    if let Some(first) = capture.sides.values().next() {
+        let obs = Observed::from_linux_side(first);
+        crate::replay::replay_calls(&params, &obs, &mut capture.trace)?;
+    }
     let mut results = Vec::new();
     for name in &capture.order {
         let side = &capture.sides[name];
@@ -112,7 +116,11 @@ pub fn run_one(file: &Path) -> Outcome {
     };
     let kernel_warnings = capture.warnings;
     let all: Vec<Divergence> = checkpoints.iter().flat_map(|c| c.divergences.iter().cloned()).collect();
-    let verdict = verdict(&p.scenario.expect, &all, kernel_warnings);
+    let mut verdict = verdict(&p.scenario.expect, &all, kernel_warnings);
+    // A call whose return code the model does not reproduce is a divergence too.
+    if capture.trace.iter().any(|c| c.mismatch()) && verdict.as_expected() {
+        verdict = Verdict::UnexpectedDivergence;
+    }
     Outcome { file: file.to_path_buf(), name: p.scenario.name.clone(), verdict, checkpoints, kernel_warnings, capture: Some(capture) }
 }
 
@@ -168,6 +176,30 @@ pub fn report(o: &Outcome) -> String {
         ),
     };
     let _ = writeln!(s, "{:28} {:26} {detail}", o.name, o.verdict.label());
+    if let Some(c) = &o.capture {
+        if !c.trace.is_empty() {
+            let mismatches = c.trace.iter().filter(|t| t.mismatch()).count();
+            let mut per_function: Vec<(&str, usize)> = Vec::new();
+            for t in &c.trace {
+                match per_function.iter_mut().find(|(f, _)| *f == t.function) {
+                    Some((_, n)) => *n += 1,
+                    None => per_function.push((t.function, 1)),
+                }
+            }
+            let counts: Vec<String> = per_function.iter().map(|(f, n)| format!("{f} x{n}")).collect();
+            let _ = writeln!(s, "  call trace: {} call(s) ({}), {mismatches} with a different return code in the model", c.trace.len(), counts.join(", "));
+            // The first calls, then every call the model disagrees with.
+            const SHOWN: usize = 12;
+            for (i, t) in c.trace.iter().enumerate() {
+                if i < SHOWN || t.mismatch() {
+                    let _ = writeln!(s, "    {t}");
+                }
+            }
+            if c.trace.len() > SHOWN {
+                let _ = writeln!(s, "    ... {} more call(s) (all in the report data)", c.trace.len() - SHOWN);
+            }
+        }
+    }
     if !matches!(o.verdict, Verdict::Match) {
         for c in o.checkpoints.iter().filter(|c| !c.divergences.is_empty()) {
             let _ = writeln!(s, "  at {}:", c.name);

@@ -39,6 +39,11 @@ pub struct Scenario {
     /// What `/init` does after reporting in.
     #[serde(default)]
     pub end: EndAction,
+    /// Record the call trace (crate::trace::TRACED) and compare the model's return
+    /// codes call by call. Costs a debugger stop per call: leave it off where calls
+    /// are many (debug_pagealloc).
+    #[serde(default)]
+    pub trace: bool,
     /// Seconds the boot may take before it counts as hung.
     #[serde(default = "default_timeout")]
     pub timeout_s: u32,

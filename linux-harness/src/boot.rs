@@ -247,7 +247,7 @@ fn connect_gdb(socket: &Path) -> Result<GdbStub> {
         match GdbStub::connect(socket) {
             Ok(g) => return Ok(g),
             Err(e) if Instant::now() > deadline => return Err(e),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => std::thread::sleep(Duration::from_millis(2)),
         }
     }
 }
@@ -283,7 +283,8 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
 
     let outcome = loop {
         if let (Some(g), Some(h)) = (gdb.as_mut(), handler.as_deref_mut()) {
-            let stop = match g.wait_stop(Duration::from_millis(1)) {
+            // Waiting on the debugger is the loop's pause: a stop is handled at once.
+            let stop = match g.wait_stop(Duration::from_millis(20)) {
                 Ok(stop) => stop,
                 // QEMU went away under the debugger: classify it like any other exit.
                 Err(_) if qemu.try_wait().is_some() => {
@@ -326,7 +327,9 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
         if Instant::now() >= deadline {
             break BootOutcome::Hung { seconds: req.timeout.as_secs_f64(), last_lines: console::last_lines(&tail.text, 25) };
         }
-        std::thread::sleep(Duration::from_millis(20));
+        if gdb.is_none() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     };
     let host_seconds = started.elapsed().as_secs_f64();
     if let Some(mut g) = gdb.take() {

@@ -38,6 +38,8 @@ pub struct GdbStub {
     inserted: std::collections::BTreeSet<u64>,
     /// Whether received packets must still be acknowledged (until no-ack mode is on).
     ack: bool,
+    /// The thread `Hg` last selected (valid until the guest runs again).
+    selected: Option<String>,
     pending: Vec<u8>,
     registers: HashMap<String, RegisterInfo>,
 }
@@ -107,7 +109,7 @@ impl GdbStub {
     /// Connects, asks for no-ack mode and reads the register layout.
     pub fn connect(socket: &Path) -> Result<GdbStub> {
         let stream = UnixStream::connect(socket).map_err(|e| err(format!("{}: {e}", socket.display())))?;
-        let mut gdb = GdbStub { stream, inserted: Default::default(), ack: true, pending: Vec::new(), registers: HashMap::new() };
+        let mut gdb = GdbStub { stream, inserted: Default::default(), ack: true, selected: None, pending: Vec::new(), registers: HashMap::new() };
         gdb.request("qSupported:swbreak+;hwbreak+;xmlRegisters=aarch64")?;
         // QEMU may not offer no-ack mode; then every packet keeps being acknowledged.
         if gdb.request("QStartNoAckMode")? == "OK" {
@@ -218,9 +220,12 @@ impl GdbStub {
     /// Reads a (up to 64-bit) register of one vCPU.
     pub fn read_register(&mut self, thread: &str, name: &str) -> Result<u64> {
         let info = self.register(name)?;
-        let sel = self.request(&format!("Hg{thread}"))?;
-        if sel != "OK" {
-            return Err(err(format!("selecting thread {thread}: {sel}")));
+        if self.selected.as_deref() != Some(thread) {
+            let sel = self.request(&format!("Hg{thread}"))?;
+            if sel != "OK" {
+                return Err(err(format!("selecting thread {thread}: {sel}")));
+            }
+            self.selected = Some(thread.to_string());
         }
         let reply = self.request(&format!("p{:x}", info.number))?;
         if reply.starts_with('E') || reply.is_empty() {
@@ -262,6 +267,7 @@ impl GdbStub {
         if sel != "OK" {
             return Err(err(format!("selecting thread {thread} to step: {sel}")));
         }
+        self.selected = None;
         self.send("s")?;
         self.wait_stop(Duration::from_secs(10))?.ok_or_else(|| err("no stop after a single step"))?;
         self.set_breakpoint(va)
@@ -269,6 +275,7 @@ impl GdbStub {
 
     /// Resumes every vCPU; the stop comes back through [`GdbStub::wait_stop`].
     pub fn cont(&mut self) -> Result<()> {
+        self.selected = None;
         self.send("c")
     }
 

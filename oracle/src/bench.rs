@@ -86,3 +86,32 @@ pub fn bench_walk(p: &Prepared, runs: usize) -> Result<String> {
     let _ = writeln!(s, "ratio walk / dump-guest-memory: {:.2e}x (the walk is {:.0}x faster)", walk.as_secs_f64() / dump_time.as_secs_f64(), dump_time.as_secs_f64() / walk.as_secs_f64());
     Ok(s)
 }
+
+/// `oracle bench trace SCENARIO`: the cost of checkpoints and tracing, as the ratio of
+/// the median wall time of a boot to /init with every checkpoint and the call trace to
+/// that of the same boot without them, measured alternately in one run.
+pub fn bench_trace(p: &Prepared, runs: usize) -> Result<String> {
+    let all: Vec<String> = crate::scenario::CHECKPOINTS.iter().map(|c| c.to_string()).collect();
+    let (mut plain, mut traced) = (Vec::new(), Vec::new());
+    let mut calls = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let boot = boot_scenario(p, EndAction::Wait, false)?;
+        if boot.outcome != BootOutcome::Booted {
+            bail!("the guest did not boot: {}", boot.outcome.summary());
+        }
+        plain.push(t.elapsed());
+        drop(boot);
+        let t = Instant::now();
+        let capture = crate::dump_cmd::capture_checkpoints(p, &all, true)?;
+        traced.push(t.elapsed());
+        calls = capture.trace.len();
+    }
+    let (plain, traced) = (median(plain), median(traced));
+    let mut s = String::new();
+    let _ = writeln!(s, "guest: {} ({} MiB, {} CPUs, -cpu {}, {})", p.scenario.name, p.scenario.machine.memory_mib, p.scenario.machine.cpus, p.scenario.machine.cpu_arg(), p.scenario.cmdline);
+    let _ = writeln!(s, "boot to /init without checkpoints (median of {runs}): {:.3} s", plain.as_secs_f64());
+    let _ = writeln!(s, "boot to /init with {} checkpoints and the call trace ({calls} calls) (median of {runs}): {:.3} s", all.len(), traced.as_secs_f64());
+    let _ = writeln!(s, "ratio traced / plain: {:.2}x (target: at most 1.5x)", traced.as_secs_f64() / plain.as_secs_f64());
+    Ok(s)
+}

@@ -15,7 +15,7 @@ use linux_harness::{BootOutcome, BootRequest, EndAction};
 
 use crate::cpu_regs::CpuRegs;
 use crate::guest_memory::MappedRam;
-use crate::linux_side::{kernel_view, read_linux_side, KernelView, LinuxSide};
+use crate::linux_side::{kernel_view, read_linux_side_with, KernelView, LinuxSide};
 use crate::prepare::Prepared;
 use crate::ptdump::Ptdump;
 use crate::ptdump_check::{compare, remerge, Mismatch};
@@ -108,7 +108,7 @@ impl CheckpointHandler<'_> {
             mair: gdb.read_register(thread, "MAIR_EL1")?,
         };
         let mem = MappedRam::open(&files.ram, VIRT_RAM_BASE).context("mapping guest RAM")?;
-        read_linux_side(&mem, VIRT_RAM_BASE, self.ram_size, &self.prepared.kernel, Some(regs))
+        read_linux_side_with(&mem, VIRT_RAM_BASE, self.ram_size, &self.prepared.kernel, Some(regs), self.syms)
     }
 
     /// Records a call of a traced function and arms a breakpoint at its return address.

@@ -133,8 +133,21 @@ pub struct ImageLayout {
 /// MAIR_EL1 against the kernel (its `.config` and `swapper_pg_dir`).
 pub fn read_linux_side<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size: u64, kernel: &KernelArtifacts, regs: Option<CpuRegs>) -> Result<LinuxSide> {
     let syms = KernelSymbols::load(&kernel.vmlinux)?;
+    read_linux_side_with(mem, ram_base, ram_size, kernel, regs, &syms)
+}
+
+/// [`read_linux_side`] with the kernel's symbols already loaded (reading them is the
+/// slow part; checkpoint captures load them once per boot).
+pub fn read_linux_side_with<M: GuestMemory + ?Sized>(
+    mem: &M,
+    ram_base: u64,
+    ram_size: u64,
+    kernel: &KernelArtifacts,
+    regs: Option<CpuRegs>,
+    syms: &KernelSymbols,
+) -> Result<LinuxSide> {
     let (mut granule, mut va_bits) = translation_config(&kernel.config)?;
-    let view = kernel_view(mem, ram_base, ram_size, kernel, &syms, va_bits)?;
+    let view = kernel_view(mem, ram_base, ram_size, kernel, syms, va_bits)?;
     if let Some(r) = regs {
         if r.ttbr1_baddr() != view.swapper_pa {
             bail!("TTBR1_EL1 {:#x} does not point at swapper_pg_dir (PA {:#x})", r.ttbr1, view.swapper_pa);
@@ -157,12 +170,12 @@ pub fn read_linux_side<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size
         structs.extend(kfence::STRUCTS);
     }
     let layouts = dwarf::layouts(&kernel.vmlinux, &kernel.dir.join("layouts.json"), &structs)?;
-    let memblock_memory = memblock::memory_regions(mem, &syms, &view, &layouts)?;
-    let swiotlb = swiotlb::default_pool(mem, &syms, &view, &layouts)?;
+    let memblock_memory = memblock::memory_regions(mem, syms, &view, &layouts)?;
+    let swiotlb = swiotlb::default_pool(mem, syms, &view, &layouts)?;
     let pa = |sym: &str| -> Result<u64> { Ok(view.kimage_to_phys(syms.get(sym)?)) };
     let image = ImageLayout { text: pa("_text")?, stext: pa("_stext")?, init_begin: pa("__init_begin")?, init_end: pa("__init_end")?, bss_stop: pa("__bss_stop")? };
     let kfence = match kfence_objects {
-        Some(n) => kfence::pool(mem, &syms, &view, &layouts, n, granule.page_size())?,
+        Some(n) => kfence::pool(mem, syms, &view, &layouts, n, granule.page_size())?,
         None => None,
     };
     Ok(LinuxSide { view, config, visits, linear_map, memblock_memory, swiotlb, image, kfence })

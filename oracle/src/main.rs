@@ -40,9 +40,11 @@ enum Command {
         scenarios: Vec<PathBuf>,
     },
     /// Benchmarks: `walk` times walking and normalising a paused guest's linear map
-    /// against a plain read of the same table pages and against QMP dump-guest-memory.
+    /// against a plain read of the same table pages and against QMP dump-guest-memory;
+    /// `trace` times a boot with every checkpoint and the call trace against the same
+    /// boot without them.
     Bench {
-        /// What to measure (`walk`).
+        /// What to measure (`walk` or `trace`).
         what: String,
         /// Scenario file of the guest to measure (e.g. corpora/bench/walk-8g-pte.json).
         scenario: PathBuf,
@@ -112,11 +114,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(oracle::run_cmd::exit_code(&outcomes))
         }
         Command::Bench { what, scenario, runs } => {
-            if what != "walk" {
-                anyhow::bail!("unknown benchmark {what:?}; known: walk");
-            }
             let prepared = prepare(&scenario)?;
-            print!("{}", oracle::bench::bench_walk(&prepared, runs.max(1))?);
+            match what.as_str() {
+                "walk" => print!("{}", oracle::bench::bench_walk(&prepared, runs.max(1))?),
+                "trace" => print!("{}", oracle::bench::bench_trace(&prepared, runs.max(1))?),
+                _ => anyhow::bail!("unknown benchmark {what:?}; known: walk, trace"),
+            }
             Ok(0)
         }
         Command::Dump { scenario, checkpoint } if checkpoint != "end-of-boot" => {

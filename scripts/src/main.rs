@@ -43,6 +43,7 @@ fn test(sh: &Shell, extra: &[String]) -> Result<()> {
 fn bench(sh: &Shell, extra: &[String]) -> Result<()> {
     setup::setup(sh)?;
     cmd!(sh, "cargo run --quiet --release -p oracle -- bench walk corpora/bench/walk-8g-pte.json {extra...}").run()?;
+    cmd!(sh, "cargo run --quiet --release -p oracle -- bench trace corpora/scenarios/bbml3-blocks.json {extra...}").run()?;
     Ok(())
 }
 

@@ -93,11 +93,15 @@ pub fn parse_registers(xml: &str, first: u32, into: &mut HashMap<String, Registe
     next
 }
 
+fn hex_bytes(hex: &str) -> Result<Vec<u8>> {
+    (0..hex.len() / 2)
+        .map(|i| hex.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| err(format!("bad hex {hex:?}")))
+}
+
 fn hex_u64_le(hex: &str) -> Result<u64> {
-    let bytes = (0..hex.len() / 2)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
-        .collect::<std::result::Result<Vec<u8>, _>>()
-        .map_err(|e| err(format!("bad hex {hex:?}: {e}")))?;
+    let bytes = hex_bytes(hex)?;
     let mut v = 0u64;
     for (i, b) in bytes.iter().take(8).enumerate() {
         v |= u64::from(*b) << (8 * i);
@@ -239,6 +243,15 @@ impl GdbStub {
         &self.inserted
     }
 
+    /// Reads `len` bytes at virtual address `va` as the selected vCPU sees it (`m`).
+    pub fn read_memory(&mut self, va: u64, len: usize) -> Result<Vec<u8>> {
+        let reply = self.request(&format!("m{va:x},{len:x}"))?;
+        if reply.starts_with('E') || reply.len() != len * 2 {
+            return Err(err(format!("reading {len} bytes at {va:#x}: {reply:?}")));
+        }
+        hex_bytes(&reply)
+    }
+
     pub fn set_breakpoint(&mut self, va: u64) -> Result<()> {
         match self.request(&format!("Z0,{va:x},4"))?.as_str() {
             "OK" => {
@@ -325,6 +338,12 @@ mod tests {
         assert_eq!(regs["TTBR1_EL1"].number, 95);
         assert_eq!(regs["TCR_EL1"].number, 96);
         assert_eq!(next, 97);
+    }
+
+    #[test]
+    fn memory_replies() {
+        assert_eq!(hex_bytes("00ff10").unwrap(), vec![0, 0xff, 0x10]);
+        assert!(hex_bytes("0g").is_err());
     }
 
     #[test]

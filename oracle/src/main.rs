@@ -38,6 +38,9 @@ enum Command {
     Run {
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
+        /// Also write the full results (divergences, model steps, call traces) as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Benchmarks: `walk` times walking and normalising a paused guest's linear map
     /// against a plain read of the same table pages and against QMP dump-guest-memory;
@@ -100,7 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             print!("{}", last.model.linear_map);
             Ok(0)
         }
-        Command::Run { scenarios } => {
+        Command::Run { scenarios, json } => {
             let files = oracle::run_cmd::scenario_files(&scenarios)?;
             let mut outcomes = Vec::new();
             for f in &files {
@@ -111,6 +114,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let ok = outcomes.iter().filter(|o| o.verdict.as_expected()).count();
             let infra = outcomes.iter().filter(|o| matches!(o.verdict, oracle::run_cmd::Verdict::Infrastructure(_))).count();
             println!("{} scenario(s): {ok} as expected, {} not as expected, {infra} infrastructure failure(s)", outcomes.len(), outcomes.len() - ok - infra);
+            if let Some(path) = json {
+                let all: Vec<serde_json::Value> = outcomes.iter().map(oracle::run_cmd::report_json).collect();
+                std::fs::write(&path, serde_json::to_string_pretty(&all)?)?;
+            }
             Ok(oracle::run_cmd::exit_code(&outcomes))
         }
         Command::Bench { what, scenario, runs } => {

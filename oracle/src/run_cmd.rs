@@ -216,6 +216,66 @@ pub fn report(o: &Outcome) -> String {
     s
 }
 
+/// The machine-readable form of an outcome (for nightly reports and KCIDB-style tools).
+pub fn report_json(o: &Outcome) -> serde_json::Value {
+    use serde_json::json;
+    let line_text = |l: &rust_impl::linear_map::MapLine| rust_impl::linear_map::LinearMap { lines: vec![*l] }.to_string().trim_end().to_string();
+    let checkpoints: Vec<_> = o
+        .checkpoints
+        .iter()
+        .map(|c| {
+            let divergences: Vec<_> = c
+                .divergences
+                .iter()
+                .map(|d| {
+                    json!({
+                        "start": format!("{:#018x}", d.start),
+                        "end": format!("{:#018x}", d.end),
+                        "classes": d.classes.iter().map(|k| k.name()).collect::<Vec<_>>(),
+                        "explanation": d.explanation(),
+                        "linux": d.linux.iter().map(line_text).collect::<Vec<_>>(),
+                        "model": d.model.iter().map(line_text).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            json!({ "checkpoint": c.name, "model_steps": c.model.steps, "divergences": divergences })
+        })
+        .collect();
+    let trace: Vec<_> = o
+        .capture
+        .iter()
+        .flat_map(|c| &c.trace)
+        .map(|t| {
+            json!({
+                "function": t.function,
+                "args": t.args.iter().map(|a| format!("{a:#x}")).collect::<Vec<_>>(),
+                "ret": t.ret,
+                "model_ret": t.model_ret,
+                "mismatch": t.mismatch(),
+                "caller": t.caller,
+                "cpu": t.cpu,
+                "page_alloc_available": t.state.page_alloc_available,
+                "online_cpus": t.state.online_cpus,
+                "caps_finalized": t.state.caps_finalized,
+            })
+        })
+        .collect();
+    let infrastructure = match &o.verdict {
+        Verdict::Infrastructure(why) => Some(why.clone()),
+        _ => None,
+    };
+    json!({
+        "scenario": o.name,
+        "file": o.file.display().to_string(),
+        "verdict": o.verdict.label(),
+        "as_expected": o.verdict.as_expected(),
+        "infrastructure_failure": infrastructure,
+        "kernel_warnings": o.kernel_warnings,
+        "checkpoints": checkpoints,
+        "trace": trace,
+    })
+}
+
 /// Exit status for a set of outcomes: 2 if any infrastructure failure, else 1 if any
 /// verdict is not as expected, else 0.
 pub fn exit_code(outcomes: &[Outcome]) -> u8 {

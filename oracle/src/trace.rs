@@ -14,12 +14,18 @@ pub const TRACED: &[(&str, usize)] = &[
     ("split_kernel_leaf_mapping", 2),
     ("__change_memory_common", 4),
     ("set_memory_valid", 3),
+    ("set_memory_ro", 2),
+    ("set_memory_rw", 2),
+    ("set_memory_nx", 2),
+    ("set_memory_x", 2),
     ("set_memory_decrypted", 2),
     ("set_memory_encrypted", 2),
     ("__set_memory_enc_dec", 3),
     ("set_direct_map_invalid_noflush", 1),
     ("set_direct_map_default_noflush", 1),
     ("set_direct_map_valid_noflush", 3),
+    // The stop_machine repaint callback, on every online CPU.
+    ("linear_map_split_to_ptes", 1),
 ];
 
 /// The kernel's boot state when a call was made (observed, for the record and for the

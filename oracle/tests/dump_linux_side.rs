@@ -104,3 +104,15 @@ fn granule_64k_walk_matches_ptdump() {
     assert!(lm.lines.iter().all(|l| l.level != Level::Pud), "{lm}");
     snapshot("bbml3-64k", &lm.to_string());
 }
+
+#[test]
+fn bbml3_checkpoints_are_snapshotted() {
+    let p = prepare(&common::scenario("bbml3-blocks")).unwrap_or_else(|e| panic!("{e:#}"));
+    let all: Vec<String> = oracle::scenario::CHECKPOINTS.iter().map(|c| c.to_string()).collect();
+    let capture = oracle::dump_cmd::capture_checkpoints(&p, &all, false).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(capture.order, all, "checkpoints are hit in timeline order");
+    assert!(capture.ptdump_mismatches.is_empty());
+    for cp in &all {
+        snapshot(&format!("bbml3-blocks.{cp}"), &capture.sides[cp].linear_map.to_string());
+    }
+}

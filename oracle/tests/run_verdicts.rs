@@ -13,11 +13,27 @@ use oracle::replay::{replay_end_of_boot_with, Observed, Overrides};
 
 #[test]
 fn corpus_verdicts_are_as_expected() {
-    let out = Command::new(env!("CARGO_BIN_EXE_oracle")).arg("run").arg(common::corpus().join("scenarios")).output().unwrap();
+    let json = tempfile::NamedTempFile::new().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_oracle"))
+        .arg("run")
+        .arg(common::corpus().join("scenarios"))
+        .arg("--json")
+        .arg(json.path())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("bbml3-blocks") && stdout.contains(" match "), "{stdout}");
     assert!(stdout.lines().last().unwrap().contains("0 not as expected, 0 infrastructure failure(s)"), "{stdout}");
+    // The same results as data, with the per-checkpoint diffs and the call traces.
+    let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json.path()).unwrap()).unwrap();
+    let entries = data.as_array().unwrap();
+    let scenarios = std::fs::read_dir(common::corpus().join("scenarios")).unwrap().count();
+    assert_eq!(entries.len(), scenarios);
+    let bbml3 = entries.iter().find(|e| e["scenario"] == "bbml3-blocks").unwrap();
+    assert_eq!(bbml3["verdict"], "match");
+    assert_eq!(bbml3["checkpoints"].as_array().unwrap().len(), 8);
+    assert!(bbml3["trace"].as_array().unwrap().iter().any(|t| t["function"] == "split_kernel_leaf_mapping" && t["ret"] == 0 && t["model_ret"] == 0));
 }
 
 #[test]

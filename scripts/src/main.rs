@@ -49,13 +49,14 @@ fn bench(sh: &Shell, extra: &[String]) -> Result<()> {
 
 /// Every corpus scenario: boot it, read the Linux side from guest RAM (cross-checked
 /// against the kernel's own ptdump), replay it through the model, diff, and report a
-/// verdict per scenario in target/nightly/report.txt.
+/// verdict per scenario in target/nightly/report.txt (and everything in report.json).
 fn nightly(sh: &Shell, extra: &[String]) -> Result<()> {
     setup::setup(sh)?;
     cmd!(sh, "cargo build --quiet --release -p oracle").run()?;
     let out_dir = sh.current_dir().join("target/nightly");
     sh.create_dir(&out_dir)?;
-    let result = cmd!(sh, "./target/release/oracle run corpora/scenarios {extra...}").ignore_status().output()?;
+    let json = out_dir.join("report.json");
+    let result = cmd!(sh, "./target/release/oracle run corpora/scenarios --json {json} {extra...}").ignore_status().output()?;
     let report = String::from_utf8_lossy(&result.stdout);
     std::fs::write(out_dir.join("report.txt"), report.as_bytes())?;
     print!("{report}");

@@ -22,8 +22,11 @@ const APPLIED_FILE: &str = "lmo-applied";
 pub struct PatchSeries {
     /// Where it came from (a directory or an mbox file).
     pub origin: PathBuf,
-    /// One entry per patch, in order: its name and its text.
+    /// One entry per patch, in order: its file and its text.
     pub patches: Vec<(PathBuf, Vec<u8>)>,
+    /// How to name each patch to a person: the file, or `MBOX#N: Subject` for a
+    /// message of an mbox.
+    pub labels: Vec<String>,
 }
 
 impl PatchSeries {
@@ -34,13 +37,24 @@ impl PatchSeries {
             name: origin.display().to_string(),
             path: origin.to_path_buf(),
         })?;
-        let files = if meta.is_dir() { patch_files(origin)? } else { split_mbox(origin)? };
+        let from_mbox = !meta.is_dir();
+        let files = if from_mbox { split_mbox(origin)? } else { patch_files(origin)? };
         let mut patches = Vec::new();
-        for file in files {
+        let mut labels = Vec::new();
+        for (i, file) in files.into_iter().enumerate() {
             let text = fs::read(&file).context(|| format!("reading patch {}", file.display()))?;
+            labels.push(if from_mbox {
+                let subject = String::from_utf8_lossy(&text)
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Subject: ").map(str::to_string))
+                    .unwrap_or_default();
+                format!("{}#{}: {subject}", origin.display(), i + 1)
+            } else {
+                file.display().to_string()
+            });
             patches.push((file, text));
         }
-        Ok(PatchSeries { origin: origin.to_path_buf(), patches })
+        Ok(PatchSeries { origin: origin.to_path_buf(), patches, labels })
     }
 
     /// Feeds the series' identity (patch names and contents, in order) into a hasher.
@@ -110,14 +124,14 @@ pub fn prepare_tree(source: &KernelSource, series: &[PatchSeries]) -> Result<()>
     git(&source.tree, &["reset", "-q", "--hard"])?;
     git(&source.tree, &["clean", "-q", "-f", "-d", "-x"])?;
     for s in series {
-        for (patch, _) in &s.patches {
-            apply_one(&source.tree, patch)?;
+        for ((patch, _), label) in s.patches.iter().zip(&s.labels) {
+            apply_one(&source.tree, patch, label)?;
         }
     }
     fs::write(&marker, want).context(|| format!("writing {}", marker.display()))
 }
 
-fn apply_one(tree: &Path, patch: &Path) -> Result<()> {
+fn apply_one(tree: &Path, patch: &Path, label: &str) -> Result<()> {
     let mut cmd = Command::new("git");
     cmd.arg("-C").arg(tree).args(["apply", "--whitespace=nowarn"]).arg(patch);
     let out = cmd.output().map_err(|e| Error::Command { command: describe(&cmd), detail: e.to_string() })?;
@@ -126,7 +140,7 @@ fn apply_one(tree: &Path, patch: &Path) -> Result<()> {
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let (file, detail) = explain_apply_failure(&stderr);
-    Err(Error::PatchDoesNotApply { patch: patch.to_path_buf(), file, detail })
+    Err(Error::PatchDoesNotApply { patch: PathBuf::from(label), file, detail })
 }
 
 /// Picks the failing file and hunk out of `git apply`'s stderr.

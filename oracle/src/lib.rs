@@ -3,6 +3,7 @@
 //! differ) plug in here.
 
 pub mod bench;
+pub mod bisect_cmd;
 pub mod boot_cmd;
 pub mod boot_params;
 pub mod cpu_regs;

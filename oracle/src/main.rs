@@ -42,6 +42,15 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Find the first patch of a series (a directory of format-patch files or an mbox)
+    /// after which the scenario's verdict changes; prints it. Exit 0 when one is found,
+    /// 1 when the verdict does not change.
+    Bisect {
+        /// Scenario file; the series is applied on top of its own kernel variant.
+        scenario: PathBuf,
+        #[arg(long)]
+        series: PathBuf,
+    },
     /// Benchmarks: `walk` times walking and normalising a paused guest's linear map
     /// against a plain read of the same table pages and against QMP dump-guest-memory;
     /// `trace` times a boot with every checkpoint and the call trace against the same
@@ -119,6 +128,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 std::fs::write(&path, serde_json::to_string_pretty(&all)?)?;
             }
             Ok(oracle::run_cmd::exit_code(&outcomes))
+        }
+        Command::Bisect { scenario, series } => {
+            let b = oracle::bisect_cmd::bisect(&scenario, &series)?;
+            print!("{}", b.report());
+            Ok(if b.first_change.is_some() { 0 } else { 1 })
         }
         Command::Bench { what, scenario, runs } => {
             let prepared = prepare(&scenario)?;

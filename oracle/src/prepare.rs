@@ -18,8 +18,14 @@ pub struct Prepared {
 
 /// Loads the scenario, builds (or finds) its kernel variant and the initramfs.
 pub fn prepare(file: &Path) -> Result<Prepared> {
+    prepare_with_series(file, &[])
+}
+
+/// [`prepare`] with extra patch series applied after the scenario's own.
+pub fn prepare_with_series(file: &Path, extra_series: &[PathBuf]) -> Result<Prepared> {
     let scenario = Scenario::load(file)?;
-    let variant = scenario.kernel.resolve(&corpus_root(file));
+    let mut variant = scenario.kernel.resolve(&corpus_root(file));
+    variant.series.extend(extra_series.iter().cloned());
     let kernel = build_kernel(&variant).with_context(|| format!("{}: kernel variant", file.display()))?;
     let initramfs = initramfs::build_initramfs(&kernel.source).context("building the initramfs")?;
     Ok(Prepared { file: file.to_path_buf(), scenario, kernel, initramfs })

@@ -106,11 +106,24 @@ pub fn run_one(file: &Path) -> Outcome {
         kernel_warnings: 0,
         capture: None,
     };
-    let p = match prepare(file) {
-        Ok(p) => p,
-        Err(e) => return infra(e),
+    match prepare(file) {
+        Ok(p) => run_prepared(&p),
+        Err(e) => infra(e),
+    }
+}
+
+/// Runs a prepared scenario to a verdict; never fails (failures are verdicts).
+pub fn run_prepared(p: &Prepared) -> Outcome {
+    let (file, name) = (p.file.clone(), p.scenario.name.clone());
+    let infra = |e: anyhow::Error| Outcome {
+        file: file.clone(),
+        name: name.clone(),
+        verdict: Verdict::Infrastructure(format!("{e:#}")),
+        checkpoints: vec![],
+        kernel_warnings: 0,
+        capture: None,
     };
-    let (capture, checkpoints) = match compare(&p) {
+    let (capture, checkpoints) = match compare(p) {
         Ok(x) => x,
         Err(e) => return infra(e),
     };
@@ -121,7 +134,7 @@ pub fn run_one(file: &Path) -> Outcome {
     if capture.trace.iter().any(|c| c.mismatch()) && verdict.as_expected() {
         verdict = Verdict::UnexpectedDivergence;
     }
-    Outcome { file: file.to_path_buf(), name: p.scenario.name.clone(), verdict, checkpoints, kernel_warnings, capture: Some(capture) }
+    Outcome { file: p.file.clone(), name: p.scenario.name.clone(), verdict, checkpoints, kernel_warnings, capture: Some(capture) }
 }
 
 /// The verdict for a scenario's expectation, given the divergences and the number of

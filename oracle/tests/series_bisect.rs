@@ -1,0 +1,78 @@
+//! Patch series as users keep them (a directory of format-patch files, or one mbox saved
+//! from a thread) and `oracle bisect` over a series, on the real kernel.
+
+mod common;
+
+use std::path::PathBuf;
+
+use linux_harness::build::build_kernel;
+use linux_harness::series::PatchSeries;
+use linux_harness::Error;
+use oracle::scenario::Scenario;
+
+fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bisect")
+}
+
+/// The fixture series as one mbox, the way a mail client saves a thread.
+fn fixture_mbox(dir: &std::path::Path) -> PathBuf {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixture_dir()).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mbox = dir.join("series.mbox");
+    let text: String = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    std::fs::write(&mbox, text).unwrap();
+    mbox
+}
+
+#[test]
+fn a_directory_and_an_mbox_give_the_same_series() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = PatchSeries::load(&fixture_dir()).unwrap();
+    let mbox = PatchSeries::load(&fixture_mbox(tmp.path())).unwrap();
+    assert_eq!(dir.patches.len(), 3);
+    assert_eq!(mbox.patches.len(), 3);
+    for ((d, _), (m, _)) in dir.patches.iter().zip(&mbox.patches) {
+        let diff = |p: &PathBuf| {
+            let t = std::fs::read_to_string(p).unwrap();
+            t[t.find("diff --git").unwrap()..].to_string()
+        };
+        assert_eq!(diff(d), diff(m));
+    }
+    assert!(mbox.labels[1].ends_with("series.mbox#2: [PATCH 2/3] arm64: mm: always force PTE mappings"), "{}", mbox.labels[1]);
+}
+
+#[test]
+fn an_mbox_patch_that_does_not_apply_is_named() {
+    let corpus = common::TempCorpus::new();
+    let good = std::fs::read_to_string(fixture_dir().join("0001-arm64-mm-comment.patch")).unwrap();
+    let stale = good.replace("Subject: [PATCH 1/3] arm64: mm: a harmless comment", "Subject: [PATCH 2/2] arm64: mm: written against another tree").replace(
+        " // SPDX-License-Identifier: GPL-2.0-only\n",
+        " // SPDX-License-Identifier: GPL-2.0-or-later\n",
+    );
+    let mbox = corpus.root().join("patches").join("thread.mbox");
+    std::fs::write(&mbox, format!("{good}{stale}")).unwrap();
+    let file = corpus.add_scenario("mbox", &common::scenario_text("mbox", &["thread.mbox"], "", 60));
+    let variant = Scenario::load(&file).unwrap().kernel.resolve(&corpus.root());
+    match build_kernel(&variant) {
+        Err(Error::PatchDoesNotApply { patch, file, detail }) => {
+            let patch = patch.display().to_string();
+            assert!(patch.ends_with("thread.mbox#2: [PATCH 2/2] arm64: mm: written against another tree"), "{patch}");
+            assert_eq!(file, "arch/arm64/mm/mmu.c");
+            assert!(detail.contains("line 1"), "{detail}");
+        }
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("a stale patch applied"),
+    }
+}
+
+#[test]
+fn bisect_names_the_patch_that_changes_the_verdict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mbox = fixture_mbox(tmp.path());
+    let b = oracle::bisect_cmd::bisect(&common::scenario("bbml3-blocks"), &mbox).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(b.first_change, Some(2), "{}", b.report());
+    assert!(b.report().contains("first patch that changes the verdict: #2"), "{}", b.report());
+    // The base matches; with patch 2 Linux maps everything with PTEs and the model does not.
+    assert_eq!(b.steps[0], (0, "match".to_string()));
+    assert!(b.steps.iter().any(|(k, v)| *k >= 2 && v == "UNEXPECTED DIVERGENCE"), "{:?}", b.steps);
+}

@@ -14,8 +14,8 @@ use crate::run_cmd::{run_prepared, Verdict};
 
 /// The outcome of a bisection.
 pub struct Bisection {
-    /// Patches of the series, in order.
-    pub patches: Vec<PathBuf>,
+    /// Patches of the series, in order, as a person would name them.
+    pub patches: Vec<String>,
     /// Verdicts measured: (number of patches applied, verdict label).
     pub steps: Vec<(usize, String)>,
     /// The first patch (1-based) whose prefix has a verdict other than the base's.
@@ -75,7 +75,7 @@ pub fn bisect(scenario: &Path, series: &Path) -> Result<Bisection> {
         }
         first_change = Some(hi);
     }
-    Ok(Bisection { patches: series.patches.iter().map(|(p, _)| p.clone()).collect(), steps, first_change })
+    Ok(Bisection { patches: series.labels.clone(), steps, first_change })
 }
 
 impl Bisection {
@@ -86,7 +86,7 @@ impl Bisection {
         }
         match self.first_change {
             Some(k) => {
-                let _ = writeln!(s, "first patch that changes the verdict: #{k} {}", self.patches[k - 1].display());
+                let _ = writeln!(s, "first patch that changes the verdict: #{k} {}", self.patches[k - 1]);
             }
             None => {
                 let _ = writeln!(s, "the verdict does not change along the series");

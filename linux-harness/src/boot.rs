@@ -233,6 +233,12 @@ pub trait StopHandler {
     /// (stepping over the breakpoint it stopped at, if that is still inserted). The
     /// handler may insert and remove breakpoints through `gdb`.
     fn on_stop(&mut self, stop: &StopReply, gdb: &mut GdbStub, files: &RunFiles) -> Result<()>;
+
+    /// Which vCPU to resume after a stop: `None` resumes all, `Some(thread)` only that
+    /// one while the others stay stopped (until a later stop resumes all).
+    fn resume_only(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Boots `req` and classifies the result.
@@ -256,7 +262,9 @@ fn connect_gdb(socket: &Path) -> Result<GdbStub> {
 /// before the first instruction, and the handler runs at every stop until `/init`
 /// reports in (then the breakpoints are removed and the debugger detaches).
 pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -> Result<Boot> {
-    let run_dir = RunDir::create(req.keep_run_dir)?;
+    // LMO_KEEP_RUN_DIR=1 keeps every run directory, for looking at a failure after the fact.
+    let keep = req.keep_run_dir || std::env::var_os("LMO_KEEP_RUN_DIR").is_some_and(|v| v == "1");
+    let run_dir = RunDir::create(keep)?;
     let files = RunFiles::in_dir(&run_dir.path);
     let append = kernel_cmdline(req.cmdline, req.end);
     let mut args = qemu_args(req.machine, &req.kernel.image, req.initramfs, &append, &files);
@@ -300,7 +308,10 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
                 if g.inserted().contains(&pc) {
                     g.step_over(&thread, pc)?;
                 }
-                g.cont()?;
+                match h.resume_only() {
+                    Some(only) => g.cont_only(&only)?,
+                    None => g.cont()?,
+                }
                 continue;
             }
         }

@@ -164,7 +164,9 @@ impl GdbStub {
             match self.stream.read(&mut buf) {
                 Ok(0) => return Err(err("connection closed by QEMU")),
                 Ok(n) => self.pending.extend_from_slice(&buf[..n]),
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => {
+                    continue
+                }
                 Err(e) => return Err(err(e.to_string())),
             }
         }
@@ -284,6 +286,12 @@ impl GdbStub {
         self.send("s")?;
         self.wait_stop(Duration::from_secs(10))?.ok_or_else(|| err("no stop after a single step"))?;
         self.set_breakpoint(va)
+    }
+
+    /// Resumes only `thread`; the other vCPUs stay stopped (`vCont;c:THREAD`).
+    pub fn cont_only(&mut self, thread: &str) -> Result<()> {
+        self.selected = None;
+        self.send(&format!("vCont;c:{thread}"))
     }
 
     /// Resumes every vCPU; the stop comes back through [`GdbStub::wait_stop`].

@@ -85,6 +85,11 @@ struct CheckpointHandler<'a> {
     /// Armed return breakpoints: VA → checkpoints.
     returns: BTreeMap<u64, Vec<String>>,
     note_page_flush: Option<u64>,
+    /// `ptdump_walk_pgd`: from its entry to `note_page_flush` only the walking vCPU
+    /// runs, so no other CPU maps or unmaps pages under the kernel's own walk.
+    ptdump_walk_pgd: Option<u64>,
+    /// The vCPU walking, while a ptdump walk is in progress.
+    walking: Option<String>,
     sides: BTreeMap<String, Result<LinuxSide>>,
     order: Vec<String>,
     ptdump_walks: usize,
@@ -160,8 +165,13 @@ impl CheckpointHandler<'_> {
 }
 
 impl StopHandler for CheckpointHandler<'_> {
+    fn resume_only(&self) -> Option<String> {
+        self.walking.clone()
+    }
+
     fn breakpoints(&self) -> Vec<u64> {
-        let mut bps: Vec<u64> = self.entries.keys().chain(self.traced.keys()).copied().chain(self.note_page_flush).collect();
+        let mut bps: Vec<u64> =
+            self.entries.keys().chain(self.traced.keys()).copied().chain(self.note_page_flush).chain(self.ptdump_walk_pgd).collect();
         bps.sort_unstable();
         bps.dedup();
         bps
@@ -180,9 +190,13 @@ impl StopHandler for CheckpointHandler<'_> {
                 self.trace_error.get_or_insert(e);
             }
         }
+        if Some(pc) == self.ptdump_walk_pgd {
+            self.walking = Some(thread.clone());
+        }
         if Some(pc) == self.note_page_flush {
             self.ptdump_walks += 1;
             self.capture("end-of-boot", gdb, &thread, files);
+            self.walking = None;
         }
         if let Some(list) = self.entries.remove(&pc) {
             // These functions run once at boot: the entry breakpoint is one-shot.
@@ -231,6 +245,8 @@ pub fn capture_checkpoints(p: &Prepared, checkpoints: &[String], trace: bool) ->
         entries: BTreeMap::new(),
         returns: BTreeMap::new(),
         note_page_flush: None,
+        ptdump_walk_pgd: None,
+        walking: None,
         sides: BTreeMap::new(),
         order: Vec::new(),
         ptdump_walks: 0,
@@ -239,7 +255,10 @@ pub fn capture_checkpoints(p: &Prepared, checkpoints: &[String], trace: bool) ->
         match anchor(cp)? {
             Anchor::Entry(f) => handler.entries.entry(syms.get(f)?).or_default().push((cp.clone(), false)),
             Anchor::Return(f) => handler.entries.entry(syms.get(f)?).or_default().push((cp.clone(), true)),
-            Anchor::PtdumpWalk => handler.note_page_flush = Some(syms.get("note_page_flush")?),
+            Anchor::PtdumpWalk => {
+                handler.note_page_flush = Some(syms.get("note_page_flush")?);
+                handler.ptdump_walk_pgd = Some(syms.get("ptdump_walk_pgd")?);
+            }
         }
     }
     let req = BootRequest {

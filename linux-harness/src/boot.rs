@@ -239,7 +239,15 @@ pub trait StopHandler {
     fn resume_only(&self) -> Option<String> {
         None
     }
+
+    /// Called when a vCPU resumed alone has not stopped within
+    /// [`SINGLE_VCPU_LIMIT`]: the guest was stopped and now resumes whole (a task the
+    /// handler waited for may have moved to a stopped CPU).
+    fn single_vcpu_timed_out(&mut self) {}
 }
+
+/// How long one vCPU may run alone before every vCPU is resumed.
+pub const SINGLE_VCPU_LIMIT: Duration = Duration::from_secs(3);
 
 /// Boots `req` and classifies the result.
 pub fn boot(req: &BootRequest) -> Result<Boot> {
@@ -280,6 +288,7 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
     let deadline = started + req.timeout;
     let mut panic_seen: Option<Instant> = None;
     let mut gdb = None;
+    let mut alone_since: Option<Instant> = None;
     if let Some(h) = handler.as_deref_mut() {
         let mut g = connect_gdb(&files.gdb)?;
         for bp in &h.breakpoints() {
@@ -309,10 +318,22 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
                     g.step_over(&thread, pc)?;
                 }
                 match h.resume_only() {
-                    Some(only) => g.cont_only(&only)?,
-                    None => g.cont()?,
+                    Some(only) => {
+                        g.cont_only(&only)?;
+                        alone_since = Some(Instant::now());
+                    }
+                    None => {
+                        g.cont()?;
+                        alone_since = None;
+                    }
                 }
                 continue;
+            }
+            if alone_since.is_some_and(|t| t.elapsed() > SINGLE_VCPU_LIMIT) {
+                g.interrupt()?;
+                h.single_vcpu_timed_out();
+                g.cont()?;
+                alone_since = None;
             }
         }
         tail.poll();

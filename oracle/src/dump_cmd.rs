@@ -169,6 +169,10 @@ impl StopHandler for CheckpointHandler<'_> {
         self.walking.clone()
     }
 
+    fn single_vcpu_timed_out(&mut self) {
+        self.walking = None;
+    }
+
     fn breakpoints(&self) -> Vec<u64> {
         let mut bps: Vec<u64> =
             self.entries.keys().chain(self.traced.keys()).copied().chain(self.note_page_flush).chain(self.ptdump_walk_pgd).collect();
@@ -223,6 +227,13 @@ impl StopHandler for CheckpointHandler<'_> {
     }
 }
 
+/// Whether the scenario boots with debug_pagealloc on (CONFIG_DEBUG_PAGEALLOC and the
+/// command line).
+fn debug_pagealloc_active(p: &Prepared) -> Result<bool> {
+    let config = linux_harness::config::parse_config(&std::fs::read_to_string(&p.kernel.config)?);
+    Ok(crate::boot_params::boot_params(&p.scenario.cmdline, &config, &p.scenario.machine)?.debug_pagealloc)
+}
+
 /// Boots `p` and reads the Linux side at each of `checkpoints`; with `trace`, also
 /// records every call of the functions in [`crate::trace::TRACED`].
 pub fn capture_checkpoints(p: &Prepared, checkpoints: &[String], trace: bool) -> Result<Capture> {
@@ -257,7 +268,11 @@ pub fn capture_checkpoints(p: &Prepared, checkpoints: &[String], trace: bool) ->
             Anchor::Return(f) => handler.entries.entry(syms.get(f)?).or_default().push((cp.clone(), true)),
             Anchor::PtdumpWalk => {
                 handler.note_page_flush = Some(syms.get("note_page_flush")?);
-                handler.ptdump_walk_pgd = Some(syms.get("ptdump_walk_pgd")?);
+                // Only debug_pagealloc maps and unmaps linear-map pages as other CPUs
+                // allocate; there the kernel's walk runs with the other vCPUs stopped.
+                if debug_pagealloc_active(p)? {
+                    handler.ptdump_walk_pgd = Some(syms.get("ptdump_walk_pgd")?);
+                }
             }
         }
     }

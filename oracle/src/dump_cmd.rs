@@ -22,19 +22,27 @@ use crate::ptdump_check::{compare, remerge, Mismatch};
 use crate::symbols::KernelSymbols;
 use crate::trace::TracedCall;
 
-/// Where a named checkpoint stops the guest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a checkpoint stops the guest.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Anchor {
     /// At the entry of a function.
     Entry(&'static str),
     /// When a function returns (a one-shot breakpoint at the return address).
     Return(&'static str),
+    /// At the first instruction of a source line (DWARF line table), `line:FILE:LINE`.
+    Line(String, u64),
     /// Where the kernel's own ptdump walk for `/init` ends.
     PtdumpWalk,
 }
 
-/// The anchor of each checkpoint of [`crate::scenario::CHECKPOINTS`] (spec section 1).
+/// The anchor of each checkpoint of [`crate::scenario::CHECKPOINTS`] (spec section 1),
+/// or of a source line written `line:arch/arm64/mm/init.c:386`.
 pub fn anchor(checkpoint: &str) -> Result<Anchor> {
+    if let Some(spec) = checkpoint.strip_prefix("line:") {
+        let (file, line) = spec.rsplit_once(':').context("a line checkpoint is line:FILE:LINE")?;
+        let line = line.parse().with_context(|| format!("{line:?} is not a line number"))?;
+        return Ok(Anchor::Line(file.to_string(), line));
+    }
     Ok(match checkpoint {
         "after-map-mem" => Anchor::Return("paging_init"),
         "after-rsi-init" => Anchor::Return("arm64_rsi_init"),
@@ -203,8 +211,21 @@ impl StopHandler for CheckpointHandler<'_> {
             self.walking = None;
         }
         if let Some(list) = self.entries.remove(&pc) {
-            // These functions run once at boot: the entry breakpoint is one-shot.
+            // These points are passed once at boot: entry breakpoints are one-shot, and a
+            // checkpoint with several addresses (a source line) is done at the first.
             gdb.clear_breakpoint(pc)?;
+            for (name, _) in &list {
+                let siblings: Vec<u64> = self.entries.iter().filter(|(_, l)| l.iter().any(|(n, _)| n == name)).map(|(va, _)| *va).collect();
+                for va in siblings {
+                    if let Some(l) = self.entries.get_mut(&va) {
+                        l.retain(|(n, _)| n != name);
+                        if l.is_empty() {
+                            self.entries.remove(&va);
+                            gdb.clear_breakpoint(va)?;
+                        }
+                    }
+                }
+            }
             for (name, at_return) in list {
                 if at_return {
                     let lr = gdb.read_register(&thread, "x30")?;
@@ -266,6 +287,11 @@ pub fn capture_checkpoints(p: &Prepared, checkpoints: &[String], trace: bool) ->
         match anchor(cp)? {
             Anchor::Entry(f) => handler.entries.entry(syms.get(f)?).or_default().push((cp.clone(), false)),
             Anchor::Return(f) => handler.entries.entry(syms.get(f)?).or_default().push((cp.clone(), true)),
+            Anchor::Line(file, line) => {
+                for va in crate::dwarf::line_addresses(&p.kernel.vmlinux, &file, line)? {
+                    handler.entries.entry(va).or_default().push((cp.clone(), false));
+                }
+            }
             Anchor::PtdumpWalk => {
                 handler.note_page_flush = Some(syms.get("note_page_flush")?);
                 // Only debug_pagealloc maps and unmaps linear-map pages as other CPUs

@@ -117,3 +117,63 @@ fn member_offset<R: gimli::Reader>(entry: &gimli::DebuggingInformationEntry<R>) 
         None => None,
     })
 }
+
+/// Code addresses of a source line, from the DWARF line table (statement rows whose
+/// file path ends with `file`, e.g. `arch/arm64/mm/init.c`). Several addresses come
+/// back when the line was inlined or split; an empty result is an error.
+pub fn line_addresses(vmlinux: &Path, file: &str, line: u64) -> Result<Vec<u64>> {
+    let bytes = std::fs::read(vmlinux).with_context(|| format!("reading {}", vmlinux.display()))?;
+    let elf = goblin::elf::Elf::parse(&bytes).with_context(|| format!("parsing {}", vmlinux.display()))?;
+    let section = |id: gimli::SectionId| -> Result<EndianSlice<'_, LittleEndian>, gimli::Error> {
+        let data = elf
+            .section_headers
+            .iter()
+            .find(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(id.name()))
+            .and_then(|sh| bytes.get(sh.sh_offset as usize..(sh.sh_offset + sh.sh_size) as usize))
+            .unwrap_or(&[]);
+        Ok(EndianSlice::new(data, LittleEndian))
+    };
+    let dwarf = gimli::Dwarf::load(section)?;
+    let mut found = Vec::new();
+    let mut units = dwarf.units();
+    while let Some(header) = units.next()? {
+        let unit = dwarf.unit(header)?;
+        let Some(program) = unit.line_program.clone() else { continue };
+        let mut rows = program.rows();
+        // Files of this unit whose path ends with `file` (by index), computed once.
+        let mut matching: HashMap<u64, bool> = HashMap::new();
+        while let Some((header, row)) = rows.next_row()? {
+            if row.end_sequence() || !row.is_stmt() || row.line().map(|l| l.get()) != Some(line) {
+                continue;
+            }
+            let index = row.file_index();
+            let is_match = match matching.get(&index) {
+                Some(m) => *m,
+                None => {
+                    let m = match row.file(header) {
+                        Some(entry) => {
+                            let name = dwarf.attr_string(&unit, entry.path_name())?.to_string_lossy().into_owned();
+                            let dir = match entry.directory(header) {
+                                Some(d) => dwarf.attr_string(&unit, d)?.to_string_lossy().into_owned(),
+                                None => String::new(),
+                            };
+                            format!("{dir}/{name}").ends_with(file)
+                        }
+                        None => false,
+                    };
+                    matching.insert(index, m);
+                    m
+                }
+            };
+            if is_match {
+                found.push(row.address());
+            }
+        }
+    }
+    found.sort_unstable();
+    found.dedup();
+    if found.is_empty() {
+        bail!("{}: no code for {file}:{line} in the DWARF line table", vmlinux.display());
+    }
+    Ok(found)
+}

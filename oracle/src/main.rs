@@ -72,7 +72,8 @@ enum Command {
         scenario: PathBuf,
         /// Read the map at this boot checkpoint instead of the end of boot (after-map-mem,
         /// after-rsi-init, mem-init, before-smp, caps-finalized, after-repaint,
-        /// after-rodata-ro, end-of-boot).
+        /// after-rodata-ro, end-of-boot), or at a source line: line:FILE:LINE (the first
+        /// time the kernel reaches it, through the DWARF line table).
         #[arg(long, default_value = "end-of-boot")]
         checkpoint: String,
     },

@@ -116,3 +116,20 @@ fn bbml3_checkpoints_are_snapshotted() {
         snapshot(&format!("bbml3-blocks.{cp}"), &capture.sides[cp].linear_map.to_string());
     }
 }
+
+#[test]
+fn a_source_line_checkpoint() {
+    // init.c:386 is swiotlb_update_mem_attributes() in mem_init(), right after
+    // page_alloc_available = true (Linux 7.3.4).
+    let p = prepare(&common::scenario("bbml3-blocks")).unwrap_or_else(|e| panic!("{e:#}"));
+    let addrs = oracle::dwarf::line_addresses(&p.kernel.vmlinux, "arch/arm64/mm/init.c", 386).unwrap();
+    let syms = oracle::symbols::KernelSymbols::load(&p.kernel.vmlinux).unwrap();
+    assert!(addrs.iter().all(|a| syms.symbolize(*a).starts_with("mem_init+")), "{:?}", addrs.iter().map(|a| syms.symbolize(*a)).collect::<Vec<_>>());
+    assert!(oracle::dwarf::line_addresses(&p.kernel.vmlinux, "arch/arm64/mm/no-such-file.c", 1).unwrap_err().to_string().contains("no code for"));
+
+    let line = "line:arch/arm64/mm/init.c:386".to_string();
+    let capture = oracle::dump_cmd::capture_checkpoints(&p, &["after-map-mem".to_string(), line.clone()], false).unwrap();
+    assert_eq!(capture.order, vec!["after-map-mem".to_string(), line.clone()]);
+    // Outside a realm nothing touches the linear map between the two points.
+    assert_eq!(capture.sides["after-map-mem"].linear_map, capture.sides[&line].linear_map);
+}

@@ -87,9 +87,13 @@ pub fn locate_image<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size: u
 
 /// Reads where the kernel is and cross-checks its own variables.
 pub fn kernel_view<M: GuestMemory + ?Sized>(mem: &M, ram_base: u64, ram_size: u64, kernel: &KernelArtifacts, syms: &KernelSymbols, va_bits: u32) -> Result<KernelView> {
-    let image = std::fs::read(&kernel.image).with_context(|| format!("reading {}", kernel.image.display()))?;
-    let head = &image[..image.len().min(256)];
-    let text_pa = locate_image(mem, ram_base, ram_size, head)?;
+    // The Image header (its first 256 bytes) is enough to find it.
+    let mut head = Vec::with_capacity(256);
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::fs::File::open(&kernel.image).with_context(|| format!("opening {}", kernel.image.display()))?, 256),
+        &mut head,
+    )?;
+    let text_pa = locate_image(mem, ram_base, ram_size, &head)?;
     let kimage_voffset = syms.get("_text")?.wrapping_sub(text_pa);
     let pa = |sym: &str| -> Result<u64> { Ok(syms.get(sym)?.wrapping_sub(kimage_voffset)) };
     let in_guest = mem.read_u64(pa("kimage_voffset")?)?;

@@ -277,11 +277,21 @@ impl GdbStub {
     /// Moves `thread` past a software breakpoint at `va`: take it out, single-step that
     /// vCPU, put it back. QEMU, like a hardware target, would otherwise hit it again.
     pub fn step_over(&mut self, thread: &str, va: u64) -> Result<()> {
-        self.clear_breakpoint(va)?;
         let sel = self.request(&format!("Hc{thread}"))?;
         if sel != "OK" {
             return Err(err(format!("selecting thread {thread} to step: {sel}")));
         }
+        // A single step may execute the instruction under the breakpoint without
+        // taking it; changing breakpoints costs TCG a flush of translated code, so try
+        // that first and fall back to out-step-in.
+        self.selected = None;
+        self.send("s")?;
+        self.wait_stop(Duration::from_secs(10))?.ok_or_else(|| err("no stop after a single step"))?;
+        if self.read_register(thread, "pc")? != va {
+            return Ok(());
+        }
+        self.clear_breakpoint(va)?;
+        self.request(&format!("Hc{thread}"))?;
         self.selected = None;
         self.send("s")?;
         self.wait_stop(Duration::from_secs(10))?.ok_or_else(|| err("no stop after a single step"))?;

@@ -80,6 +80,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Printing into a closed pipe (`oracle run ... | head`) ends the program quietly,
+    // as for any Unix filter, instead of panicking.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    let _ = unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
     linux_harness::reaper::install_interrupt_handler();
     let cli = Cli::parse();
     match run(cli) {

@@ -37,8 +37,10 @@ pub fn layouts(vmlinux: &Path, cache: &Path, names: &[&str]) -> Result<HashMap<S
     Ok(found)
 }
 
-/// Reads the first complete definition of each named structure.
-pub fn read_layouts(vmlinux: &Path, names: &[&str]) -> Result<HashMap<String, StructLayout>> {
+type Dwarf<'a> = gimli::Dwarf<EndianSlice<'a, LittleEndian>>;
+
+/// Runs `f` on the DWARF of `vmlinux` (sections located with goblin).
+fn with_dwarf<T>(vmlinux: &Path, f: impl FnOnce(&Dwarf<'_>) -> Result<T>) -> Result<T> {
     let bytes = std::fs::read(vmlinux).with_context(|| format!("reading {}", vmlinux.display()))?;
     let elf = goblin::elf::Elf::parse(&bytes).with_context(|| format!("parsing {}", vmlinux.display()))?;
     let section = |id: gimli::SectionId| -> Result<EndianSlice<'_, LittleEndian>, gimli::Error> {
@@ -50,7 +52,15 @@ pub fn read_layouts(vmlinux: &Path, names: &[&str]) -> Result<HashMap<String, St
             .unwrap_or(&[]);
         Ok(EndianSlice::new(data, LittleEndian))
     };
-    let dwarf = gimli::Dwarf::load(section)?;
+    f(&gimli::Dwarf::load(section)?)
+}
+
+/// Reads the first complete definition of each named structure.
+pub fn read_layouts(vmlinux: &Path, names: &[&str]) -> Result<HashMap<String, StructLayout>> {
+    with_dwarf(vmlinux, |dwarf| layouts_in(dwarf, vmlinux, names))
+}
+
+fn layouts_in(dwarf: &Dwarf<'_>, vmlinux: &Path, names: &[&str]) -> Result<HashMap<String, StructLayout>> {
     let mut found: HashMap<String, StructLayout> = HashMap::new();
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {
@@ -64,7 +74,7 @@ pub fn read_layouts(vmlinux: &Path, names: &[&str]) -> Result<HashMap<String, St
             if let Some((name, layout, child_depth)) = current.take() {
                 if depth == child_depth && entry.tag() == gimli::DW_TAG_member {
                     let mut layout = layout;
-                    if let (Some(member), Some(offset)) = (attr_name(&dwarf, &unit, entry)?, member_offset(entry)?) {
+                    if let (Some(member), Some(offset)) = (attr_name(dwarf, &unit, entry)?, member_offset(entry)?) {
                         layout.members.insert(member, offset);
                     }
                     current = Some((name, layout, child_depth));
@@ -78,7 +88,7 @@ pub fn read_layouts(vmlinux: &Path, names: &[&str]) -> Result<HashMap<String, St
             if entry.tag() != gimli::DW_TAG_structure_type || entry.attr(gimli::DW_AT_declaration)?.is_some() {
                 continue;
             }
-            let Some(name) = attr_name(&dwarf, &unit, entry)? else { continue };
+            let Some(name) = attr_name(dwarf, &unit, entry)? else { continue };
             if !names.contains(&name.as_str()) || found.contains_key(&name) {
                 continue;
             }
@@ -122,18 +132,10 @@ fn member_offset<R: gimli::Reader>(entry: &gimli::DebuggingInformationEntry<R>) 
 /// file path ends with `file`, e.g. `arch/arm64/mm/init.c`). Several addresses come
 /// back when the line was inlined or split; an empty result is an error.
 pub fn line_addresses(vmlinux: &Path, file: &str, line: u64) -> Result<Vec<u64>> {
-    let bytes = std::fs::read(vmlinux).with_context(|| format!("reading {}", vmlinux.display()))?;
-    let elf = goblin::elf::Elf::parse(&bytes).with_context(|| format!("parsing {}", vmlinux.display()))?;
-    let section = |id: gimli::SectionId| -> Result<EndianSlice<'_, LittleEndian>, gimli::Error> {
-        let data = elf
-            .section_headers
-            .iter()
-            .find(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(id.name()))
-            .and_then(|sh| bytes.get(sh.sh_offset as usize..(sh.sh_offset + sh.sh_size) as usize))
-            .unwrap_or(&[]);
-        Ok(EndianSlice::new(data, LittleEndian))
-    };
-    let dwarf = gimli::Dwarf::load(section)?;
+    with_dwarf(vmlinux, |dwarf| line_addresses_in(dwarf, vmlinux, file, line))
+}
+
+fn line_addresses_in(dwarf: &Dwarf<'_>, vmlinux: &Path, file: &str, line: u64) -> Result<Vec<u64>> {
     let mut found = Vec::new();
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {

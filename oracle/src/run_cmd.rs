@@ -98,34 +98,28 @@ pub fn compare(p: &Prepared) -> Result<(Capture, Vec<CheckpointResult>)> {
 /// Runs one scenario file to a verdict; never fails (failures are verdicts).
 pub fn run_one(file: &Path) -> Outcome {
     let name = file.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let infra = |e: anyhow::Error| Outcome {
+    match prepare(file) {
+        Ok(p) => run_prepared(&p),
+        Err(e) => infrastructure_failure(file, &name, e),
+    }
+}
+
+fn infrastructure_failure(file: &Path, name: &str, e: anyhow::Error) -> Outcome {
+    Outcome {
         file: file.to_path_buf(),
-        name: name.clone(),
+        name: name.to_string(),
         verdict: Verdict::Infrastructure(format!("{e:#}")),
         checkpoints: vec![],
         kernel_warnings: 0,
         capture: None,
-    };
-    match prepare(file) {
-        Ok(p) => run_prepared(&p),
-        Err(e) => infra(e),
     }
 }
 
 /// Runs a prepared scenario to a verdict; never fails (failures are verdicts).
 pub fn run_prepared(p: &Prepared) -> Outcome {
-    let (file, name) = (p.file.clone(), p.scenario.name.clone());
-    let infra = |e: anyhow::Error| Outcome {
-        file: file.clone(),
-        name: name.clone(),
-        verdict: Verdict::Infrastructure(format!("{e:#}")),
-        checkpoints: vec![],
-        kernel_warnings: 0,
-        capture: None,
-    };
     let (capture, checkpoints) = match compare(p) {
         Ok(x) => x,
-        Err(e) => return infra(e),
+        Err(e) => return infrastructure_failure(&p.file, &p.scenario.name, e),
     };
     let kernel_warnings = capture.warnings;
     let all: Vec<Divergence> = checkpoints.iter().flat_map(|c| c.divergences.iter().cloned()).collect();

@@ -20,7 +20,8 @@ fn main() -> Result<()> {
 /// A shell rooted at the project.
 fn project_shell() -> Result<Shell> {
     let sh = Shell::new()?;
-    sh.change_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    sh.change_dir(root.canonicalize().unwrap_or(root));
     Ok(sh)
 }
 

@@ -358,12 +358,18 @@ impl<E: PgtableEnv> Mmu<E> {
         }
     }
 
+    /// Whether any entry of the contiguous group starting at `first` (architectural
+    /// level `arch_level`) is valid and not contiguous.
+    fn group_has_valid_noncont(&self, first: EntryRef, arch_level: u32) -> bool {
+        (0..self.granule.cont_entries(arch_level) as usize).any(|i| {
+            let entry = self.read(first.add(i));
+            pte_valid(entry) && !pte_cont(entry)
+        })
+    }
+
     /// Mirrors `pte_range_has_valid_noncont()` in arch/arm64/mm/mmu.c (7.3).
     fn pte_range_has_valid_noncont(&self, ptep: EntryRef) -> bool {
-        (0..self.granule.cont_entries(3) as usize).any(|i| {
-            let pte = self.read(ptep.add(i));
-            pte_valid(pte) && !pte_cont(pte)
-        })
+        self.group_has_valid_noncont(ptep, 3)
     }
 
     /// Mirrors `alloc_init_cont_pte()` in arch/arm64/mm/mmu.c (7.3).
@@ -436,10 +442,7 @@ impl<E: PgtableEnv> Mmu<E> {
     /// Mirrors `pmd_range_has_valid_noncont()` in arch/arm64/mm/mmu.c (7.3). A table
     /// entry is valid and not contiguous, so it counts.
     fn pmd_range_has_valid_noncont(&self, pmdp: EntryRef) -> bool {
-        (0..self.granule.cont_entries(2) as usize).any(|i| {
-            let pmd = self.read(pmdp.add(i));
-            pte_valid(pmd) && !pte_cont(pmd)
-        })
+        self.group_has_valid_noncont(pmdp, 2)
     }
 
     /// Mirrors `alloc_init_cont_pmd()` in arch/arm64/mm/mmu.c (7.3).

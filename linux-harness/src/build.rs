@@ -187,7 +187,7 @@ pub fn build_kernel(variant: &KernelVariant) -> Result<KernelArtifacts> {
 }
 
 /// Holds the cache-wide build lock (one kernel build at a time on this machine).
-fn lock_builds() -> Result<nix::fcntl::Flock<fs::File>> {
+pub(crate) fn lock_builds() -> Result<nix::fcntl::Flock<fs::File>> {
     let path = paths::build_lock();
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).context(|| format!("creating {}", parent.display()))?;

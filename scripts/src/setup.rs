@@ -34,6 +34,8 @@ const PACKAGES: &[&str] = &[
     "xz-utils",
     "git",
     "python3",
+    // headers_install (the uapi headers nolibc builds /init against) copies with rsync.
+    "rsync",
 ];
 
 /// Kernel sources the corpus builds from.

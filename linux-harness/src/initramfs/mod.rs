@@ -35,6 +35,19 @@ pub fn build_initramfs(source: &KernelSource) -> Result<PathBuf> {
     fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
     let c_file = dir.join("init.c");
     fs::write(&c_file, INIT_C).context(|| format!("writing {}", c_file.display()))?;
+    // nolibc includes the arch's uapi headers (asm/types.h ...): install them from this
+    // very source, so no libc or linux-libc-dev package for arm64 is needed.
+    let headers = dir.join("usr");
+    {
+        let _lock = crate::build::lock_builds()?;
+        run(Command::new("make")
+            .arg("-C")
+            .arg(&source.tree)
+            .arg(format!("O={}", dir.join("headers-build").display()))
+            .arg("ARCH=arm64")
+            .arg(format!("INSTALL_HDR_PATH={}", headers.display()))
+            .arg("headers_install"))?;
+    }
     let init = dir.join("init");
     run(Command::new(format!("{CROSS_COMPILE}gcc"))
         .args(["-static", "-nostdlib", "-Os", "-s", "-Wall", "-Werror", "-fno-asynchronous-unwind-tables"])
@@ -42,6 +55,8 @@ pub fn build_initramfs(source: &KernelSource) -> Result<PathBuf> {
         .arg(source.tree.join("tools/include/nolibc"))
         .arg("-I")
         .arg(source.tree.join("tools/include"))
+        .arg("-I")
+        .arg(headers.join("include"))
         .arg("-o")
         .arg(&init)
         .arg(&c_file)
@@ -51,6 +66,7 @@ pub fn build_initramfs(source: &KernelSource) -> Result<PathBuf> {
     let tmp = dir.join("initramfs.cpio.tmp");
     fs::write(&tmp, archive).context(|| format!("writing {}", tmp.display()))?;
     fs::rename(&tmp, &cpio_path).context(|| format!("writing {}", cpio_path.display()))?;
+    let _ = fs::remove_dir_all(dir.join("headers-build"));
     Ok(cpio_path)
 }
 

@@ -13,7 +13,7 @@ use crate::build::KernelArtifacts;
 use crate::console::{self, Warning};
 use crate::error::IoContext;
 use crate::machine::MachineSpec;
-use crate::qemu::{qemu_args, QemuProcess, RunFiles, VIRT_RAM_BASE};
+use crate::qemu::{dump_dtb, qemu_args, BootImages, QemuProcess, RunFiles, VIRT_RAM_BASE};
 use crate::gdbstub::{GdbStub, StopReply};
 use crate::qmp::Qmp;
 use crate::{paths, reaper, Result};
@@ -64,6 +64,9 @@ pub enum BootOutcome {
     Hung { seconds: f64, last_lines: Vec<String> },
     /// QEMU exited on its own before `/init` reported in: its status and stderr.
     QemuFailed { status: String, stderr: String },
+    /// The EL2 monitor failed (its own panic or an exception it did not expect): its
+    /// message and the last console lines.
+    MonitorFailed { message: String, last_lines: Vec<String> },
 }
 
 impl BootOutcome {
@@ -75,6 +78,7 @@ impl BootOutcome {
                 format!("hung: nothing conclusive after {seconds:.0}s; last line: {}", last_lines.last().map(String::as_str).unwrap_or("(no output)"))
             }
             BootOutcome::QemuFailed { status, stderr } => format!("QEMU failed ({status}): {}", stderr.trim()),
+            BootOutcome::MonitorFailed { message, .. } => format!("monitor failed: {message}"),
         }
     }
 }
@@ -118,7 +122,8 @@ pub struct Guest {
     qemu: QemuProcess,
     files: RunFiles,
     run_dir: RunDir,
-    memory_mib: u64,
+    ram_bytes: u64,
+    monitor: bool,
 }
 
 impl Guest {
@@ -150,8 +155,14 @@ impl Guest {
         VIRT_RAM_BASE
     }
 
+    /// Size of the RAM file (with the monitor, its GiB included).
     pub fn ram_size(&self) -> u64 {
-        self.memory_mib << 20
+        self.ram_bytes
+    }
+
+    /// The EL2 monitor's event log, when this guest runs under the monitor.
+    pub fn monitor_log(&self) -> Option<Result<crate::monitor::MonitorLog>> {
+        self.monitor.then(|| crate::monitor::MonitorLog::read(&self.files.ram))
     }
 
     pub fn gdb_socket(&self) -> &Path {
@@ -275,7 +286,20 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
     let run_dir = RunDir::create(keep)?;
     let files = RunFiles::in_dir(&run_dir.path);
     let append = kernel_cmdline(req.cmdline, req.end);
-    let mut args = qemu_args(req.machine, &req.kernel.image, req.initramfs, &append, &files);
+    let monitor = if req.machine.needs_monitor() { Some(prepare_monitor(req, &append, &run_dir.path)?) } else { None };
+    let images = match &monitor {
+        Some(m) => BootImages::Monitor {
+            monitor: &m.image,
+            image: &req.kernel.image,
+            initrd: req.initramfs,
+            dtb: &m.dtb,
+            dtb_pa: m.dtb_pa,
+            boot_info: &m.boot_info,
+        },
+        None => BootImages::Direct { image: &req.kernel.image, initrd: req.initramfs, append: &append },
+    };
+    let mut args = qemu_args(req.machine, &images, &files);
+    let mut monitor_watch = monitor.as_ref().map(|_| crate::monitor::PanicWatch::new(&files.ram));
     if handler.is_some() {
         args.push("-S".into());
     }
@@ -345,6 +369,10 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
         }
         tail.poll();
         let exited = qemu.try_wait();
+        if let Some(message) = monitor_watch.as_mut().and_then(|w| w.check()) {
+            tail.poll();
+            break BootOutcome::MonitorFailed { message, last_lines: console::last_lines(&tail.text, 25) };
+        }
         if console::reached_userspace(&tail.text) {
             if req.end == EndAction::Poweroff && exited.is_none() {
                 // Give /init's power-off a moment to take effect; a later kill is harmless.
@@ -387,7 +415,7 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
     let warnings = console::warnings(&console_text);
     let run_dir_path = run_dir.path.clone();
     let guest = if outcome == BootOutcome::Booted && req.end == EndAction::Wait && qemu.try_wait().is_none() {
-        Some(Guest { qemu, files, run_dir, memory_mib: req.machine.memory_mib })
+        Some(Guest { qemu, files, run_dir, ram_bytes: req.machine.qemu_ram_mib() << 20, monitor: monitor.is_some() })
     } else {
         qemu.kill();
         drop(qemu);
@@ -395,6 +423,47 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
         None
     };
     Ok(Boot { outcome, console: console_text, warnings, host_seconds, run_dir: run_dir_path, qemu_pid, guest })
+}
+
+/// What a monitor boot loads besides Linux: the monitor Image, Linux's device tree and
+/// where it goes, and the monitor's boot information.
+struct MonitorFiles {
+    image: PathBuf,
+    dtb: PathBuf,
+    dtb_pa: u64,
+    boot_info: PathBuf,
+}
+
+/// Builds (or finds) the monitor, and writes Linux's device tree (from QEMU's own for
+/// this machine) and the boot information into the run directory.
+fn prepare_monitor(req: &BootRequest, bootargs: &str, dir: &Path) -> Result<MonitorFiles> {
+    use lmo_monitor::bootinfo::{BootInfo, CpuIdentity, RealmConfig};
+    use lmo_monitor::layout::{LINUX_IMAGE_PA, LINUX_INITRD_PA, LINUX_RAM_BASE, MAX_CPUS};
+    let image = crate::monitor::build_monitor()?;
+    let qemu_dtb = dump_dtb(req.machine, &dir.join("qemu.dtb"))?;
+    let initrd_len = fs::metadata(req.initramfs).context(|| format!("reading {}", req.initramfs.display()))?.len();
+    let initrd = (LINUX_INITRD_PA, LINUX_INITRD_PA + initrd_len);
+    let ram = (LINUX_RAM_BASE, req.machine.memory_mib << 20);
+    let dtb_bytes = crate::dtb::for_linux(&qemu_dtb, &crate::dtb::LinuxBoot { memory: ram, bootargs, initrd })?;
+    let dtb_pa = (initrd.1 + (2 << 20) - 1) & !((2 << 20) - 1);
+    let dtb = dir.join("linux.dtb");
+    fs::write(&dtb, &dtb_bytes).context(|| format!("writing {}", dtb.display()))?;
+    let mut identities = [CpuIdentity { midr: None, bbm: None }; MAX_CPUS];
+    for (id, spec) in identities.iter_mut().zip(&req.machine.per_cpu) {
+        *id = CpuIdentity { midr: spec.midr, bbm: spec.bbm };
+    }
+    let info = BootInfo {
+        linux_entry: LINUX_IMAGE_PA,
+        dtb_pa,
+        linux_ram_base: ram.0,
+        linux_ram_size: ram.1,
+        cpus: req.machine.cpus as usize,
+        realm: req.machine.realm.as_ref().map(|r| RealmConfig { ipa_bits: r.ipa_bits }),
+        identities,
+    };
+    let boot_info = dir.join("boot-info.bin");
+    fs::write(&boot_info, info.to_bytes()).context(|| format!("writing {}", boot_info.display()))?;
+    Ok(MonitorFiles { image, dtb, dtb_pa, boot_info })
 }
 
 #[cfg(test)]

@@ -32,6 +32,12 @@ pub enum Error {
     /// The QMP conversation failed.
     #[error("QMP: {0}")]
     Qmp(String),
+    /// A device tree could not be read or written.
+    #[error("device tree: {0}")]
+    DeviceTree(String),
+    /// The EL2 monitor could not be built or set up.
+    #[error("monitor: {0}")]
+    Monitor(String),
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
 }

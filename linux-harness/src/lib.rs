@@ -10,12 +10,14 @@
 pub mod boot;
 pub mod build;
 pub mod config;
+pub mod dtb;
 pub mod console;
 mod cmd;
 mod error;
 pub mod gdbstub;
 pub mod initramfs;
 pub mod machine;
+pub mod monitor;
 pub mod paths;
 mod progress;
 pub mod qemu;

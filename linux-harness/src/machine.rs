@@ -18,6 +18,55 @@ pub struct MachineSpec {
     /// MIDR_EL1 the CPUs report (`-cpu MODEL,midr=`), as a hex string.
     #[serde(default, deserialize_with = "midr", serialize_with = "ser_midr")]
     pub midr: Option<u32>,
+    /// What each CPU shows Linux, boot CPU first (one entry per CPU). Needs the EL2
+    /// monitor, which presents it through VPIDR_EL2 and the HCR_EL2.TID3 trap.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_cpu: Vec<CpuSpec>,
+    /// Run Linux as a realm guest under the EL2 monitor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realm: Option<RealmSpec>,
+}
+
+/// One CPU's identity under the monitor; unset fields keep what the CPU model reports.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CpuSpec {
+    /// MIDR_EL1 (hex string, like `machine.midr`).
+    #[serde(default, deserialize_with = "midr", serialize_with = "ser_midr", skip_serializing_if = "Option::is_none")]
+    pub midr: Option<u32>,
+    /// ID_AA64MMFR2_EL1.BBM, 0 to 15.
+    #[serde(default, deserialize_with = "bbm", skip_serializing_if = "Option::is_none")]
+    pub bbm: Option<u8>,
+}
+
+/// Realm settings.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RealmSpec {
+    /// Width of the realm's IPA space (40 to 48); the top bit is the shared bit.
+    #[serde(default = "default_ipa_bits", deserialize_with = "ipa_bits")]
+    pub ipa_bits: u8,
+}
+
+/// 48 bits: the shared bit is then PA bit 47, the highest a 48-bit-PA kernel maps.
+pub fn default_ipa_bits() -> u8 {
+    48
+}
+
+fn bbm<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    let n = u8::deserialize(d)?;
+    if n > 15 {
+        return Err(serde::de::Error::custom(format!("{n}: ID_AA64MMFR2_EL1.BBM is a 4-bit field (0 to 15)")));
+    }
+    Ok(Some(n))
+}
+
+fn ipa_bits<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let n = u8::deserialize(d)?;
+    if !lmo_monitor::bootinfo::IPA_BITS.contains(&n) {
+        return Err(serde::de::Error::custom(format!("{n} bits: the monitor supports IPA spaces of 40 to 48 bits")));
+    }
+    Ok(n)
 }
 
 fn default_cpu() -> String {
@@ -59,6 +108,50 @@ fn ser_midr<S: serde::Serializer>(v: &Option<u32>, s: S) -> Result<S::Ok, S::Err
 }
 
 impl MachineSpec {
+    /// Whether this machine needs the EL2 monitor (a realm, or per-CPU identities).
+    pub fn needs_monitor(&self) -> bool {
+        self.realm.is_some() || !self.per_cpu.is_empty()
+    }
+
+    /// Checks what single fields cannot: the field at fault and why.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !self.per_cpu.is_empty() && self.per_cpu.len() != self.cpus as usize {
+            return Err(("machine.per_cpu", format!("{} entries for {} CPUs: give one per CPU, boot CPU first", self.per_cpu.len(), self.cpus)));
+        }
+        if self.needs_monitor() && self.memory_mib << 20 > lmo_monitor::layout::MAX_LINUX_RAM {
+            return Err(("machine.memory_mib", format!("{} MiB: the monitor tracks at most {} MiB of realm RAM", self.memory_mib, lmo_monitor::layout::MAX_LINUX_RAM >> 20)));
+        }
+        Ok(())
+    }
+
+    /// One line for reports: CPUs, RAM, CPU model, realm and per-CPU identities.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{} CPUs, {} MiB, -cpu {}", self.cpus, self.memory_mib, self.cpu_arg());
+        if let Some(r) = &self.realm {
+            s.push_str(&format!("; realm ({}-bit IPA)", r.ipa_bits));
+        }
+        for (i, c) in self.per_cpu.iter().enumerate() {
+            let midr = c.midr.map(|m| format!(" MIDR {m:#010x}")).unwrap_or_default();
+            let bbm = c.bbm.map(|b| format!(" BBM {b}")).unwrap_or_default();
+            if !midr.is_empty() || !bbm.is_empty() {
+                s.push_str(&format!("; CPU {i}{midr}{bbm}"));
+            }
+        }
+        if self.needs_monitor() {
+            s.push_str("; under the EL2 monitor");
+        }
+        s
+    }
+
+    /// The RAM QEMU is given: Linux's, plus the monitor's GiB below it.
+    pub fn qemu_ram_mib(&self) -> u64 {
+        if self.needs_monitor() {
+            self.memory_mib + (lmo_monitor::layout::MONITOR_RESERVED >> 20)
+        } else {
+            self.memory_mib
+        }
+    }
+
     /// The `-cpu` argument.
     pub fn cpu_arg(&self) -> String {
         match self.midr {
@@ -83,6 +176,26 @@ mod tests {
     fn cpu_arg_carries_midr() {
         let m: MachineSpec = serde_json::from_str(r#"{"cpus":2,"memory_mib":2048,"midr":"0x410fd842"}"#).unwrap();
         assert_eq!(m.cpu_arg(), "max,midr=0x410fd842");
+    }
+
+    #[test]
+    fn per_cpu_and_realm() {
+        let m: MachineSpec = serde_json::from_str(
+            r#"{"cpus":2,"memory_mib":2048,"per_cpu":[{"midr":"0x410fd842"},{"bbm":2}],"realm":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(m.per_cpu[0], CpuSpec { midr: Some(0x410f_d842), bbm: None });
+        assert_eq!(m.per_cpu[1], CpuSpec { midr: None, bbm: Some(2) });
+        assert_eq!(m.realm, Some(RealmSpec { ipa_bits: 48 }));
+        assert!(m.needs_monitor());
+        assert_eq!(m.qemu_ram_mib(), 3072);
+        assert_eq!(m.validate(), Ok(()));
+        let m: MachineSpec = serde_json::from_str(r#"{"cpus":2,"memory_mib":2048,"per_cpu":[{}]}"#).unwrap();
+        assert_eq!(m.validate().unwrap_err().0, "machine.per_cpu");
+        let e = serde_json::from_str::<MachineSpec>(r#"{"cpus":1,"memory_mib":2048,"realm":{"ipa_bits":52}}"#).unwrap_err();
+        assert!(e.to_string().contains("40 to 48"), "{e}");
+        let e = serde_json::from_str::<MachineSpec>(r#"{"cpus":1,"memory_mib":2048,"per_cpu":[{"bbm":16}]}"#).unwrap_err();
+        assert!(e.to_string().contains("4-bit"), "{e}");
     }
 
     #[test]

@@ -40,16 +40,35 @@ impl RunFiles {
     }
 }
 
-/// The full QEMU argument list for booting `image` + `initrd` on `machine`.
-pub fn qemu_args(machine: &MachineSpec, image: &Path, initrd: &Path, append: &str, files: &RunFiles) -> Vec<OsString> {
-    let mib = machine.memory_mib;
+/// What QEMU boots.
+#[derive(Clone, Debug)]
+pub enum BootImages<'a> {
+    /// Linux directly at EL1 (`-kernel`, `-initrd`, `-append`).
+    Direct { image: &'a Path, initrd: &'a Path, append: &'a str },
+    /// The EL2 monitor (`-kernel`), with Linux, its initramfs, its device tree and the
+    /// monitor's boot information loaded where `lmo_monitor::layout` says.
+    Monitor { monitor: &'a Path, image: &'a Path, initrd: &'a Path, dtb: &'a Path, dtb_pa: u64, boot_info: &'a Path },
+}
+
+/// `-machine` for `machine`: virt with GICv3 and ITS; EL2 for the monitor.
+fn machine_arg(machine: &MachineSpec) -> &'static str {
+    if machine.needs_monitor() {
+        "virt,gic-version=3,its=on,virtualization=on,memory-backend=ram"
+    } else {
+        "virt,gic-version=3,its=on,memory-backend=ram"
+    }
+}
+
+/// The full QEMU argument list for booting `images` on `machine`.
+pub fn qemu_args(machine: &MachineSpec, images: &BootImages, files: &RunFiles) -> Vec<OsString> {
+    let mib = machine.qemu_ram_mib();
     let mut a: Vec<OsString> = Vec::new();
     let mut push = |s: String| a.push(OsString::from(s));
     for s in ["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-nic", "none"] {
         push(s.into());
     }
     push("-machine".into());
-    push("virt,gic-version=3,its=on,memory-backend=ram".into());
+    push(machine_arg(machine).into());
     push("-cpu".into());
     push(machine.cpu_arg());
     push("-smp".into());
@@ -58,12 +77,25 @@ pub fn qemu_args(machine: &MachineSpec, image: &Path, initrd: &Path, append: &st
     push(format!("{mib}M"));
     push("-object".into());
     push(format!("memory-backend-file,id=ram,size={mib}M,mem-path={},share=on", files.ram.display()));
-    push("-kernel".into());
-    push(image.display().to_string());
-    push("-initrd".into());
-    push(initrd.display().to_string());
-    push("-append".into());
-    push(append.to_string());
+    match images {
+        BootImages::Direct { image, initrd, append } => {
+            push("-kernel".into());
+            push(image.display().to_string());
+            push("-initrd".into());
+            push(initrd.display().to_string());
+            push("-append".into());
+            push(append.to_string());
+        }
+        BootImages::Monitor { monitor, image, initrd, dtb, dtb_pa, boot_info } => {
+            use lmo_monitor::layout::{BOOT_INFO_PA, LINUX_IMAGE_PA, LINUX_INITRD_PA};
+            push("-kernel".into());
+            push(monitor.display().to_string());
+            for (file, addr) in [(image, LINUX_IMAGE_PA), (initrd, LINUX_INITRD_PA), (dtb, *dtb_pa), (boot_info, BOOT_INFO_PA)] {
+                push("-device".into());
+                push(format!("loader,file={},addr={addr:#x},force-raw=on", file.display()));
+            }
+        }
+    }
     push("-serial".into());
     push(format!("file:{}", files.console.display()));
     push("-qmp".into());
@@ -71,6 +103,16 @@ pub fn qemu_args(machine: &MachineSpec, image: &Path, initrd: &Path, append: &st
     push("-gdb".into());
     push(format!("unix:{},server=on,wait=off", files.gdb.display()));
     a
+}
+
+/// QEMU's own device tree for `machine` (`-machine ...,dumpdtb=`), written to `out`.
+pub fn dump_dtb(machine: &MachineSpec, out: &Path) -> Result<Vec<u8>> {
+    let machine_opt = format!("{},dumpdtb={}", machine_arg(machine).replace(",memory-backend=ram", ""), out.display());
+    let mut cmd = Command::new(QEMU);
+    cmd.args(["-nodefaults", "-no-user-config", "-display", "none", "-machine", &machine_opt, "-cpu", &machine.cpu_arg()])
+        .args(["-smp", &machine.cpus.to_string(), "-m", &format!("{}M", machine.qemu_ram_mib())]);
+    crate::cmd::run(&mut cmd)?;
+    std::fs::read(out).map_err(|e| Error::Io { context: format!("reading {}", out.display()), source: e })
 }
 
 /// A running QEMU in its own process group; dropping it kills the group.

@@ -31,7 +31,7 @@ pub fn exit_code(outcome: &BootOutcome) -> i32 {
     match outcome {
         BootOutcome::Booted => 0,
         BootOutcome::Panicked { .. } => 1,
-        BootOutcome::Hung { .. } | BootOutcome::QemuFailed { .. } => 2,
+        BootOutcome::Hung { .. } | BootOutcome::QemuFailed { .. } | BootOutcome::MonitorFailed { .. } => 2,
     }
 }
 
@@ -40,7 +40,7 @@ pub fn summary(p: &Prepared, b: &Boot) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "scenario   {} ({})", p.scenario.name, p.file.display());
     let _ = writeln!(s, "kernel     {} [variant {}, {}]", b.kernel_version().unwrap_or_else(|| "unknown".into()), &p.kernel.key[..12], describe_provenance(p.kernel.provenance));
-    let _ = writeln!(s, "machine    {} CPUs, {} MiB, -cpu {}", p.scenario.machine.cpus, p.scenario.machine.memory_mib, p.scenario.machine.cpu_arg());
+    let _ = writeln!(s, "machine    {}", p.scenario.machine.describe());
     let _ = writeln!(s, "cmdline    {}", p.scenario.cmdline);
     let _ = writeln!(s, "outcome    {}", b.outcome.summary());
     let init_at = linux_harness::console::init_started_at(&b.console).map(|t| format!(", /init at {t:.3}s guest time")).unwrap_or_default();
@@ -60,6 +60,9 @@ pub fn summary(p: &Prepared, b: &Boot) -> String {
         }
         BootOutcome::QemuFailed { stderr, .. } => {
             let _ = writeln!(s, "\nQEMU stderr:\n{stderr}");
+        }
+        BootOutcome::MonitorFailed { last_lines, .. } => {
+            let _ = writeln!(s, "\nlast console lines:\n{}", last_lines.join("\n"));
         }
         BootOutcome::Booted => {}
     }

@@ -93,7 +93,7 @@ mod tests {
     use super::*;
 
     fn machine(cpu: &str, midr: Option<u32>) -> MachineSpec {
-        MachineSpec { cpus: 2, memory_mib: 2048, cpu: cpu.into(), midr }
+        MachineSpec { cpus: 2, memory_mib: 2048, cpu: cpu.into(), midr, per_cpu: Vec::new(), realm: None }
     }
 
     fn config(opts: &[&str]) -> BTreeMap<String, String> {

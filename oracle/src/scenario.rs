@@ -167,6 +167,7 @@ impl Scenario {
         if self.cmdline.contains('\n') {
             return Err(("cmdline", "must be one line".into()));
         }
+        self.machine.validate()?;
         if self.timeout_s == 0 {
             return Err(("timeout_s", "must be at least 1".into()));
         }

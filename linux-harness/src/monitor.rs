@@ -155,3 +155,12 @@ impl PanicWatch {
         Some(String::from_utf8_lossy(&msg).into_owned())
     }
 }
+
+/// How many records the monitor has claimed so far (the log's length at this moment).
+pub fn records_claimed(ram_file: &Path) -> Result<u32> {
+    use std::os::unix::fs::FileExt;
+    let f = fs::File::open(ram_file).context(|| format!("opening {}", ram_file.display()))?;
+    let mut b = [0u8; 4];
+    f.read_exact_at(&mut b, log_offset() + 16).context(|| "reading the monitor log header".into())?;
+    Ok(u32::from_le_bytes(b))
+}

@@ -23,6 +23,8 @@ pub struct BootParams {
     pub kfence_late: bool,
     /// Every CPU, boot CPU first.
     pub cpus: Vec<CpuIdentity>,
+    /// The realm's IPA width when the guest runs as a realm (under the monitor).
+    pub realm_ipa_bits: Option<u8>,
     /// Command-line words the kernel would reject, with why (shown, not fatal).
     pub warnings: Vec<String>,
 }
@@ -41,8 +43,8 @@ fn qemu_cpu_model(model: &str) -> Option<CpuIdentity> {
     })
 }
 
-/// The identity every CPU of `machine` shows (one MIDR for all until per-CPU identities
-/// exist).
+/// The identity each CPU of `machine` shows, boot CPU first: the QEMU model's (with
+/// `machine.midr`), then what `machine.per_cpu` sets through the monitor.
 pub fn cpu_identities(machine: &MachineSpec) -> Result<Vec<CpuIdentity>> {
     let Some(mut id) = qemu_cpu_model(&machine.cpu) else {
         bail!("CPU model {:?}: the oracle knows the identity of max, neoverse-n2, neoverse-v1, cortex-a710, neoverse-n1 and cortex-a57", machine.cpu);
@@ -50,7 +52,16 @@ pub fn cpu_identities(machine: &MachineSpec) -> Result<Vec<CpuIdentity>> {
     if let Some(midr) = machine.midr {
         id.midr = midr;
     }
-    Ok(vec![id; machine.cpus as usize])
+    let mut ids = vec![id; machine.cpus as usize];
+    for (cpu, spec) in ids.iter_mut().zip(&machine.per_cpu) {
+        if let Some(m) = spec.midr {
+            cpu.midr = m;
+        }
+        if let Some(b) = spec.bbm {
+            cpu.bbm = b;
+        }
+    }
+    Ok(ids)
 }
 
 /// Decides the parameters from the command line, the kernel `.config` and the machine.
@@ -63,6 +74,7 @@ pub fn boot_params(cmdline: &str, config: &BTreeMap<String, String>, machine: &M
         kfence: enabled("CONFIG_KFENCE"),
         kfence_late: enabled("CONFIG_KFENCE") && config.get("CONFIG_KFENCE_SAMPLE_INTERVAL").is_some_and(|v| v == "0"),
         cpus: cpu_identities(machine)?,
+        realm_ipa_bits: machine.realm.as_ref().map(|r| r.ipa_bits),
         warnings: Vec::new(),
     };
     // Early parameters are handled in command-line order; a later one overrides.
@@ -133,5 +145,16 @@ mod tests {
         let ids = cpu_identities(&machine("max", Some(0x410f_d842))).unwrap();
         assert_eq!(ids, vec![CpuIdentity { midr: 0x410f_d842, bbm: 2 }; 2]);
         assert!(cpu_identities(&machine("cortex-a53", None)).unwrap_err().to_string().contains("cortex-a53"));
+    }
+
+    #[test]
+    fn per_cpu_identities_override_the_model() {
+        let mut m = machine("max", None);
+        m.per_cpu = vec![
+            linux_harness::machine::CpuSpec { midr: Some(0x410f_d842), bbm: None },
+            linux_harness::machine::CpuSpec { midr: None, bbm: Some(3) },
+        ];
+        let ids = cpu_identities(&m).unwrap();
+        assert_eq!(ids, vec![CpuIdentity { midr: 0x410f_d842, bbm: 2 }, CpuIdentity { midr: 0x000f_0510, bbm: 3 }]);
     }
 }

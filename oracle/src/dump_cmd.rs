@@ -15,6 +15,7 @@ use linux_harness::{BootOutcome, BootRequest, EndAction};
 
 use crate::cpu_regs::CpuRegs;
 use crate::guest_memory::MappedRam;
+use crate::monitor_events::MonitorEvents;
 use crate::linux_side::{kernel_view, read_linux_side_with, KernelView, LinuxSide};
 use crate::prepare::Prepared;
 use crate::ptdump::Ptdump;
@@ -73,11 +74,19 @@ pub struct Capture {
     pub warnings: usize,
     /// The call trace, in call order (empty unless tracing was asked for).
     pub trace: Vec<TracedCall>,
+    /// Checkpoint name → how many traced calls had been made when it was read.
+    pub trace_marks: BTreeMap<String, usize>,
+    /// The EL2 monitor's event log at the end (monitor runs only).
+    pub monitor: Option<MonitorEvents>,
+    /// Checkpoint name → how many monitor records had been claimed when it was read.
+    pub log_marks: BTreeMap<String, u32>,
 }
 
 /// The end-of-boot dump `oracle dump` prints.
 pub struct Dump {
     pub side: LinuxSide,
+    /// The EL2 monitor's event log (monitor runs only).
+    pub monitor: Option<MonitorEvents>,
     pub ptdump_mismatches: Vec<Mismatch>,
     pub ptdump_lines: usize,
     pub captures: usize,
@@ -100,6 +109,8 @@ struct CheckpointHandler<'a> {
     walking: Option<String>,
     sides: BTreeMap<String, Result<LinuxSide>>,
     order: Vec<String>,
+    trace_marks: BTreeMap<String, usize>,
+    log_marks: BTreeMap<String, u32>,
     ptdump_walks: usize,
     /// Traced function entries: VA → (function, number of arguments).
     traced: BTreeMap<u64, (&'static str, usize)>,
@@ -165,6 +176,12 @@ impl CheckpointHandler<'_> {
 
     fn capture(&mut self, name: &str, gdb: &mut GdbStub, thread: &str, files: &RunFiles) {
         let side = self.read(gdb, thread, files);
+        self.trace_marks.insert(name.to_string(), self.trace.len());
+        if self.prepared.scenario.machine.needs_monitor() {
+            if let Ok(n) = linux_harness::monitor::records_claimed(&files.ram) {
+                self.log_marks.insert(name.to_string(), n);
+            }
+        }
         if !self.order.iter().any(|n| n == name) {
             self.order.push(name.to_string());
         }
@@ -273,7 +290,7 @@ pub fn capture_checkpoints(p: &Prepared, checkpoints: &[String], trace: bool) ->
         view: None,
         trace_error: None,
         prepared: p,
-        ram_size: p.scenario.machine.memory_mib << 20,
+        ram_size: p.scenario.machine.qemu_ram_mib() << 20,
         entries: BTreeMap::new(),
         returns: BTreeMap::new(),
         note_page_flush: None,
@@ -281,6 +298,8 @@ pub fn capture_checkpoints(p: &Prepared, checkpoints: &[String], trace: bool) ->
         walking: None,
         sides: BTreeMap::new(),
         order: Vec::new(),
+        trace_marks: BTreeMap::new(),
+        log_marks: BTreeMap::new(),
         ptdump_walks: 0,
     };
     for cp in checkpoints {
@@ -323,6 +342,14 @@ pub fn capture_checkpoints(p: &Prepared, checkpoints: &[String], trace: bool) ->
         let side = handler.sides.remove(cp).ok_or_else(|| anyhow!("checkpoint {cp} was never reached"))?;
         sides.insert(cp.clone(), side.with_context(|| format!("reading the Linux side at {cp}"))?);
     }
+    let monitor = match boot.guest.as_ref().and_then(|g| g.monitor_log()) {
+        Some(log) => {
+            let log = log.context("reading the monitor's event log")?;
+            let view = log.view().map_err(|e| anyhow!("{e}"))?;
+            Some(MonitorEvents::from_view(&view))
+        }
+        None => None,
+    };
     let (mut ptdump_mismatches, mut ptdump_lines) = (Vec::new(), 0);
     if let Some(side) = sides.get("end-of-boot") {
         let text = boot.ptdump().context("no in-guest ptdump in the console log")?;
@@ -340,6 +367,9 @@ pub fn capture_checkpoints(p: &Prepared, checkpoints: &[String], trace: bool) ->
         console: boot.console.clone(),
         warnings: boot.warnings.len(),
         trace: handler.trace,
+        trace_marks: handler.trace_marks,
+        monitor,
+        log_marks: handler.log_marks,
     })
 }
 
@@ -347,5 +377,5 @@ pub fn capture_checkpoints(p: &Prepared, checkpoints: &[String], trace: bool) ->
 pub fn dump_scenario(p: &Prepared) -> Result<Dump> {
     let mut c = capture_checkpoints(p, &["end-of-boot".to_string()], false)?;
     let side = c.sides.remove("end-of-boot").context("no end-of-boot capture")?;
-    Ok(Dump { side, ptdump_mismatches: c.ptdump_mismatches, ptdump_lines: c.ptdump_lines, captures: c.captures, console: c.console, warnings: c.warnings })
+    Ok(Dump { side, monitor: c.monitor, ptdump_mismatches: c.ptdump_mismatches, ptdump_lines: c.ptdump_lines, captures: c.captures, console: c.console, warnings: c.warnings })
 }

@@ -14,6 +14,7 @@ pub mod guest_memory;
 pub mod kfence;
 pub mod linux_side;
 pub mod memblock;
+pub mod monitor_events;
 pub mod prepare;
 pub mod replay;
 pub mod run_cmd;

@@ -120,6 +120,33 @@ pub struct LinuxSide {
     pub image: ImageLayout,
     /// The KFENCE early pool (CONFIG_KFENCE with an early pool only).
     pub kfence: Option<KfencePool>,
+    /// The realm as the kernel sees it, once `arm64_rsi_init` found one.
+    pub realm: Option<RealmView>,
+}
+
+/// What the kernel recorded about its realm (arch/arm64/kernel/rsi.c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RealmView {
+    /// `prot_ns_shared`: the shared bit as it goes into a descriptor's output address.
+    pub prot_ns_shared: u64,
+    /// `config.ipa_bits` as RSI_REALM_CONFIG returned it.
+    pub ipa_bits: u64,
+}
+
+/// Reads `rsi_present` (the static key's `enabled` count), `prot_ns_shared` and the
+/// realm config; `None` until the kernel has decided it runs in a realm.
+pub fn realm_view<M: GuestMemory + ?Sized>(mem: &M, syms: &KernelSymbols, view: &KernelView) -> Result<Option<RealmView>> {
+    let pa = |sym: &str| -> Result<u64> { Ok(view.kimage_to_phys(syms.get(sym)?)) };
+    let enabled = mem.bytes(pa("rsi_present")?, 4)?;
+    if u32::from_le_bytes([enabled[0], enabled[1], enabled[2], enabled[3]]) == 0 {
+        return Ok(None);
+    }
+    let prot_ns_shared = mem.read_u64(pa("prot_ns_shared")?)?;
+    let ipa_bits = mem.read_u64(pa("config")?)?;
+    if ipa_bits == 0 || ipa_bits > 52 || prot_ns_shared != 1 << (ipa_bits - 1) {
+        bail!("realm: prot_ns_shared {prot_ns_shared:#x} does not match config.ipa_bits {ipa_bits} (expected BIT(ipa_bits - 1) with 48-bit PAs)");
+    }
+    Ok(Some(RealmView { prot_ns_shared, ipa_bits }))
 }
 
 /// PAs of the kernel image symbols that bound the linear aliases map_mem() maps first.
@@ -163,7 +190,8 @@ pub fn read_linux_side_with<M: GuestMemory + ?Sized>(
         r.check_mair()?;
         (granule, va_bits) = (g, v);
     }
-    let config = WalkConfig { granule, va_bits, root: view.swapper_pa, shared_mask: 0 };
+    let realm = realm_view(mem, syms, &view)?;
+    let config = WalkConfig { granule, va_bits, root: view.swapper_pa, shared_mask: realm.map_or(0, |r| r.prot_ns_shared) };
     let visits = walker::walk(mem, config, config.page_offset(), config.page_end())??;
     let linear_map = LinearMap::from_leaves(walker::leaves(&visits));
     let kernel_config = parse_config(&std::fs::read_to_string(&kernel.config)?);
@@ -182,5 +210,5 @@ pub fn read_linux_side_with<M: GuestMemory + ?Sized>(
         Some(n) => kfence::pool(mem, syms, &view, &layouts, n, granule.page_size())?,
         None => None,
     };
-    Ok(LinuxSide { view, config, visits, linear_map, memblock_memory, swiotlb, image, kfence })
+    Ok(LinuxSide { view, config, visits, linear_map, memblock_memory, swiotlb, image, kfence, realm })
 }

@@ -153,12 +153,18 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let mut capture = oracle::dump_cmd::capture_checkpoints(&prepared, std::slice::from_ref(&checkpoint), false)?;
             let side = capture.sides.remove(&checkpoint).ok_or_else(|| anyhow::anyhow!("no capture at {checkpoint}"))?;
             print!("{}", side.linear_map);
+            if let (Some(events), Some(mark)) = (&capture.monitor, capture.log_marks.get(&checkpoint)) {
+                print!("{}", oracle::monitor_events::report(&events.before(*mark), &side.linear_map, side.realm.is_some()));
+            }
             Ok(0)
         }
         Command::Dump { scenario, .. } => {
             let prepared = prepare(&scenario)?;
             let dump = oracle::dump_cmd::dump_scenario(&prepared)?;
             print!("{}", dump.side.linear_map);
+            if let Some(events) = &dump.monitor {
+                print!("{}", oracle::monitor_events::report(events, &dump.side.linear_map, dump.side.realm.is_some()));
+            }
             if dump.ptdump_mismatches.is_empty() {
                 eprintln!("ptdump cross-check: the host walk and the kernel's ptdump agree on all {} lines", dump.ptdump_lines);
                 Ok(0)

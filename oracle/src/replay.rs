@@ -1,8 +1,10 @@
 //! Boot replay: the model's expectation of the linear map at the end of boot, from the
 //! scenario's decisions ([`BootParams`]) and what was observed in the guest (memblock
-//! banks, where the kernel image sits). Mirrors the boot timeline of spec section 1 for
-//! a guest without a realm: map_mem, mark_linear_text_alias_ro, the repaint when a
-//! secondary lacks BBML3, and mark_rodata_ro.
+//! banks, where the kernel image sits, and for a realm the set_memory_{en,de}crypted
+//! calls the kernel made, whose addresses come from its allocators). Mirrors the boot
+//! timeline of spec section 1: map_mem, arm64_rsi_init, the realm's decrypts at
+//! mem_init and init_IRQ, kfence_init, mark_linear_text_alias_ro, the repaint when a
+//! secondary lacks BBML3, the decrypts of initcalls, and mark_rodata_ro.
 
 use anyhow::{anyhow, bail, Result};
 use rust_impl::address::PhysAddr;
@@ -12,6 +14,7 @@ use rust_impl::linear_map::LinearMap;
 use rust_impl::map_mem::{map_mem, MapMemInputs, MemblockRegion};
 use rust_impl::mmu::Mmu;
 use rust_impl::pgtable::HostEnv;
+use rust_impl::rsi::{HostRsi, RsiCall};
 use rust_impl::split::BootState;
 
 use crate::boot_params::BootParams;
@@ -54,6 +57,39 @@ pub struct ModelSide {
     pub steps: Vec<String>,
     /// WARNs the model's kernel paths raised.
     pub warnings: usize,
+    /// The RSI calls the model's set_memory_{en,de}crypted made, in order.
+    pub rsi_calls: Vec<RsiCall>,
+    /// What the model returned for each replayed set_memory_{en,de}crypted call: index
+    /// in the trace, return code.
+    pub enc_dec_returns: Vec<(usize, i32)>,
+}
+
+/// The traced calls the replay applies to the map (realm sharing and unsharing).
+pub const ENC_DEC: &[&str] = &["set_memory_decrypted", "set_memory_encrypted"];
+
+/// The realm's `prot_ns_shared`, as the scenario's IPA width makes it.
+pub fn prot_ns_shared(p: &BootParams) -> Option<u64> {
+    p.realm_ipa_bits.map(|b| 1u64 << (b - 1))
+}
+
+/// The boot state a call was made in, from what was observed of it (page allocator,
+/// online CPUs, finalisation) and what the model decided (everything else).
+fn boot_state_at(call: &crate::trace::ObservedBootState, requires: bool, policy: rust_impl::map_mem::DirectMapPolicy, p: &BootParams, kfence: Option<(rust_impl::address::VirtAddr, u64)>, forget_finalisation: bool) -> BootState {
+    let mut boot = BootState::at_map_mem(requires, policy);
+    if let Some(shared) = prot_ns_shared(p) {
+        boot.rsi_init(shared);
+    }
+    if call.page_alloc_available {
+        boot.mem_init();
+    }
+    for _ in 1..call.online_cpus {
+        boot.set_cpu_online();
+    }
+    if call.caps_finalized && !forget_finalisation {
+        boot.finalize_caps(p.cpus.iter().all(|c| cpu_supports_bbml3(*c)));
+    }
+    boot.kfence_pool = kfence;
+    boot
 }
 
 fn model_err(what: &str) -> impl Fn(rust_impl::errno::Errno) -> anyhow::Error + '_ {
@@ -70,14 +106,15 @@ pub struct Overrides {
     pub forget_finalisation: bool,
 }
 
-/// Replays the boot up to the end of boot (after `mark_rodata_ro`).
-pub fn replay_end_of_boot(p: &BootParams, obs: &Observed) -> Result<ModelSide> {
-    replay_to(p, obs, Overrides::default(), "end-of-boot")
+/// Replays the boot up to the end of boot (after `mark_rodata_ro`), applying the
+/// realm calls of `trace`.
+pub fn replay_end_of_boot(p: &BootParams, obs: &Observed, trace: &[crate::trace::TracedCall]) -> Result<ModelSide> {
+    replay_to(p, obs, Overrides::default(), "end-of-boot", trace)
 }
 
 /// [`replay_end_of_boot`] with one rule overridden.
-pub fn replay_end_of_boot_with(p: &BootParams, obs: &Observed, overrides: Overrides) -> Result<ModelSide> {
-    replay_to(p, obs, overrides, "end-of-boot")
+pub fn replay_end_of_boot_with(p: &BootParams, obs: &Observed, overrides: Overrides, trace: &[crate::trace::TracedCall]) -> Result<ModelSide> {
+    replay_to(p, obs, overrides, "end-of-boot", trace)
 }
 
 fn inputs_boot_cpu_bbml3(p: &BootParams, overrides: Overrides) -> bool {
@@ -115,8 +152,10 @@ fn rank(checkpoint: &str) -> Result<u8> {
     })
 }
 
-/// Replays the boot up to `checkpoint` (one of [`crate::scenario::CHECKPOINTS`]).
-pub fn replay_to(p: &BootParams, obs: &Observed, overrides: Overrides, checkpoint: &str) -> Result<ModelSide> {
+/// Replays the boot up to `checkpoint` (one of [`crate::scenario::CHECKPOINTS`]);
+/// `trace` holds the calls the kernel made before that checkpoint (a realm's
+/// set_memory_{en,de}crypted calls among them are applied where they happened).
+pub fn replay_to(p: &BootParams, obs: &Observed, overrides: Overrides, checkpoint: &str, trace: &[crate::trace::TracedCall]) -> Result<ModelSide> {
     let stop = rank(checkpoint)?;
     let kfence_pool = if p.kfence && !p.kfence_late {
         Some(obs.kfence.clone().ok_or_else(|| anyhow!("model: CONFIG_KFENCE with an early pool, but the guest has no __kfence_pool"))?)
@@ -135,21 +174,62 @@ pub fn replay_to(p: &BootParams, obs: &Observed, overrides: Overrides, checkpoin
         "map_mem: force_pte_mapping={} linear_map_requires_bbml3={requires} (boot CPU BBML3: {boot_cpu_bbml3})",
         inputs.force_pte_mapping()
     ));
-    // Steps 4-12 of the timeline: no realm here, so nothing in them touches the map
-    // but KFENCE; the state they leave is what the later gates read.
-    let done = |mmu: &Mmu<HostEnv>, steps: Vec<String>| ModelSide {
-        linear_map: rust_impl::walk::linear_map(mmu, 0),
-        linear_map_requires_bbml3: requires,
-        warnings: mmu.env.warnings().count(),
-        steps,
-    };
-    if stop <= 1 {
-        return Ok(done(&mmu, steps));
-    }
     let mut boot = BootState::at_map_mem(requires, inputs.policy());
+    // Step 4: arm64_rsi_init() finds the realm, after map_mem.
+    if let Some(shared) = prot_ns_shared(p) {
+        boot.rsi_init(shared);
+        steps.push(format!("arm64_rsi_init: realm, prot_ns_shared={shared:#x}"));
+    }
+    let kfence_va = kfence_pool.as_ref().map(|k| (mmu.lm(PhysAddr(k.pa)), k.size));
+    // The realm's sharing calls in trace order: those made before the capabilities
+    // were final (swiotlb at mem_init, the ITS at init_IRQ) go before kfence_init,
+    // the rest (initcalls) after the text alias is made read-only.
+    // Outside a realm no ops are registered and the calls return 0 untouched.
+    let enc_dec: Vec<(usize, &crate::trace::TracedCall)> = trace.iter().enumerate().filter(|(_, c)| ENC_DEC.contains(&c.function)).collect();
+    let mut rsi = HostRsi::new();
+    let mut returns = Vec::new();
+    let mut applied = 0;
+    let mut apply = |mmu: &mut Mmu<HostEnv>, steps: &mut Vec<String>, until_finalized: bool| -> Result<()> {
+        while applied < enc_dec.len() && (!until_finalized || !enc_dec[applied].1.state.caps_finalized) {
+            let (index, call) = enc_dec[applied];
+            applied += 1;
+            let state = boot_state_at(&call.state, requires, inputs.policy(), p, kfence_va, overrides.forget_finalisation);
+            let (addr, numpages) = (rust_impl::address::VirtAddr(call.args[0]), call.args[1] as u32);
+            let ret = if call.function == "set_memory_decrypted" {
+                mmu.set_memory_decrypted(&state, &mut rsi, addr, numpages)
+            } else {
+                mmu.set_memory_encrypted(&state, &mut rsi, addr, numpages)
+            };
+            let code = match ret {
+                Ok(()) => 0,
+                Err(e) => e.to_errno().unwrap_or(-1),
+            };
+            steps.push(format!("{}({:#x}, {numpages}) = {code}", call.function, addr.0));
+            returns.push((index, code));
+        }
+        Ok(())
+    };
+    macro_rules! done {
+        () => {{
+            // Whatever the kernel did before this checkpoint is in the map.
+            apply(&mut mmu, &mut steps, false)?;
+            return Ok(ModelSide {
+                linear_map: rust_impl::walk::linear_map(&mmu, prot_ns_shared(p).unwrap_or(0)),
+                linear_map_requires_bbml3: requires,
+                warnings: mmu.env.warnings().count(),
+                steps,
+                rsi_calls: rsi.calls,
+                enc_dec_returns: returns,
+            });
+        }};
+    }
+    if stop <= 1 {
+        done!();
+    }
     boot.mem_init();
+    apply(&mut mmu, &mut steps, true)?;
     if stop <= 2 {
-        return Ok(done(&mmu, steps));
+        done!();
     }
     // Step 9: kfence_init protects pool pages 0 and 1 and each object's right redzone
     // (kfence_init_pool); objects freed since are protected too (kfence_guarded_free).
@@ -164,30 +244,32 @@ pub fn replay_to(p: &BootParams, obs: &Observed, overrides: Overrides, checkpoin
         steps.push(format!("kfence_init: pool at {:#x}, {} guard pages and {} freed objects protected", k.pa, objects + 2, k.freed_object_pages.len()));
     }
     if stop <= 3 {
-        return Ok(done(&mmu, steps));
+        done!();
     }
     for _ in 1..p.cpus.len() {
         boot.set_cpu_online();
     }
     boot.finalize_caps(every_cpu_bbml3);
     if stop <= 4 {
-        return Ok(done(&mmu, steps));
+        done!();
     }
     // Step 13: the stop_machine repaint when a secondary lacks BBML3.
     let repainted = mmu.linear_map_maybe_split_to_ptes(&boot, PhysAddr(img.stext), PhysAddr(img.init_begin)).map_err(model_err("linear_map_maybe_split_to_ptes"))?;
     steps.push(format!("caps finalized: system_supports_bbml3={every_cpu_bbml3}; repaint to PTEs: {repainted}"));
     if stop <= 5 {
-        return Ok(done(&mmu, steps));
+        done!();
     }
     // Step 15.
     mmu.mark_linear_text_alias_ro(PhysAddr(img.text), PhysAddr(img.init_begin)).map_err(model_err("mark_linear_text_alias_ro"))?;
     steps.push("mark_linear_text_alias_ro".into());
+    // Step 16: initcalls.
+    apply(&mut mmu, &mut steps, false)?;
     // Step 17, only with rodata_enabled.
     if p.rodata_enabled {
         mmu.mark_rodata_ro(&boot, PhysAddr(img.init_end), PhysAddr(img.bss_stop)).map_err(model_err("mark_rodata_ro"))?;
         steps.push("mark_rodata_ro: linear alias of data/bss present-invalid".into());
     }
-    Ok(done(&mmu, steps))
+    done!()
 }
 
 /// Sets `model_ret` on each traced `split_kernel_leaf_mapping` call: the model's split
@@ -204,7 +286,7 @@ pub fn replay_calls_with(p: &BootParams, obs: &Observed, trace: &mut [crate::tra
         return Ok(());
     }
     let every_cpu_bbml3 = p.cpus.iter().all(|c| cpu_supports_bbml3(*c));
-    let base = replay_to(p, obs, overrides, "after-map-mem")?;
+    let base = replay_to(p, obs, overrides, "after-map-mem", &[])?;
     let kfence_pool = obs.kfence.as_ref().map(|k| k.pa);
     for call in trace.iter_mut().filter(|c| c.function == "split_kernel_leaf_mapping") {
         let env = HostEnv::new(obs.granule, PhysAddr(MODEL_TABLES.0), MODEL_TABLES.1);

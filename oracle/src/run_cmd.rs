@@ -13,7 +13,20 @@ use crate::differ::{diff, Divergence};
 use crate::dump_cmd::{capture_checkpoints, Capture};
 use crate::prepare::{prepare, Prepared};
 use crate::replay::{replay_to, ModelSide, Observed, Overrides};
+use crate::monitor_events::{check_shared, shared_pa_ranges, RangeSet, SharedMismatch};
 use crate::scenario::Expect;
+
+/// The RIPAS EMPTY ranges the model's RSI calls leave (all RAM at the start).
+fn model_empty_ranges(model: &ModelSide) -> RangeSet {
+    let mut set = RangeSet::default();
+    for c in &model.rsi_calls {
+        match c.ripas {
+            rust_impl::rsi::Ripas::Empty => set.insert(c.start.0, c.end.0),
+            rust_impl::rsi::Ripas::Ram => set.remove(c.start.0, c.end.0),
+        }
+    }
+    set
+}
 
 /// How one scenario came out.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +63,9 @@ pub struct CheckpointResult {
     pub name: String,
     pub model: ModelSide,
     pub divergences: Vec<Divergence>,
+    /// Realm only: where the monitor's RSI log (RIPAS EMPTY ranges) disagrees with the
+    /// shared bit in the kernel's page tables, or with the model's own RSI calls.
+    pub rsi_mismatches: Vec<SharedMismatch>,
 }
 
 /// Everything `run` learned about one scenario.
@@ -85,12 +101,31 @@ pub fn compare(p: &Prepared) -> Result<(Capture, Vec<CheckpointResult>)> {
         let obs = Observed::from_linux_side(first);
         crate::replay::replay_calls(&params, &obs, &mut capture.trace)?;
     }
-    let mut results = Vec::new();
+    let mut results: Vec<CheckpointResult> = Vec::new();
     for name in &capture.order {
         let side = &capture.sides[name];
-        let model = replay_to(&params, &Observed::from_linux_side(side), Overrides::default(), name)?;
+        let mark = capture.trace_marks.get(name).copied().unwrap_or(capture.trace.len());
+        let model = replay_to(&params, &Observed::from_linux_side(side), Overrides::default(), name, &capture.trace[..mark])?;
         let divergences = diff(&side.linear_map, &model.linear_map);
-        results.push(CheckpointResult { name: name.clone(), model, divergences });
+        let rsi_mismatches = match (&capture.monitor, params.realm_ipa_bits) {
+            (Some(events), Some(_)) => {
+                let events = events.before(capture.log_marks.get(name).copied().unwrap_or(u32::MAX));
+                let empty = RangeSet::from_ranges(events.empty_ranges());
+                let model_empty = model_empty_ranges(&model);
+                let mut m = check_shared(&empty, &shared_pa_ranges(&side.linear_map), "the kernel's page tables");
+                m.extend(check_shared(&empty, &model_empty, "the model's RSI calls"));
+                m
+            }
+            _ => Vec::new(),
+        };
+        results.push(CheckpointResult { name: name.clone(), model, divergences, rsi_mismatches });
+    }
+    // The model's return code for each realm sharing call, from the replay that saw
+    // the most of the trace.
+    if let Some(last) = results.iter().max_by_key(|r| r.model.enc_dec_returns.len()) {
+        for &(i, code) in &last.model.enc_dec_returns {
+            capture.trace[i].model_ret = Some(code);
+        }
     }
     Ok((capture, results))
 }
@@ -122,7 +157,16 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
         Err(e) => return infrastructure_failure(&p.file, &p.scenario.name, e),
     };
     let kernel_warnings = capture.warnings;
-    let all: Vec<Divergence> = checkpoints.iter().flat_map(|c| c.divergences.iter().cloned()).collect();
+    let mut all: Vec<Divergence> = checkpoints.iter().flat_map(|c| c.divergences.iter().cloned()).collect();
+    // An RSI log that disagrees with the page tables or the model is a shared-bit
+    // divergence.
+    all.extend(checkpoints.iter().flat_map(|c| &c.rsi_mismatches).map(|m| Divergence {
+        start: m.start,
+        end: m.end,
+        classes: vec![crate::differ::DiffClass::Shared],
+        linux: vec![],
+        model: vec![],
+    }));
     let mut verdict = verdict(&p.scenario.expect, &all, kernel_warnings);
     // A call whose return code the model does not reproduce is a divergence too.
     if capture.trace.iter().any(|c| c.mismatch()) && verdict.as_expected() {
@@ -207,6 +251,24 @@ pub fn report(o: &Outcome) -> String {
             }
         }
     }
+    if let Some(events) = o.capture.as_ref().and_then(|c| c.monitor.as_ref()) {
+        let rsi = events.of_kind(lmo_monitor::eventlog::Kind::Rsi).count();
+        let faults = events.of_kind(lmo_monitor::eventlog::Kind::Stage2Fault).count();
+        let shared: Vec<String> = events.empty_ranges().iter().map(|(a, b)| format!("{a:#x}-{b:#x}")).collect();
+        let checks = o.checkpoints.iter().map(|c| c.rsi_mismatches.len()).sum::<usize>();
+        let _ = writeln!(
+            s,
+            "  monitor: {} event(s), {rsi} RSI call(s), {faults} stage-2 fault(s); RIPAS EMPTY: {}; RSI log vs page tables and model: {}",
+            events.records.len(),
+            if shared.is_empty() { "none".to_string() } else { shared.join(", ") },
+            if checks == 0 { "agree".to_string() } else { format!("{checks} mismatch(es)") }
+        );
+    }
+    for c in &o.checkpoints {
+        for m in &c.rsi_mismatches {
+            let _ = writeln!(s, "  at {}: {m}", c.name);
+        }
+    }
     if !matches!(o.verdict, Verdict::Match) {
         for c in o.checkpoints.iter().filter(|c| !c.divergences.is_empty()) {
             let _ = writeln!(s, "  at {}:", c.name);
@@ -245,7 +307,8 @@ pub fn report_json(o: &Outcome) -> serde_json::Value {
                     })
                 })
                 .collect();
-            json!({ "checkpoint": c.name, "model_steps": c.model.steps, "divergences": divergences })
+            let rsi: Vec<String> = c.rsi_mismatches.iter().map(|m| m.to_string()).collect();
+            json!({ "checkpoint": c.name, "model_steps": c.model.steps, "divergences": divergences, "rsi_mismatches": rsi })
         })
         .collect();
     let trace: Vec<_> = o
@@ -280,6 +343,7 @@ pub fn report_json(o: &Outcome) -> serde_json::Value {
         "kernel_warnings": o.kernel_warnings,
         "checkpoints": checkpoints,
         "trace": trace,
+        "monitor_events": o.capture.iter().flat_map(|c| c.monitor.iter()).flat_map(|m| &m.records).map(crate::monitor_events::describe).collect::<Vec<_>>(),
     })
 }
 

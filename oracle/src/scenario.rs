@@ -168,6 +168,9 @@ impl Scenario {
             return Err(("cmdline", "must be one line".into()));
         }
         self.machine.validate()?;
+        if self.machine.realm.is_some() && !self.trace {
+            return Err(("trace", "a realm scenario needs \"trace\": true: the model takes the addresses the kernel shares (set_memory_decrypted) from the call trace".into()));
+        }
         if self.timeout_s == 0 {
             return Err(("timeout_s", "must be at least 1".into()));
         }

@@ -43,7 +43,7 @@ fn a_model_with_a_wrong_bbml3_rule_is_caught() {
     let config = linux_harness::config::parse_config(&std::fs::read_to_string(&p.kernel.config).unwrap());
     let params = boot_params(&p.scenario.cmdline, &config, &p.scenario.machine).unwrap();
     // The model believes the boot CPU is not on the BBML3 list.
-    let wrong = replay_end_of_boot_with(&params, &Observed::from_linux_side(&dump.side), Overrides { boot_cpu_bbml3: Some(false), ..Overrides::default() }).unwrap();
+    let wrong = replay_end_of_boot_with(&params, &Observed::from_linux_side(&dump.side), Overrides { boot_cpu_bbml3: Some(false), ..Overrides::default() }, &[]).unwrap();
     let divergences = diff(&dump.side.linear_map, &wrong.linear_map);
     assert!(!divergences.is_empty());
     assert!(divergences.iter().all(|d| d.classes == vec![DiffClass::Granularity]), "{divergences:#?}");

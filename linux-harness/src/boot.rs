@@ -27,6 +27,8 @@ pub enum EndAction {
     Wait,
     /// Power off through PSCI SYSTEM_OFF; QEMU exits.
     Poweroff,
+    /// Restart through PSCI SYSTEM_RESET; QEMU (run with -no-reboot) exits.
+    Reboot,
 }
 
 impl EndAction {
@@ -34,6 +36,7 @@ impl EndAction {
         match self {
             EndAction::Wait => "wait",
             EndAction::Poweroff => "poweroff",
+            EndAction::Reboot => "reboot",
         }
     }
 }
@@ -50,6 +53,9 @@ pub struct BootRequest<'a> {
     pub timeout: Duration,
     /// Keep the run directory (RAM file, sockets, logs) after the boot ends.
     pub keep_run_dir: bool,
+    /// Monitor boots only: load these bytes as the monitor's boot information page
+    /// instead of the one the harness makes (tests of how a monitor failure is reported).
+    pub monitor_boot_info_override: Option<&'a [u8]>,
 }
 
 /// How a boot ended.
@@ -374,7 +380,7 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
             break BootOutcome::MonitorFailed { message, last_lines: console::last_lines(&tail.text, 25) };
         }
         if console::reached_userspace(&tail.text) {
-            if req.end == EndAction::Poweroff && exited.is_none() {
+            if matches!(req.end, EndAction::Poweroff | EndAction::Reboot) && exited.is_none() {
                 // Give /init's power-off a moment to take effect; a later kill is harmless.
                 qemu.wait_for_exit(Duration::from_secs(10));
             }
@@ -462,7 +468,11 @@ fn prepare_monitor(req: &BootRequest, bootargs: &str, dir: &Path) -> Result<Moni
         identities,
     };
     let boot_info = dir.join("boot-info.bin");
-    fs::write(&boot_info, info.to_bytes()).context(|| format!("writing {}", boot_info.display()))?;
+    let bytes = match req.monitor_boot_info_override {
+        Some(b) => b.to_vec(),
+        None => info.to_bytes().to_vec(),
+    };
+    fs::write(&boot_info, bytes).context(|| format!("writing {}", boot_info.display()))?;
     Ok(MonitorFiles { image, dtb, dtb_pa, boot_info })
 }
 

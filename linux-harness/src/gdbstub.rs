@@ -274,28 +274,30 @@ impl GdbStub {
         }
     }
 
-    /// Moves `thread` past a software breakpoint at `va`: take it out, single-step that
-    /// vCPU, put it back. QEMU, like a hardware target, would otherwise hit it again.
+    /// Moves `thread` past a software breakpoint at `va`: single-step that vCPU alone
+    /// (`vCont;s:THREAD`: a plain `s` resumes every vCPU while one steps, so another
+    /// vCPU could hit, or with the breakpoint out even pass, a breakpoint unseen), and if
+    /// the step took the breakpoint instead of the instruction, take it out, step, put
+    /// it back.
     pub fn step_over(&mut self, thread: &str, va: u64) -> Result<()> {
-        let sel = self.request(&format!("Hc{thread}"))?;
-        if sel != "OK" {
-            return Err(err(format!("selecting thread {thread} to step: {sel}")));
-        }
         // A single step may execute the instruction under the breakpoint without
         // taking it; changing breakpoints costs TCG a flush of translated code, so try
         // that first and fall back to out-step-in.
-        self.selected = None;
-        self.send("s")?;
-        self.wait_stop(Duration::from_secs(10))?.ok_or_else(|| err("no stop after a single step"))?;
+        self.step_alone(thread)?;
         if self.read_register(thread, "pc")? != va {
             return Ok(());
         }
         self.clear_breakpoint(va)?;
-        self.request(&format!("Hc{thread}"))?;
-        self.selected = None;
-        self.send("s")?;
-        self.wait_stop(Duration::from_secs(10))?.ok_or_else(|| err("no stop after a single step"))?;
+        self.step_alone(thread)?;
         self.set_breakpoint(va)
+    }
+
+    /// Single-steps `thread` with every other vCPU stopped.
+    fn step_alone(&mut self, thread: &str) -> Result<()> {
+        self.selected = None;
+        self.send(&format!("vCont;s:{thread}"))?;
+        self.wait_stop(Duration::from_secs(10))?.ok_or_else(|| err("no stop after a single step"))?;
+        Ok(())
     }
 
     /// Resumes only `thread`; the other vCPUs stay stopped (`vCont;c:THREAD`).

@@ -21,6 +21,7 @@ pub fn boot_scenario(p: &Prepared, end: EndAction, keep_run_dir: bool) -> Result
         end,
         timeout: p.scenario.timeout(),
         keep_run_dir,
+        monitor_boot_info_override: None,
     };
     boot(&req).with_context(|| format!("{}: booting", p.file.display()))
 }

@@ -329,6 +329,7 @@ pub fn capture_checkpoints(p: &Prepared, checkpoints: &[String], trace: bool) ->
         end: EndAction::Wait,
         timeout: p.scenario.timeout(),
         keep_run_dir: false,
+        monitor_boot_info_override: None,
     };
     let boot = boot_with(&req, Some(&mut handler)).with_context(|| format!("{}: booting", p.file.display()))?;
     if boot.outcome != BootOutcome::Booted {

@@ -167,7 +167,10 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
         linux: vec![],
         model: vec![],
     }));
-    let mut verdict = verdict(&p.scenario.expect, &all, kernel_warnings);
+    // A realm access the monitor had to refuse (a stage-2 fault) is a kernel outcome,
+    // like a WARN.
+    let faults = capture.monitor.as_ref().map_or(0, |m| m.of_kind(lmo_monitor::eventlog::Kind::Stage2Fault).count());
+    let mut verdict = verdict(&p.scenario.expect, &all, kernel_warnings + faults);
     // A call whose return code the model does not reproduce is a divergence too.
     if capture.trace.iter().any(|c| c.mismatch()) && verdict.as_expected() {
         verdict = Verdict::UnexpectedDivergence;

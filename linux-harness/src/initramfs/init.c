@@ -2,9 +2,12 @@
 /*
  * /init of the oracle's initramfs, built with the kernel's tools/include/nolibc.
  *
- * Mounts proc, sysfs and debugfs; prints the kernel's page-table dump and WARN count
- * between markers the host looks for; says it reached userspace; then, as the kernel
- * command line asks (lmo_end=wait|poweroff|hang), waits to be stopped, powers off, or
+ * Mounts proc, sysfs and debugfs; with lmo_probe=PA (or lmo_probe=swiotlb, the start
+ * of the swiotlb pool as the kernel log gives it) reads that physical page through an
+ * mmap of /dev/mem in a child process and reports how the child ended; prints the
+ * kernel's page-table dump and WARN count between markers the host looks for; says it
+ * reached userspace; then, as the kernel command line asks
+ * (lmo_end=wait|poweroff|reboot|hang), waits to be stopped, powers off, restarts, or
  * spins forever without saying anything (used by the harness's own hang tests).
  *
  * The marker strings are part of the host protocol: linux-harness/src/console.rs.
@@ -66,9 +69,116 @@ static void cmdline_value(const char *key, char *out, size_t outlen)
 	}
 }
 
+/* Parses "0x..." into *out; returns 0 on success. */
+static int parse_hex(const char *s, unsigned long *out)
+{
+	unsigned long v = 0;
+
+	if (s[0] != '0' || s[1] != 'x' || !s[2])
+		return -1;
+	for (s += 2; *s; s++) {
+		int d = *s >= '0' && *s <= '9' ? *s - '0' :
+			*s >= 'a' && *s <= 'f' ? *s - 'a' + 10 : -1;
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* The swiotlb pool's start from "software IO TLB: mapped [mem 0x...-" in the log. */
+static int swiotlb_start(unsigned long *out)
+{
+	static const char key[] = "software IO TLB: mapped [mem ";
+	char rec[1024];
+	ssize_t n;
+	int fd;
+
+	mknod("/dev/kmsg", S_IFCHR | 0600, (1 << 8) | 11);
+	fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0) {
+		char *p, *q;
+
+		rec[n] = 0;
+		p = strstr(rec, key);
+		if (!p)
+			continue;
+		p += sizeof(key) - 1;
+		q = strchr(p, '-');
+		if (q)
+			*q = 0;
+		close(fd);
+		return parse_hex(p, out);
+	}
+	close(fd);
+	return -1;
+}
+
+static void put_hex(unsigned long v)
+{
+	char s[19];
+	int i;
+
+	s[0] = '0';
+	s[1] = 'x';
+	for (i = 0; i < 16; i++)
+		s[2 + i] = "0123456789abcdef"[(v >> (60 - 4 * i)) & 0xf];
+	s[18] = 0;
+	put(s);
+}
+
+/*
+ * Reads the page at physical address `pa` through /dev/mem in a child and prints
+ * "LMO-PROBE: pa=0x... read 0x..." or "LMO-PROBE: pa=0x... signal N".
+ */
+static void probe(const char *what)
+{
+	unsigned long pa;
+	int status = 0;
+	pid_t pid;
+
+	if (!strcmp(what, "swiotlb") ? swiotlb_start(&pa) : parse_hex(what, &pa)) {
+		put("LMO-PROBE: cannot find the address to read\n");
+		return;
+	}
+	mknod("/dev/mem", S_IFCHR | 0600, (1 << 8) | 1);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/mem", O_RDONLY, 0);
+		volatile unsigned long *p;
+
+		if (fd < 0)
+			exit(100);
+		p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, pa & ~4095UL);
+		if (p == MAP_FAILED)
+			exit(101);
+		put("LMO-PROBE: pa=");
+		put_hex(pa);
+		put(" read ");
+		put_hex(p[(pa & 4095) / sizeof(*p)]);
+		put("\n");
+		exit(0);
+	}
+	waitpid(pid, &status, 0);
+	if (WIFSIGNALED(status)) {
+		char n[4] = { '0' + WTERMSIG(status) / 10, '0' + WTERMSIG(status) % 10, '\n', 0 };
+
+		put("LMO-PROBE: pa=");
+		put_hex(pa);
+		put(" signal ");
+		put(n);
+	} else if (WEXITSTATUS(status)) {
+		put("LMO-PROBE: /dev/mem could not be opened or mapped\n");
+	}
+}
+
 int main(void)
 {
 	char end[32];
+	char what[32];
 
 	mkdir("/proc", 0755);
 	mkdir("/sys", 0755);
@@ -81,6 +191,10 @@ int main(void)
 		for (;;)
 			;
 
+	cmdline_value("lmo_probe", what, sizeof(what));
+	if (what[0])
+		probe(what);
+
 	put("\n==== LMO-PTDUMP-BEGIN ====\n");
 	if (cat("/sys/kernel/debug/kernel_page_tables"))
 		put("LMO-ERROR: cannot read /sys/kernel/debug/kernel_page_tables\n");
@@ -91,9 +205,10 @@ int main(void)
 		put("unknown\n");
 	put("==== LMO-USERSPACE-REACHED ====\n");
 
-	if (!strcmp(end, "poweroff")) {
+	if (!strcmp(end, "poweroff"))
 		reboot(LINUX_REBOOT_CMD_POWER_OFF);
-	}
+	if (!strcmp(end, "reboot"))
+		reboot(LINUX_REBOOT_CMD_RESTART);
 	for (;;)
 		sleep(3600);
 	return 0;

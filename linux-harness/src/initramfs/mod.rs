@@ -32,6 +32,11 @@ pub fn build_initramfs(source: &KernelSource) -> Result<PathBuf> {
     if cpio_path.is_file() {
         return Ok(cpio_path);
     }
+    // One builder at a time (tests build in parallel); the first one's result serves all.
+    let _lock = crate::build::lock_builds()?;
+    if cpio_path.is_file() {
+        return Ok(cpio_path);
+    }
     fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
     let c_file = dir.join("init.c");
     fs::write(&c_file, INIT_C).context(|| format!("writing {}", c_file.display()))?;
@@ -39,7 +44,6 @@ pub fn build_initramfs(source: &KernelSource) -> Result<PathBuf> {
     // very source, so no libc or linux-libc-dev package for arm64 is needed.
     let headers = dir.join("usr");
     {
-        let _lock = crate::build::lock_builds()?;
         run(Command::new("make")
             .arg("-C")
             .arg(&source.tree)

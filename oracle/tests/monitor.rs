@@ -22,6 +22,12 @@ fn its_tables(console: &str) -> Vec<(u64, u64)> {
         .collect()
 }
 
+fn snapshot(name: &str, text: &str) {
+    insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!(format!("{name}.linux"), text);
+    });
+}
+
 fn rsi_calls(ev: &MonitorEvents, fid: u32) -> Vec<lmo_monitor::eventlog::Record> {
     ev.of_kind(Kind::Rsi).filter(|r| r.rsi_fid_status().0 == fid).copied().collect()
 }
@@ -30,17 +36,33 @@ fn covered(set: &RangeSet, (a, b): (u64, u64)) -> bool {
     set.ranges.iter().any(|&(s, e)| s <= a && b <= e)
 }
 
+/// What a realm test looks at: the end of boot, and before SMP (where the map is the
+/// same from run to run: later allocations such as the atomic DMA pool depend on which
+/// CPU gets there first, so the end-of-boot map of a realm is not snapshotted).
+struct RealmDump {
+    side: oracle::linux_side::LinuxSide,
+    before_smp: oracle::linux_side::LinuxSide,
+    console: String,
+    monitor: Option<MonitorEvents>,
+}
+
 /// The realm checks both realm scenarios share: Linux found the realm, reached /init
 /// with the ITS probed, and the swiotlb pool and ITS tables are shared exactly where the
 /// RSI log says RIPAS is EMPTY.
-fn check_realm(name: &str) -> oracle::dump_cmd::Dump {
+fn check_realm(name: &str) -> RealmDump {
     let p = prepare(&common::scenario(name)).unwrap_or_else(|e| panic!("{e:#}"));
-    let dump = dump_scenario(&p).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut c = capture_checkpoints(&p, &["before-smp".to_string(), "end-of-boot".to_string()], false).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(c.ptdump_mismatches.is_empty(), "{:?}", c.ptdump_mismatches);
+    let dump = RealmDump {
+        side: c.sides.remove("end-of-boot").unwrap(),
+        before_smp: c.sides.remove("before-smp").unwrap(),
+        console: c.console,
+        monitor: c.monitor,
+    };
     let console = &dump.console;
     assert!(console.contains("RME: Using RSI version 1.0"), "{console}");
     assert!(!console.contains("failed probing") && !console.contains("No ITS available"), "{console}");
     assert!(console.contains("GICv3: using LPI property table"), "{console}");
-    assert!(dump.ptdump_mismatches.is_empty(), "{:?}", dump.ptdump_mismatches);
     let realm = dump.side.realm.expect("rsi_present is set: the kernel runs as a realm");
     assert_eq!((realm.ipa_bits, realm.prot_ns_shared), (48, 1 << 47));
 
@@ -91,6 +113,7 @@ fn realm_with_bbml3_splits_and_shares_swiotlb_and_its() {
     let lm = &dump.side.linear_map;
     assert!(lm.lines.iter().any(|l| l.level == Level::Pmd && l.cont), "{lm}");
     assert!(lm.lines.iter().filter(|l| l.shared).any(|l| l.level == Level::Pte && l.cont), "{lm}");
+    snapshot("realm-bbml3.before-smp", &dump.before_smp.linear_map.to_string());
 }
 
 #[test]
@@ -98,6 +121,7 @@ fn realm_without_bbml3_is_all_ptes_and_shares_swiotlb_and_its() {
     let dump = check_realm("realm-pte");
     assert!(!dump.console.contains("BBM Level 3"));
     assert!(dump.side.linear_map.lines.iter().all(|l| l.level == Level::Pte), "{}", dump.side.linear_map);
+    snapshot("realm-pte.before-smp", &dump.before_smp.linear_map.to_string());
 }
 
 #[test]
@@ -129,6 +153,7 @@ fn mixed_identities_repaint_the_linear_map_to_ptes() {
             assert!(l.level == Level::Pte && !l.cont, "leaf outside the text alias after the repaint: {l:?}\n{}", after.linear_map);
         }
     }
+    snapshot("mixed-bbml3-repaint.after-repaint", &after.linear_map.to_string());
 }
 
 /// A /init that reads `what` (lmo_probe) on a realm with /dev/mem.

@@ -98,10 +98,13 @@ pub fn setup(sh: &Shell) -> Result<()> {
         }
     }
 
+    // aarch64-unknown-none for the no_std model; its FP-free flavour for the EL2 monitor.
     let targets = cmd!(sh, "rustup target list --installed").quiet().read()?;
-    if !targets.lines().any(|t| t.trim() == "aarch64-unknown-none") {
-        cmd!(sh, "rustup target add aarch64-unknown-none").run()?;
-        did.push("rust target aarch64-unknown-none".into());
+    for target in ["aarch64-unknown-none", "aarch64-unknown-none-softfloat"] {
+        if !targets.lines().any(|t| t.trim() == target) {
+            cmd!(sh, "rustup target add {target}").run()?;
+            did.push(format!("rust target {target}"));
+        }
     }
 
     for spec in KERNEL_SOURCES {

@@ -17,6 +17,8 @@ pub mod memblock;
 pub mod monitor_events;
 pub mod prepare;
 pub mod replay;
+pub mod repro_cmd;
+pub mod reported;
 pub mod run_cmd;
 pub mod ptdump;
 pub mod ptdump_check;

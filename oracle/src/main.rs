@@ -42,6 +42,14 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Reproduce reported bugs: for each entry (files, or directories of *.json under
+    /// corpora/reported), build and boot each run's kernel and check what the entry says
+    /// it shows; print a report to paste into a mail. Exit 0 reproduced, 1 not, 2 an
+    /// infrastructure failure.
+    Repro {
+        #[arg(required = true)]
+        entries: Vec<PathBuf>,
+    },
     /// Find the first patch of a series (a directory of format-patch files or an mbox)
     /// after which the scenario's verdict changes; prints it. Exit 0 when one is found,
     /// 1 when the verdict does not change.
@@ -133,6 +141,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 std::fs::write(&path, serde_json::to_string_pretty(&all)?)?;
             }
             Ok(oracle::run_cmd::exit_code(&outcomes))
+        }
+        Command::Repro { entries } => {
+            let mut all = Vec::new();
+            for f in oracle::reported::entry_files(&entries)? {
+                let r = oracle::repro_cmd::repro(&f)?;
+                print!("{}", r.report());
+                println!();
+                all.push(r);
+            }
+            Ok(oracle::repro_cmd::exit_code(&all))
         }
         Command::Bisect { scenario, series } => {
             let b = oracle::bisect_cmd::bisect(&scenario, &series)?;

@@ -24,6 +24,12 @@ pub fn prepare(file: &Path) -> Result<Prepared> {
 /// [`prepare`] with extra patch series applied after the scenario's own.
 pub fn prepare_with_series(file: &Path, extra_series: &[PathBuf]) -> Result<Prepared> {
     let scenario = Scenario::load(file)?;
+    prepare_scenario(file, scenario, extra_series)
+}
+
+/// Builds what `scenario` needs; `file` is where it was read from (names in it resolve
+/// against that file's corpus, and messages name it).
+pub fn prepare_scenario(file: &Path, scenario: Scenario, extra_series: &[PathBuf]) -> Result<Prepared> {
     let mut variant = scenario.kernel.resolve(&corpus_root(file));
     variant.series.extend(extra_series.iter().cloned());
     let kernel = build_kernel(&variant).with_context(|| format!("{}: kernel variant", file.display()))?;

@@ -63,9 +63,22 @@ fn nightly(sh: &Shell, extra: &[String]) -> Result<()> {
     print!("{report}");
     eprint!("{}", String::from_utf8_lossy(&result.stderr));
     println!("report: {}", out_dir.join("report.txt").display());
-    match result.status.code() {
-        Some(0) => Ok(()),
-        Some(1) => bail!("some scenarios did not come out as expected"),
-        _ => bail!("infrastructure failure (see the report)"),
+    // The reported bugs: each must still show what its entry says.
+    let repro = cmd!(sh, "./target/release/oracle repro corpora/reported").ignore_status().output()?;
+    std::fs::write(out_dir.join("reported.txt"), &repro.stdout)?;
+    let verdicts: Vec<String> = String::from_utf8_lossy(&repro.stdout)
+        .lines()
+        .filter(|l| l.ends_with(": reproduced (every run as the entry says)") || l.ends_with(": NOT reproduced") || l.ends_with(": INFRASTRUCTURE FAILURE"))
+        .map(str::to_string)
+        .collect();
+    for v in &verdicts {
+        println!("reported {v}");
+    }
+    eprint!("{}", String::from_utf8_lossy(&repro.stderr));
+    println!("reported bugs: {}", out_dir.join("reported.txt").display());
+    match (result.status.code(), repro.status.code()) {
+        (Some(0), Some(0)) => Ok(()),
+        (Some(0 | 1), Some(0 | 1)) => bail!("some scenarios or reported bugs did not come out as expected"),
+        _ => bail!("infrastructure failure (see the reports)"),
     }
 }

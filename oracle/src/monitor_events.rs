@@ -216,6 +216,32 @@ fn ripas_name(v: u64) -> &'static str {
     }
 }
 
+/// The monitor's events as `oracle dump` prints them beside the linear map, with the
+/// check of the RSI log against the shared bit in `lm` when the guest is a realm.
+pub fn report(events: &MonitorEvents, lm: &LinearMap, realm: bool) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from("---[ EL2 monitor events ]---\n");
+    for r in &events.records {
+        let _ = writeln!(s, "{}", describe(r));
+    }
+    if events.dropped > 0 {
+        let _ = writeln!(s, "({} more events were lost: the log was full)", events.dropped);
+    }
+    if realm {
+        let empty = RangeSet::from_ranges(events.empty_ranges());
+        let mismatches = check_shared(&empty, &shared_pa_ranges(lm), "the kernel's page tables");
+        let ranges: Vec<String> = empty.ranges.iter().map(|(a, b)| format!("{a:#x}-{b:#x}")).collect();
+        let _ = writeln!(s, "RIPAS EMPTY (shared) RAM per the RSI log: {}", if ranges.is_empty() { "none".to_string() } else { ranges.join(", ") });
+        if mismatches.is_empty() {
+            let _ = writeln!(s, "RSI log and page tables agree on every shared range");
+        }
+        for m in mismatches {
+            let _ = writeln!(s, "MISMATCH {m}");
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,30 +289,4 @@ mod tests {
         s.remove(15, 25);
         assert_eq!(s.ranges, vec![(10, 15), (25, 40)]);
     }
-}
-
-/// The monitor's events as `oracle dump` prints them beside the linear map, with the
-/// check of the RSI log against the shared bit in `lm` when the guest is a realm.
-pub fn report(events: &MonitorEvents, lm: &LinearMap, realm: bool) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::from("---[ EL2 monitor events ]---\n");
-    for r in &events.records {
-        let _ = writeln!(s, "{}", describe(r));
-    }
-    if events.dropped > 0 {
-        let _ = writeln!(s, "({} more events were lost: the log was full)", events.dropped);
-    }
-    if realm {
-        let empty = RangeSet::from_ranges(events.empty_ranges());
-        let mismatches = check_shared(&empty, &shared_pa_ranges(lm), "the kernel's page tables");
-        let ranges: Vec<String> = empty.ranges.iter().map(|(a, b)| format!("{a:#x}-{b:#x}")).collect();
-        let _ = writeln!(s, "RIPAS EMPTY (shared) RAM per the RSI log: {}", if ranges.is_empty() { "none".to_string() } else { ranges.join(", ") });
-        if mismatches.is_empty() {
-            let _ = writeln!(s, "RSI log and page tables agree on every shared range");
-        }
-        for m in mismatches {
-            let _ = writeln!(s, "MISMATCH {m}");
-        }
-    }
-    s
 }

@@ -88,7 +88,7 @@ fn check_realm(name: &str) -> RealmDump {
     let empty = RangeSet::from_ranges(ev.empty_ranges());
     let shared = shared_pa_ranges(&dump.side.linear_map);
     assert_eq!(empty, shared, "RIPAS EMPTY ranges vs shared-bit leaves");
-    let pool = dump.side.swiotlb.clone().expect("a swiotlb pool");
+    let pool = dump.side.swiotlb.expect("a swiotlb pool");
     assert!(covered(&shared, (pool.start, pool.end)), "swiotlb pool {:#x}-{:#x} not shared: {shared:x?}", pool.start, pool.end);
     let its = its_tables(console);
     assert_eq!(its.len(), 2, "device and collection tables: {console}");

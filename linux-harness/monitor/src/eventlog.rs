@@ -221,7 +221,7 @@ mod tests {
         let log = Log { base: 0x1000, size: RECORDS_OFFSET + 2 * RECORD_SIZE };
         let mut mem = VecMem::new();
         log.init(&mut mem);
-        log.push(&mut mem, 1, Kind::Rsi, [0xc400_0197 | (0 << 32), 0x8000_0000, 0x8001_0000, 0, 1, 0x8001_0000, 0]);
+        log.push(&mut mem, 1, Kind::Rsi, [0xc400_0197, 0x8000_0000, 0x8001_0000, 0, 1, 0x8001_0000, 0]);
         log.push(&mut mem, 0, Kind::Psci, [0x8400_0008, 0, 0, 0, 0, 0, 0]);
         log.push(&mut mem, 0, Kind::Psci, [0; 7]);
         let region = mem.bytes(0x1000, log.size as usize);

@@ -34,7 +34,8 @@ pub enum Kind {
     Stage2Fault = 5,
     /// ID_AA64MMFR2_EL1 read by Linux: the CPU's value, the value shown.
     IdMmfr2 = 6,
-    /// SMC the monitor does not implement (answered NOT_SUPPORTED): function, x1, x2, x3.
+    /// SMC (or HVC) the monitor does not implement, answered NOT_SUPPORTED: function,
+    /// x1, x2, x3, 1 for an HVC.
     Unsupported = 7,
 }
 

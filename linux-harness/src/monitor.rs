@@ -105,12 +105,12 @@ impl MonitorLog {
     /// Reads the header and every record claimed from the RAM file of a monitor run.
     pub fn read(ram_file: &Path) -> Result<MonitorLog> {
         use std::os::unix::fs::FileExt;
-        use lmo_monitor::eventlog::{RECORDS_OFFSET, RECORD_SIZE};
+        use lmo_monitor::eventlog::{CAPACITY_OFFSET, CLAIMED_OFFSET, RECORDS_OFFSET, RECORD_SIZE};
         let f = fs::File::open(ram_file).context(|| format!("opening {}", ram_file.display()))?;
         let mut head = vec![0u8; RECORDS_OFFSET as usize];
         f.read_exact_at(&mut head, log_offset()).context(|| "reading the monitor log header".into())?;
-        let claimed = u32::from_le_bytes(head[16..20].try_into().unwrap_or_default()) as u64;
-        let capacity = u32::from_le_bytes(head[8..12].try_into().unwrap_or_default()) as u64;
+        let word = |off: u64| u32::from_le_bytes(head[off as usize..off as usize + 4].try_into().unwrap_or_default()) as u64;
+        let (claimed, capacity) = (word(CLAIMED_OFFSET), word(CAPACITY_OFFSET));
         let mut bytes = head;
         let records = claimed.min(capacity) * RECORD_SIZE;
         let total = RECORDS_OFFSET + capacity * RECORD_SIZE;
@@ -139,17 +139,20 @@ impl PanicWatch {
     /// The monitor's panic message, once it has panicked.
     pub fn check(&mut self) -> Option<String> {
         use std::os::unix::fs::FileExt;
-        use lmo_monitor::eventlog::{PANICKED_OFFSET, PANIC_MSG_MAX, PANIC_MSG_OFFSET};
+        use lmo_monitor::eventlog::{PANICKED_OFFSET, PANIC_LEN_OFFSET, PANIC_MSG_MAX, PANIC_MSG_OFFSET};
         if self.file.is_none() {
             self.file = fs::File::open(&self.path).ok();
         }
         let f = self.file.as_ref()?;
-        let mut flag = [0u8; 12];
-        f.read_exact_at(&mut flag, log_offset() + PANICKED_OFFSET).ok()?;
-        if u32::from_le_bytes(flag[0..4].try_into().ok()?) == 0 {
+        let read = |off: u64| -> Option<u32> {
+            let mut b = [0u8; 4];
+            f.read_exact_at(&mut b, log_offset() + off).ok()?;
+            Some(u32::from_le_bytes(b))
+        };
+        if read(PANICKED_OFFSET)? == 0 {
             return None;
         }
-        let len = (u32::from_le_bytes(flag[8..12].try_into().ok()?) as usize).min(PANIC_MSG_MAX);
+        let len = (read(PANIC_LEN_OFFSET)? as usize).min(PANIC_MSG_MAX);
         let mut msg = vec![0u8; len];
         f.read_exact_at(&mut msg, log_offset() + PANIC_MSG_OFFSET).ok()?;
         Some(String::from_utf8_lossy(&msg).into_owned())
@@ -161,6 +164,6 @@ pub fn records_claimed(ram_file: &Path) -> Result<u32> {
     use std::os::unix::fs::FileExt;
     let f = fs::File::open(ram_file).context(|| format!("opening {}", ram_file.display()))?;
     let mut b = [0u8; 4];
-    f.read_exact_at(&mut b, log_offset() + 16).context(|| "reading the monitor log header".into())?;
+    f.read_exact_at(&mut b, log_offset() + lmo_monitor::eventlog::CLAIMED_OFFSET).context(|| "reading the monitor log header".into())?;
     Ok(u32::from_le_bytes(b))
 }

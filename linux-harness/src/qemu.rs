@@ -50,12 +50,12 @@ pub enum BootImages<'a> {
     Monitor { monitor: &'a Path, image: &'a Path, initrd: &'a Path, dtb: &'a Path, dtb_pa: u64, boot_info: &'a Path },
 }
 
-/// `-machine` for `machine`: virt with GICv3 and ITS; EL2 for the monitor.
-fn machine_arg(machine: &MachineSpec) -> &'static str {
+/// The `-machine` board for `machine`: virt with GICv3 and ITS; EL2 for the monitor.
+fn board(machine: &MachineSpec) -> &'static str {
     if machine.needs_monitor() {
-        "virt,gic-version=3,its=on,virtualization=on,memory-backend=ram"
+        "virt,gic-version=3,its=on,virtualization=on"
     } else {
-        "virt,gic-version=3,its=on,memory-backend=ram"
+        "virt,gic-version=3,its=on"
     }
 }
 
@@ -68,7 +68,7 @@ pub fn qemu_args(machine: &MachineSpec, images: &BootImages, files: &RunFiles) -
         push(s.into());
     }
     push("-machine".into());
-    push(machine_arg(machine).into());
+    push(format!("{},memory-backend=ram", board(machine)));
     push("-cpu".into());
     push(machine.cpu_arg());
     push("-smp".into());
@@ -107,7 +107,7 @@ pub fn qemu_args(machine: &MachineSpec, images: &BootImages, files: &RunFiles) -
 
 /// QEMU's own device tree for `machine` (`-machine ...,dumpdtb=`), written to `out`.
 pub fn dump_dtb(machine: &MachineSpec, out: &Path) -> Result<Vec<u8>> {
-    let machine_opt = format!("{},dumpdtb={}", machine_arg(machine).replace(",memory-backend=ram", ""), out.display());
+    let machine_opt = format!("{},dumpdtb={}", board(machine), out.display());
     let mut cmd = Command::new(QEMU);
     cmd.args(["-nodefaults", "-no-user-config", "-display", "none", "-machine", &machine_opt, "-cpu", &machine.cpu_arg()])
         .args(["-smp", &machine.cpus.to_string(), "-m", &format!("{}M", machine.qemu_ram_mib())]);

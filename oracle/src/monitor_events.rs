@@ -44,15 +44,7 @@ impl MonitorEvents {
     /// The PA ranges whose RIPAS is EMPTY after every change in the log, from a realm
     /// whose RAM all started as RAM (how the monitor creates it).
     pub fn empty_ranges(&self) -> Vec<(u64, u64)> {
-        let mut set = RangeSet::default();
-        for c in self.ipa_state_changes() {
-            if c.empty {
-                set.insert(c.start, c.end);
-            } else {
-                set.remove(c.start, c.end);
-            }
-        }
-        set.ranges
+        empty_after(self.ipa_state_changes().iter().map(|c| (c.start, c.end, c.empty))).ranges
     }
 }
 
@@ -64,6 +56,20 @@ pub struct RipasChange {
     /// RIPAS EMPTY (shared) rather than RAM.
     pub empty: bool,
     pub change_destroyed: bool,
+}
+
+/// The RIPAS EMPTY ranges left by `(start, end, to_empty)` changes, in order, from a
+/// realm whose RAM all started as RAM.
+pub fn empty_after(changes: impl IntoIterator<Item = (u64, u64, bool)>) -> RangeSet {
+    let mut set = RangeSet::default();
+    for (start, end, empty) in changes {
+        if empty {
+            set.insert(start, end);
+        } else {
+            set.remove(start, end);
+        }
+    }
+    set
 }
 
 /// Sorted, disjoint, non-adjacent half-open ranges.

@@ -92,6 +92,14 @@ fn boot_state_at(call: &crate::trace::ObservedBootState, requires: bool, policy:
     boot
 }
 
+/// A model result as the C `int` the kernel function returns.
+fn ret_code(ret: rust_impl::errno::Result<()>) -> i32 {
+    match ret {
+        Ok(()) => 0,
+        Err(e) => e.to_errno().unwrap_or(-1),
+    }
+}
+
 fn model_err(what: &str) -> impl Fn(rust_impl::errno::Errno) -> anyhow::Error + '_ {
     move |e| anyhow!("model: {what}: {e}")
 }
@@ -200,10 +208,7 @@ pub fn replay_to(p: &BootParams, obs: &Observed, overrides: Overrides, checkpoin
             } else {
                 mmu.set_memory_encrypted(&state, &mut rsi, addr, numpages)
             };
-            let code = match ret {
-                Ok(()) => 0,
-                Err(e) => e.to_errno().unwrap_or(-1),
-            };
+            let code = ret_code(ret);
             steps.push(format!("{}({:#x}, {numpages}) = {code}", call.function, addr.0));
             returns.push((index, code));
         }
@@ -285,7 +290,6 @@ pub fn replay_calls_with(p: &BootParams, obs: &Observed, trace: &mut [crate::tra
     if !trace.iter().any(|c| c.function == "split_kernel_leaf_mapping") {
         return Ok(());
     }
-    let every_cpu_bbml3 = p.cpus.iter().all(|c| cpu_supports_bbml3(*c));
     let base = replay_to(p, obs, overrides, "after-map-mem", &[])?;
     let kfence_pool = obs.kfence.as_ref().map(|k| k.pa);
     for call in trace.iter_mut().filter(|c| c.function == "split_kernel_leaf_mapping") {
@@ -293,25 +297,11 @@ pub fn replay_calls_with(p: &BootParams, obs: &Observed, trace: &mut [crate::tra
         let mut mmu = Mmu::new(env, obs.granule, obs.va_bits, PhysAddr(obs.memstart_addr)).map_err(model_err("allocating swapper_pg_dir"))?;
         let inputs = map_mem_inputs(p, obs, overrides);
         map_mem(&mut mmu, &inputs).map_err(model_err("map_mem"))?;
-        let mut boot = BootState::at_map_mem(base.linear_map_requires_bbml3, inputs.policy());
-        if call.state.page_alloc_available {
-            boot.mem_init();
-        }
-        for _ in 1..call.state.online_cpus {
-            boot.set_cpu_online();
-        }
-        if call.state.caps_finalized && !overrides.forget_finalisation {
-            boot.finalize_caps(every_cpu_bbml3);
-        }
-        if let (Some(pa), Some(k)) = (kfence_pool, obs.kfence.as_ref()) {
-            boot.kfence_pool = Some((mmu.lm(PhysAddr(pa)), k.size));
-        }
+        let kfence = kfence_pool.zip(obs.kfence.as_ref()).map(|(pa, k)| (mmu.lm(PhysAddr(pa)), k.size));
+        let boot = boot_state_at(&call.state, base.linear_map_requires_bbml3, inputs.policy(), p, kfence, overrides.forget_finalisation);
         let (start, end) = (call.args[0], call.args[1]);
         let ret = mmu.split_kernel_leaf_mapping(&boot, rust_impl::address::VirtAddr(start), rust_impl::address::VirtAddr(end));
-        call.model_ret = Some(match ret {
-            Ok(()) => 0,
-            Err(e) => e.to_errno().unwrap_or(-1),
-        });
+        call.model_ret = Some(ret_code(ret));
     }
     Ok(())
 }

@@ -13,19 +13,12 @@ use crate::differ::{diff, Divergence};
 use crate::dump_cmd::{capture_checkpoints, Capture};
 use crate::prepare::{prepare, Prepared};
 use crate::replay::{replay_to, ModelSide, Observed, Overrides};
-use crate::monitor_events::{check_shared, shared_pa_ranges, RangeSet, SharedMismatch};
+use crate::monitor_events::{check_shared, empty_after, shared_pa_ranges, RangeSet, SharedMismatch};
 use crate::scenario::Expect;
 
 /// The RIPAS EMPTY ranges the model's RSI calls leave (all RAM at the start).
 fn model_empty_ranges(model: &ModelSide) -> RangeSet {
-    let mut set = RangeSet::default();
-    for c in &model.rsi_calls {
-        match c.ripas {
-            rust_impl::rsi::Ripas::Empty => set.insert(c.start.0, c.end.0),
-            rust_impl::rsi::Ripas::Ram => set.remove(c.start.0, c.end.0),
-        }
-    }
-    set
+    empty_after(model.rsi_calls.iter().map(|c| (c.start.0, c.end.0, c.ripas == rust_impl::rsi::Ripas::Empty)))
 }
 
 /// How one scenario came out.

@@ -14,8 +14,13 @@ pub const RECORD_SIZE: u64 = 64;
 pub const RECORDS_OFFSET: u64 = 4096;
 pub const PANIC_MSG_OFFSET: u64 = 64;
 pub const PANIC_MSG_MAX: usize = (RECORDS_OFFSET - PANIC_MSG_OFFSET) as usize;
-/// Offset of the "panicked" flag the harness polls.
+/// Header fields (offsets from the start of the log).
+pub const CAPACITY_OFFSET: u64 = 8;
+pub const CLAIMED_OFFSET: u64 = 16;
+/// The "panicked" flag the harness polls.
 pub const PANICKED_OFFSET: u64 = 20;
+pub const PANIC_CPU_OFFSET: u64 = 24;
+pub const PANIC_LEN_OFFSET: u64 = 28;
 
 /// What a record says; the arguments are listed with each kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,13 +93,13 @@ impl Log {
     /// Clears the header; the records need no clearing (the harness zeroes the RAM file).
     pub fn init<M: PhysMem>(&self, mem: &mut M) {
         mem.zero(self.base, RECORDS_OFFSET);
-        mem.write_u64(self.base + 8, self.capacity() as u64 | (RECORD_SIZE << 32));
+        mem.write_u64(self.base + CAPACITY_OFFSET, self.capacity() as u64 | (RECORD_SIZE << 32));
         mem.write_u64(self.base, MAGIC);
     }
 
     /// Appends a record; past the capacity the record is counted but not stored.
     pub fn push<M: PhysMem>(&self, mem: &mut M, cpu: u16, kind: Kind, args: [u64; 7]) {
-        let seq = mem.fetch_add_u32(self.base + 16, 1);
+        let seq = mem.fetch_add_u32(self.base + CLAIMED_OFFSET, 1);
         if seq >= self.capacity() {
             return;
         }
@@ -117,8 +122,8 @@ impl Log {
         }
         let n = message.len().min(PANIC_MSG_MAX);
         mem.write_bytes(self.base + PANIC_MSG_OFFSET, &message[..n]);
-        mem.store_release_u32(self.base + 28, n as u32);
-        mem.store_release_u32(self.base + 24, cpu);
+        mem.store_release_u32(self.base + PANIC_LEN_OFFSET, n as u32);
+        mem.store_release_u32(self.base + PANIC_CPU_OFFSET, cpu);
         true
     }
 }
@@ -173,8 +178,8 @@ impl<'a> LogView<'a> {
         if magic != MAGIC {
             return Err(LogError::NoMagic(magic));
         }
-        let capacity = u32_at(region, 8);
-        let size = u32_at(region, 12);
+        let capacity = u32_at(region, CAPACITY_OFFSET as usize);
+        let size = u32_at(region, CAPACITY_OFFSET as usize + 4);
         if size as u64 != RECORD_SIZE {
             return Err(LogError::BadRecordSize(size));
         }
@@ -183,11 +188,11 @@ impl<'a> LogView<'a> {
             return Err(LogError::Truncated);
         }
         let panic = (u32_at(region, PANICKED_OFFSET as usize) != 0).then(|| {
-            let n = (u32_at(region, 28) as usize).min(PANIC_MSG_MAX);
+            let n = (u32_at(region, PANIC_LEN_OFFSET as usize) as usize).min(PANIC_MSG_MAX);
             let start = PANIC_MSG_OFFSET as usize;
-            (u32_at(region, 24), &region[start..start + n])
+            (u32_at(region, PANIC_CPU_OFFSET as usize), &region[start..start + n])
         });
-        Ok(LogView { claimed: u32_at(region, 16), capacity, panic, records: &region[RECORDS_OFFSET as usize..end] })
+        Ok(LogView { claimed: u32_at(region, CLAIMED_OFFSET as usize), capacity, panic, records: &region[RECORDS_OFFSET as usize..end] })
     }
 
     /// Records lost because the log was full.

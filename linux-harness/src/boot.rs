@@ -252,19 +252,14 @@ pub trait StopHandler {
     fn on_stop(&mut self, stop: &StopReply, gdb: &mut GdbStub, files: &RunFiles) -> Result<()>;
 
     /// Which vCPU to resume after a stop: `None` resumes all, `Some(thread)` only that
-    /// one while the others stay stopped (until a later stop resumes all).
+    /// one while the others stay held (until a later stop resumes all). There is no time
+    /// limit on running alone: results must not depend on how fast the host is. A vCPU
+    /// that never stops again ends as a hung boot (the scenario's timeout), with the held
+    /// state named in its last lines.
     fn resume_only(&self) -> Option<String> {
         None
     }
-
-    /// Called when a vCPU resumed alone has not stopped within
-    /// [`SINGLE_VCPU_LIMIT`]: the guest was stopped and now resumes whole (a task the
-    /// handler waited for may have moved to a stopped CPU).
-    fn single_vcpu_timed_out(&mut self) {}
 }
-
-/// How long one vCPU may run alone before every vCPU is resumed.
-pub const SINGLE_VCPU_LIMIT: Duration = Duration::from_secs(3);
 
 /// Boots `req` and classifies the result.
 pub fn boot(req: &BootRequest) -> Result<Boot> {
@@ -318,7 +313,7 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
     let deadline = started + req.timeout;
     let mut panic_seen: Option<Instant> = None;
     let mut gdb = None;
-    let mut alone_since: Option<Instant> = None;
+    let mut alone: Option<String> = None;
     if let Some(h) = handler.as_deref_mut() {
         let mut g = connect_gdb(&files.gdb)?;
         for bp in &h.breakpoints() {
@@ -354,23 +349,12 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
                     let ms = |d: Duration| d.as_secs_f64() * 1e3;
                     eprintln!("stop at {:.3} s: handler {:.1} ms, step {:.1} ms", started.elapsed().as_secs_f64(), ms(t1 - t0), ms(t1.elapsed()));
                 }
-                match h.resume_only() {
-                    Some(only) => {
-                        g.cont_only(&only)?;
-                        alone_since = Some(Instant::now());
-                    }
-                    None => {
-                        g.cont()?;
-                        alone_since = None;
-                    }
+                alone = h.resume_only();
+                match &alone {
+                    Some(only) => g.cont_only(only)?,
+                    None => g.cont()?,
                 }
                 continue;
-            }
-            if alone_since.is_some_and(|t| t.elapsed() > SINGLE_VCPU_LIMIT) {
-                g.interrupt()?;
-                h.single_vcpu_timed_out();
-                g.cont()?;
-                alone_since = None;
             }
         }
         tail.poll();
@@ -398,7 +382,11 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
             break BootOutcome::QemuFailed { status: status.to_string(), stderr };
         }
         if Instant::now() >= deadline {
-            break BootOutcome::Hung { seconds: req.timeout.as_secs_f64(), last_lines: console::last_lines(&tail.text, 25) };
+            let mut last_lines = console::last_lines(&tail.text, 25);
+            if let Some(thread) = &alone {
+                last_lines.push(format!("(harness: only vCPU {thread} was running, the others held by the debugger)"));
+            }
+            break BootOutcome::Hung { seconds: req.timeout.as_secs_f64(), last_lines };
         }
         if gdb.is_none() {
             std::thread::sleep(Duration::from_millis(20));

@@ -6,20 +6,25 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use crate::error::{Context, Error, Result};
 use linux_harness::{BootOutcome, EndAction};
 
-use crate::boot_cmd::boot_scenario;
-use crate::guest_memory::{GuestMemory, MappedRam};
+use rust_impl::address::PhysAddr;
+
+use crate::boot::boot_scenario;
+use crate::capture::capture_checkpoints;
+use crate::linux_side::guest_memory::{GuestMemory, MappedRam};
+use crate::linux_side::kernel::GuestKernel;
 use crate::linux_side::read_linux_side;
+use crate::linux_side::walker::{walk_with, Normaliser, Visit, WalkVisitor};
 use crate::prepare::Prepared;
-use crate::walker::{walk_with, Normaliser, Visit, WalkVisitor};
+use crate::timeline::Checkpoint;
 
 /// Collects the table pages a walk reads.
-struct Tables(Vec<u64>);
+struct Tables(Vec<PhysAddr>);
 
 impl WalkVisitor for Tables {
-    fn table(&mut self, pa: u64) {
+    fn table(&mut self, pa: PhysAddr) {
         self.0.push(pa);
     }
     fn visit(&mut self, _: Visit) {}
@@ -34,17 +39,18 @@ fn median(mut v: Vec<Duration>) -> Duration {
 pub fn bench_walk(p: &Prepared, runs: usize) -> Result<String> {
     let boot = boot_scenario(p, EndAction::Wait, false)?;
     if boot.outcome != BootOutcome::Booted {
-        bail!("the guest did not boot: {}", boot.outcome.summary());
+        return Err(Error::Usage(format!("the guest did not boot: {}", boot.outcome.summary())));
     }
     let guest = boot.guest.as_ref().context("no live guest")?;
     eprintln!("booted in {:.1}s; pausing and reading", boot.host_seconds);
     guest.pause()?;
-    let mem = MappedRam::open(guest.ram_file(), guest.ram_base())?;
-    let side = read_linux_side(&mem, guest.ram_base(), guest.ram_size(), &p.kernel, None)?;
+    let mem = MappedRam::open(guest.ram_file(), PhysAddr(guest.ram_base())).map_err(|e| Error::io("mapping guest RAM", e))?;
+    let gk = GuestKernel::attach(&mem, PhysAddr(guest.ram_base()), guest.ram_size(), p.kernel_info()?)?;
+    let side = read_linux_side(&gk, None)?;
     let cfg = side.config;
     let (start, end) = (cfg.page_offset(), cfg.page_end());
     let mut tables = Tables(Vec::new());
-    walk_with(&mem, cfg, start, end, &mut tables)??;
+    walk_with(&mem, cfg, start, end, &mut tables)?;
     let page = cfg.granule.page_size() as usize;
 
     let mut walk_times = Vec::new();
@@ -52,7 +58,7 @@ pub fn bench_walk(p: &Prepared, runs: usize) -> Result<String> {
     for _ in 0..runs {
         let t = Instant::now();
         let mut n = Normaliser::default();
-        walk_with(&mem, cfg, start, end, &mut n)??;
+        walk_with(&mem, cfg, start, end, &mut n)?;
         walk_times.push(t.elapsed());
         last = Some(black_box(n));
     }
@@ -69,7 +75,7 @@ pub fn bench_walk(p: &Prepared, runs: usize) -> Result<String> {
         black_box(sum);
         read_times.push(t.elapsed());
     }
-    let core = tempfile::Builder::new().prefix("lmo-bench-core-").tempfile_in("/var/tmp").context("creating a core file")?;
+    let core = tempfile::Builder::new().prefix("lmo-bench-core-").tempfile_in("/var/tmp").map_err(|e| Error::io("creating a core file", e))?;
     let t = Instant::now();
     guest.dump_core(core.path())?;
     let dump_time = t.elapsed();
@@ -91,19 +97,19 @@ pub fn bench_walk(p: &Prepared, runs: usize) -> Result<String> {
 /// the median wall time of a boot to /init with every checkpoint and the call trace to
 /// that of the same boot without them, measured alternately in one run.
 pub fn bench_trace(p: &Prepared, runs: usize) -> Result<String> {
-    let all: Vec<String> = crate::scenario::CHECKPOINTS.iter().map(|c| c.to_string()).collect();
+    let all = Checkpoint::ALL;
     let (mut plain, mut traced) = (Vec::new(), Vec::new());
     let mut calls = 0;
     for _ in 0..runs {
         let t = Instant::now();
         let boot = boot_scenario(p, EndAction::Wait, false)?;
         if boot.outcome != BootOutcome::Booted {
-            bail!("the guest did not boot: {}", boot.outcome.summary());
+            return Err(Error::Usage(format!("the guest did not boot: {}", boot.outcome.summary())));
         }
         plain.push(t.elapsed());
         drop(boot);
         let t = Instant::now();
-        let capture = crate::dump_cmd::capture_checkpoints(p, &all, true)?;
+        let capture = capture_checkpoints(p, &all, true)?;
         traced.push(t.elapsed());
         calls = capture.trace.len();
     }

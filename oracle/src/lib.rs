@@ -1,29 +1,20 @@
-//! The oracle: scenario files, the in-guest ptdump parser, and the commands that boot a
-//! scenario's kernel and report on it. Later stages (host-side walker, model replay,
-//! differ) plug in here.
+//! The oracle library: a scenario goes through `prepare` (kernel built, `.config` and
+//! boot parameters decided once), `capture` (booted to its checkpoints, the Linux side
+//! read from guest RAM through `linux_side`), `replay` (the model run once along the
+//! same timeline), `compare` (diffs, call-by-call answers, verdicts) and `report` (text
+//! and JSON). The `oracle` binary's commands are thin wrappers over these calls.
 
 pub mod bench;
-pub mod bisect_cmd;
-pub mod boot_cmd;
-pub mod boot_params;
-pub mod cpu_regs;
-pub mod differ;
-pub mod dump_cmd;
-pub mod dwarf;
-pub mod guest_memory;
-pub mod kfence;
+pub mod boot;
+pub mod capture;
+pub mod compare;
+pub mod diff_class;
+pub mod error;
 pub mod linux_side;
-pub mod memblock;
-pub mod monitor_events;
 pub mod prepare;
 pub mod replay;
-pub mod repro_cmd;
-pub mod reported;
-pub mod run_cmd;
-pub mod ptdump;
-pub mod ptdump_check;
+pub mod report;
 pub mod scenario;
-pub mod swiotlb;
-pub mod symbols;
-pub mod trace;
-pub mod walker;
+pub mod timeline;
+
+pub use error::{Error, Result};

@@ -4,9 +4,10 @@
 mod common;
 
 use linux_harness::{BootOutcome, EndAction};
-use oracle::boot_cmd::boot_scenario;
+use oracle::boot::boot_scenario;
 use oracle::prepare::prepare;
-use oracle::ptdump::{Ptdump, PtLevel, PtdumpRange};
+use oracle::linux_side::ptdump::{Ptdump, PtdumpRange};
+use rust_impl::granule::Level as PtLevel;
 
 fn linear_map_of(name: &str) -> (linux_harness::Boot, Vec<PtdumpRange>) {
     let p = prepare(&common::scenario(name)).unwrap_or_else(|e| panic!("{e:#}"));

@@ -4,7 +4,7 @@
 mod common;
 
 use linux_harness::{BootOutcome, EndAction};
-use oracle::boot_cmd::boot_scenario;
+use oracle::boot::boot_scenario;
 use oracle::prepare::prepare;
 
 #[test]

@@ -8,9 +8,11 @@ mod common;
 use lmo_monitor::eventlog::Kind;
 use lmo_monitor::smccc;
 use linux_harness::{boot, BootOutcome, BootRequest, EndAction};
-use oracle::dump_cmd::{capture_checkpoints, dump_scenario};
-use oracle::monitor_events::{shared_pa_ranges, MonitorEvents, RangeSet};
+use oracle::capture::capture_checkpoints;
+use oracle::compare::rsi::shared_pa_ranges;
+use oracle::linux_side::monitor_log::{MonitorEvents, RangeSet};
 use oracle::prepare::prepare;
+use oracle::timeline::{Checkpoint, TracedFn};
 use rust_impl::granule::Level;
 
 /// `(PA, 64 KiB)` of each "ITS@...: allocated ... @PA" table in the kernel log.
@@ -22,10 +24,11 @@ fn its_tables(console: &str) -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn snapshot(name: &str, text: &str) {
-    insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false }, {
-        insta::assert_snapshot!(format!("{name}.linux"), text);
-    });
+/// The Linux side at the end of boot, checked against the kernel's ptdump.
+fn end_of_boot(p: &oracle::prepare::Prepared) -> oracle::capture::Capture {
+    let c = capture_checkpoints(p, &[Checkpoint::EndOfBoot], false).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(c.ptdump.as_ref().unwrap().mismatches.is_empty());
+    c
 }
 
 fn rsi_calls(ev: &MonitorEvents, fid: u32) -> Vec<lmo_monitor::eventlog::Record> {
@@ -36,12 +39,9 @@ fn covered(set: &RangeSet, (a, b): (u64, u64)) -> bool {
     set.ranges.iter().any(|&(s, e)| s <= a && b <= e)
 }
 
-/// What a realm test looks at: the end of boot, and before SMP (where the map is the
-/// same from run to run: later allocations such as the atomic DMA pool depend on which
-/// CPU gets there first, so the end-of-boot map of a realm is not snapshotted).
+/// What a realm test looks at: the end of boot.
 struct RealmDump {
     side: oracle::linux_side::LinuxSide,
-    before_smp: oracle::linux_side::LinuxSide,
     console: String,
     monitor: Option<MonitorEvents>,
 }
@@ -51,11 +51,9 @@ struct RealmDump {
 /// RSI log says RIPAS is EMPTY.
 fn check_realm(name: &str) -> RealmDump {
     let p = prepare(&common::scenario(name)).unwrap_or_else(|e| panic!("{e:#}"));
-    let mut c = capture_checkpoints(&p, &["before-smp".to_string(), "end-of-boot".to_string()], false).unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(c.ptdump_mismatches.is_empty(), "{:?}", c.ptdump_mismatches);
+    let c = end_of_boot(&p);
     let dump = RealmDump {
-        side: c.sides.remove("end-of-boot").unwrap(),
-        before_smp: c.sides.remove("before-smp").unwrap(),
+        side: c.side(Checkpoint::EndOfBoot).unwrap().clone(),
         console: c.console,
         monitor: c.monitor,
     };
@@ -78,7 +76,7 @@ fn check_realm(name: &str) -> RealmDump {
     // arm64_rsi_setup_memory(): the memblock bank set to RAM, RSI_NO_CHANGE_DESTROYED.
     let changes = ev.ipa_state_changes();
     let setup: Vec<_> = changes.iter().filter(|c| !c.change_destroyed).collect();
-    let banks: Vec<(u64, u64)> = dump.side.memblock_memory.iter().map(|r| (r.base, r.base + r.size)).collect();
+    let banks: Vec<(u64, u64)> = dump.side.memblock_memory.iter().map(|r| (r.base.0, r.base.0 + r.size)).collect();
     assert_eq!(setup.iter().map(|c| (c.start, c.end)).collect::<Vec<_>>(), banks);
     assert!(setup.iter().all(|c| !c.empty));
     // Devices are looked up with RSI_IPA_STATE_GET and found EMPTY (mapped shared).
@@ -89,7 +87,7 @@ fn check_realm(name: &str) -> RealmDump {
     let shared = shared_pa_ranges(&dump.side.linear_map);
     assert_eq!(empty, shared, "RIPAS EMPTY ranges vs shared-bit leaves");
     let pool = dump.side.swiotlb.expect("a swiotlb pool");
-    assert!(covered(&shared, (pool.start, pool.end)), "swiotlb pool {:#x}-{:#x} not shared: {shared:x?}", pool.start, pool.end);
+    assert!(covered(&shared, (pool.start.0, pool.end.0)), "swiotlb pool {}-{} not shared: {shared:x?}", pool.start, pool.end);
     let its = its_tables(console);
     assert_eq!(its.len(), 2, "device and collection tables: {console}");
     for t in its {
@@ -113,7 +111,6 @@ fn realm_with_bbml3_splits_and_shares_swiotlb_and_its() {
     let lm = &dump.side.linear_map;
     assert!(lm.lines.iter().any(|l| l.level == Level::Pmd && l.cont), "{lm}");
     assert!(lm.lines.iter().filter(|l| l.shared).any(|l| l.level == Level::Pte && l.cont), "{lm}");
-    snapshot("realm-bbml3.before-smp", &dump.before_smp.linear_map.to_string());
 }
 
 #[test]
@@ -121,14 +118,12 @@ fn realm_without_bbml3_is_all_ptes_and_shares_swiotlb_and_its() {
     let dump = check_realm("realm-pte");
     assert!(!dump.console.contains("BBM Level 3"));
     assert!(dump.side.linear_map.lines.iter().all(|l| l.level == Level::Pte), "{}", dump.side.linear_map);
-    snapshot("realm-pte.before-smp", &dump.before_smp.linear_map.to_string());
 }
 
 #[test]
 fn mixed_identities_repaint_the_linear_map_to_ptes() {
     let p = prepare(&common::scenario("mixed-bbml3-repaint")).unwrap_or_else(|e| panic!("{e:#}"));
-    let names = ["after-map-mem".to_string(), "after-repaint".to_string()];
-    let c = capture_checkpoints(&p, &names, true).unwrap_or_else(|e| panic!("{e:#}"));
+    let c = capture_checkpoints(&p, &[Checkpoint::AfterMapMem, Checkpoint::AfterRepaint], true).unwrap_or_else(|e| panic!("{e:#}"));
     assert!(c.console.contains("Booting Linux on physical CPU 0x0000000000 [0x410fd842]"), "{}", c.console);
     assert!(c.console.contains("CPU1: Booted secondary processor 0x0000000001 [0x000f0510]"), "{}", c.console);
     assert!(c.console.contains("CPU: All CPU(s) started at EL1"));
@@ -136,16 +131,16 @@ fn mixed_identities_repaint_the_linear_map_to_ptes() {
     let shown: Vec<(u16, u64)> = ev.of_kind(Kind::CpuEnter).map(|r| (r.cpu, r.args[3])).collect();
     assert_eq!(shown, vec![(0, 0x410f_d842), (1, 0x000f_0510)]);
     // map_mem built blocks on the BBML3 boot CPU ...
-    let before = &c.sides["after-map-mem"];
+    let before = c.side(Checkpoint::AfterMapMem).unwrap();
     assert!(before.linear_map.lines.iter().any(|l| l.level == Level::Pud), "{}", before.linear_map);
     // ... and the repaint callback ran once per online CPU under stop_machine ...
-    let repaints: Vec<&str> = c.trace.iter().filter(|t| t.function == "linear_map_split_to_ptes").map(|t| t.cpu.as_str()).collect();
+    let repaints: Vec<&str> = c.trace.iter().filter(|t| t.function == TracedFn::LinearMapSplitToPtes).map(|t| t.cpu.as_str()).collect();
     assert_eq!(repaints.len(), 2, "{repaints:?}");
     assert_ne!(repaints[0], repaints[1], "one call on each vCPU");
     // ... leaving PTEs, without CONT, everywhere but the text alias.
-    let after = &c.sides["after-repaint"];
+    let after = c.side(Checkpoint::AfterRepaint).unwrap();
     let img = after.image;
-    let lm = |pa: u64| pa - after.view.memstart_addr + after.view.page_offset;
+    let lm = |pa: rust_impl::address::PhysAddr| pa.0 - after.view.memstart_addr.0 + after.view.page_offset.0;
     let (text_lo, text_hi) = (lm(img.stext), lm(img.init_begin));
     for l in &after.linear_map.lines {
         let inside_text = l.start.0 >= text_lo && l.end.0 <= text_hi;
@@ -153,7 +148,6 @@ fn mixed_identities_repaint_the_linear_map_to_ptes() {
             assert!(l.level == Level::Pte && !l.cont, "leaf outside the text alias after the repaint: {l:?}\n{}", after.linear_map);
         }
     }
-    snapshot("mixed-bbml3-repaint.after-repaint", &after.linear_map.to_string());
 }
 
 /// A /init that reads `what` (lmo_probe) on a realm with /dev/mem.
@@ -175,12 +169,12 @@ fn probe_scenario(corpus: &common::TempCorpus, what: &str) -> std::path::PathBuf
 fn reading_a_shared_page_through_its_protected_address_faults_at_stage_2() {
     let corpus = common::TempCorpus::new();
     let p = prepare(&probe_scenario(&corpus, "swiotlb")).unwrap_or_else(|e| panic!("{e:#}"));
-    let dump = dump_scenario(&p).unwrap_or_else(|e| panic!("{e:#}"));
+    let dump = end_of_boot(&p);
     let line = linux_harness::console::lines(&dump.console).find(|l| l.starts_with("LMO-PROBE: ")).unwrap_or_else(|| panic!("no probe line: {}", dump.console)).to_string();
     // SIGBUS (7): the monitor injected a synchronous external abort into EL0.
     assert!(line.ends_with(" signal 07"), "{line}");
     let pa = u64::from_str_radix(line.split("pa=0x").nth(1).unwrap().split_whitespace().next().unwrap(), 16).unwrap();
-    let ev = dump.monitor.unwrap();
+    let ev = dump.monitor.as_ref().unwrap();
     assert!(covered(&RangeSet::from_ranges(ev.empty_ranges()), (pa, pa + 0x1000)), "the probed page is RIPAS EMPTY");
     let faults: Vec<_> = ev.of_kind(Kind::Stage2Fault).collect();
     assert_eq!(faults.len(), 1, "{faults:x?}");
@@ -189,12 +183,13 @@ fn reading_a_shared_page_through_its_protected_address_faults_at_stage_2() {
     assert!(f.args[2] < 1 << 48, "PC {:#x} is in user space", f.args[2]);
     assert_eq!(f.args[4], 0, "a data access");
     // The kernel itself was not hurt: the shared ranges still agree.
-    assert_eq!(RangeSet::from_ranges(ev.empty_ranges()), shared_pa_ranges(&dump.side.linear_map));
+    let side = dump.side(Checkpoint::EndOfBoot).unwrap();
+    assert_eq!(RangeSet::from_ranges(ev.empty_ranges()), shared_pa_ranges(&side.linear_map));
 
     // Control: the same read of a protected RAM page (the kernel's own text) works.
-    let text_pa = dump.side.image.text;
+    let text_pa = side.image.text.0;
     let p = prepare(&probe_scenario(&corpus, &format!("{text_pa:#x}"))).unwrap();
-    let dump = dump_scenario(&p).unwrap_or_else(|e| panic!("{e:#}"));
+    let dump = end_of_boot(&p);
     let line = linux_harness::console::lines(&dump.console).find(|l| l.starts_with("LMO-PROBE: ")).unwrap().to_string();
     assert!(line.contains(" read 0x"), "{line}");
     assert!(dump.monitor.unwrap().of_kind(Kind::Stage2Fault).next().is_none());

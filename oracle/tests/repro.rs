@@ -3,7 +3,9 @@
 
 mod common;
 
-use oracle::repro_cmd::{exit_code, repro};
+use oracle::compare::repro::{exit_code, repro};
+use oracle::report::repro::report;
+use oracle::timeline::TracedFn;
 
 fn entry(name: &str) -> std::path::PathBuf {
     common::corpus().join("reported").join(format!("{name}.json"))
@@ -12,14 +14,14 @@ fn entry(name: &str) -> std::path::PathBuf {
 #[test]
 fn the_realm_its_bug_reproduces_and_the_fix_matches_the_model() {
     let r = repro(&entry("realm-its-split-before-caps")).unwrap_or_else(|e| panic!("{e:#}"));
-    let report = r.report();
+    let report = report(&r);
     assert!(r.reproduced(), "{report}");
     assert_eq!(exit_code(std::slice::from_ref(&r)), 0);
     let buggy = &r.runs[0];
     assert_eq!(buggy.run.name, "buggy");
     // The swiotlb pool and the ITS table both fail to be shared.
     let trace = &buggy.outcome.capture.as_ref().unwrap().trace;
-    let failed: Vec<&str> = trace.iter().filter(|t| t.function == "set_memory_decrypted" && t.ret == Some(-22)).map(|t| t.caller.as_str()).collect();
+    let failed: Vec<&str> = trace.iter().filter(|t| t.function == TracedFn::SetMemoryDecrypted && t.ret == Some(-22)).map(|t| t.caller.as_str()).collect();
     assert!(failed.iter().any(|c| c.starts_with("swiotlb_update_mem_attributes")), "{failed:?}");
     assert!(failed.iter().any(|c| c.starts_with("its_alloc_pages_node")), "{failed:?}");
     for text in ["Reported-by: Jinjiang Tu", "== buggy: linux-source-7.3 + revert-realm-split-fix ==", "ITS: No ITS available", "MODEL RETURNS -EBUSY", "== fixed: linux-source-7.3 ==", "the linear map matches the model at every checkpoint", "realm-its-split-before-caps: reproduced"] {
@@ -31,8 +33,8 @@ fn the_realm_its_bug_reproduces_and_the_fix_matches_the_model() {
 fn realm_findings_reproduce_as_recorded() {
     for name in ["realm-rodata-noalias-no-bbml3", "realm-rodata-off-no-bbml3", "realm-rodata-noalias-bbml3"] {
         let r = repro(&entry(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-        assert!(r.reproduced(), "{}", r.report());
-        assert!(r.report().contains("software IO TLB: Failed to decrypt default memory pool, disabling it"));
+        assert!(r.reproduced(), "{}", report(&r));
+        assert!(report(&r).contains("software IO TLB: Failed to decrypt default memory pool, disabling it"));
     }
 }
 
@@ -46,13 +48,13 @@ fn an_entry_whose_expectation_is_wrong_is_not_reproduced() {
     assert!(!r.reproduced());
     assert_eq!(exit_code(std::slice::from_ref(&r)), 1);
     assert!(r.runs[0].unmet.contains(&"Linux and the model were to diverge, but agree everywhere".to_string()), "{:?}", r.runs[0].unmet);
-    assert!(r.report().ends_with("NOT reproduced\n"), "{}", r.report());
+    assert!(report(&r).ends_with("NOT reproduced\n"), "{}", report(&r));
 }
 
 #[test]
 fn bisect_over_the_revert_in_steps_names_the_split_gate() {
     let series = common::corpus().join("patches").join("revert-realm-split-fix-steps");
-    let b = oracle::bisect_cmd::bisect(&common::scenario("realm-bbml3"), &series).unwrap_or_else(|e| panic!("{e:#}"));
+    let b = oracle::compare::bisect::bisect(&common::scenario("realm-bbml3"), &series).unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(b.first_change, Some(2), "{}", b.report());
     assert!(b.report().contains("0002-arm64-mm-restore-the-pre-f12b435de2f2-split-gate"), "{}", b.report());
     assert!(b.steps.contains(&(1, "match".to_string())), "{:?}", b.steps);

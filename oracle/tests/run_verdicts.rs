@@ -5,11 +5,13 @@ mod common;
 
 use std::process::Command;
 
-use oracle::boot_params::boot_params;
-use oracle::differ::{diff, DiffClass};
-use oracle::dump_cmd::dump_scenario;
+use oracle::capture::capture_checkpoints;
+use oracle::compare::differ::{diff, DiffClass};
+use oracle::compare::{judged, replay_stops};
 use oracle::prepare::prepare;
-use oracle::replay::{replay_end_of_boot_with, Observed, Overrides};
+use oracle::replay::{replay, Overrides};
+use oracle::report::trace::call_line;
+use oracle::timeline::{Checkpoint, TracedFn};
 
 #[test]
 fn corpus_verdicts_are_as_expected() {
@@ -39,43 +41,46 @@ fn corpus_verdicts_are_as_expected() {
 #[test]
 fn a_model_with_a_wrong_bbml3_rule_is_caught() {
     let p = prepare(&common::scenario("bbml3-blocks")).unwrap_or_else(|e| panic!("{e:#}"));
-    let dump = dump_scenario(&p).unwrap();
-    let config = linux_harness::config::parse_config(&std::fs::read_to_string(&p.kernel.config).unwrap());
-    let params = boot_params(&p.scenario.cmdline, &config, &p.scenario.machine).unwrap();
+    let capture = capture_checkpoints(&p, &[Checkpoint::EndOfBoot], false).unwrap_or_else(|e| panic!("{e:#}"));
+    let linux = &capture.side(Checkpoint::EndOfBoot).unwrap().linear_map;
     // The model believes the boot CPU is not on the BBML3 list.
-    let wrong = replay_end_of_boot_with(&params, &Observed::from_linux_side(&dump.side), Overrides { boot_cpu_bbml3: Some(false), ..Overrides::default() }, &[]).unwrap();
-    let divergences = diff(&dump.side.linear_map, &wrong.linear_map);
+    let wrong = replay(&p.params, &replay_stops(&capture), &capture.trace, Overrides { boot_cpu_bbml3: Some(false), ..Overrides::default() }).unwrap();
+    let divergences = diff(linux, &wrong.last().unwrap().linear_map);
     assert!(!divergences.is_empty());
     assert!(divergences.iter().all(|d| d.classes == vec![DiffClass::Granularity]), "{divergences:#?}");
     let text: Vec<String> = divergences.iter().map(|d| d.explanation()).collect();
     assert!(text.iter().any(|t| t.contains("CONT PMD blocks") && t.contains("PUD blocks") && t.contains("the model expects plain PTEs")), "{text:#?}");
     // The whole of RAM outside nothing diverges but granularity: same PAs, same attributes.
     println!("{}", divergences.iter().map(|d| d.to_string()).collect::<String>());
+    // The right model agrees.
+    let right = replay(&p.params, &replay_stops(&capture), &capture.trace, Overrides::default()).unwrap();
+    assert!(diff(linux, &right.last().unwrap().linear_map).is_empty());
 }
 
 #[test]
 fn call_trace_and_a_call_level_divergence() {
     let p = prepare(&common::scenario("bbml3-blocks")).unwrap_or_else(|e| panic!("{e:#}"));
-    let mut capture = oracle::dump_cmd::capture_checkpoints(&p, &["end-of-boot".to_string()], true).unwrap();
-    let config = linux_harness::config::parse_config(&std::fs::read_to_string(&p.kernel.config).unwrap());
-    let params = boot_params(&p.scenario.cmdline, &config, &p.scenario.machine).unwrap();
-    let obs = Observed::from_linux_side(&capture.sides["end-of-boot"]);
-    let trace = &mut capture.trace;
+    let capture = capture_checkpoints(&p, &[Checkpoint::AfterMapMem, Checkpoint::EndOfBoot], true).unwrap_or_else(|e| panic!("{e:#}"));
+    let trace = &capture.trace;
     // The GIC ITS shares its tables through set_memory_decrypted at boot (a no-op
     // outside a realm), and mark_rodata_ro's set_memory_valid reaches the split gate.
-    assert!(trace.iter().any(|c| c.function == "set_memory_decrypted" && c.caller.starts_with("its_alloc_pages_node") && c.ret == Some(0)), "{trace:#?}");
-    let split = trace.iter().position(|c| c.function == "split_kernel_leaf_mapping").expect("a traced split");
+    assert!(trace.iter().any(|c| c.function == TracedFn::SetMemoryDecrypted && c.caller.starts_with("its_alloc_pages_node") && c.ret == Some(0)), "{trace:#?}");
+    let split = trace.iter().position(|c| c.function == TracedFn::SplitKernelLeafMapping).expect("a traced split");
     assert_eq!(trace[split].ret, Some(0));
     assert!(trace[split].state.caps_finalized && trace[split].state.online_cpus == 2);
 
-    oracle::replay::replay_calls(&params, &obs, trace).unwrap();
-    assert!(trace.iter().all(|c| !c.mismatch()), "{trace:#?}");
-    assert_eq!(trace[split].model_ret, Some(0));
+    // One replay answers every call and keeps the map at both checkpoints.
+    let model = replay(&p.params, &replay_stops(&capture), trace, Overrides::default()).unwrap();
+    assert_eq!(model.at.iter().map(|(c, _)| *c).collect::<Vec<_>>(), vec![Checkpoint::AfterMapMem, Checkpoint::EndOfBoot]);
+    let calls = judged(trace, &model.answers);
+    assert!(calls.iter().all(|c| !c.mismatch()), "{trace:#?}");
+    assert_eq!(calls[split].model_ret, Some(0));
 
     // A model whose split gate never sees finalisation answers -EBUSY (second window:
     // two CPUs online) where Linux split and returned 0.
-    oracle::replay::replay_calls_with(&params, &obs, trace, Overrides { forget_finalisation: true, ..Overrides::default() }).unwrap();
-    assert_eq!(trace[split].model_ret, Some(-16));
-    let line = trace[split].to_string();
+    let wrong = replay(&p.params, &replay_stops(&capture), trace, Overrides { forget_finalisation: true, ..Overrides::default() }).unwrap();
+    let calls = judged(trace, &wrong.answers);
+    assert_eq!(calls[split].model_ret, Some(-16));
+    let line = call_line(&calls[split]);
     assert!(line.starts_with("split_kernel_leaf_mapping(") && line.contains("= 0 from update_range_prot") && line.ends_with("MODEL RETURNS -EBUSY"), "{line}");
 }

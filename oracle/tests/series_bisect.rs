@@ -69,7 +69,7 @@ fn an_mbox_patch_that_does_not_apply_is_named() {
 fn bisect_names_the_patch_that_changes_the_verdict() {
     let tmp = tempfile::tempdir().unwrap();
     let mbox = fixture_mbox(tmp.path());
-    let b = oracle::bisect_cmd::bisect(&common::scenario("bbml3-blocks"), &mbox).unwrap_or_else(|e| panic!("{e:#}"));
+    let b = oracle::compare::bisect::bisect(&common::scenario("bbml3-blocks"), &mbox).unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(b.first_change, Some(2), "{}", b.report());
     assert!(b.report().contains("first patch that changes the verdict: #2"), "{}", b.report());
     // The base matches; with patch 2 Linux maps everything with PTEs and the model does not.

@@ -2,7 +2,9 @@
 /*
  * /init of the oracle's initramfs, built with the kernel's tools/include/nolibc.
  *
- * Mounts proc, sysfs and debugfs; with lmo_probe=PA (or lmo_probe=swiotlb, the start
+ * Mounts proc, sysfs and debugfs; pins itself to the CPU it runs on (the host holds
+ * every other vCPU while the kernel walks its page tables for the dump, and a task
+ * that moved to a held CPU would never finish the walk); with lmo_probe=PA (or lmo_probe=swiotlb, the start
  * of the swiotlb pool as the kernel log gives it) reads that physical page through an
  * mmap of /dev/mem in a child process and reports how the child ended; prints the
  * kernel's page-table dump and WARN count between markers the host looks for; says it
@@ -175,6 +177,24 @@ static void probe(const char *what)
 	}
 }
 
+/*
+ * Pins this process to the CPU it is running on: the kernel's ptdump walk then runs
+ * there from start to end, whatever the scheduler would rather do.
+ */
+static void pin_to_this_cpu(void)
+{
+	unsigned int cpu = 0;
+	unsigned long mask[4] = { 0 };
+
+	if (my_syscall3(__NR_getcpu, &cpu, NULL, NULL) < 0 || cpu >= 8 * sizeof(mask)) {
+		put("LMO-ERROR: getcpu failed\n");
+		return;
+	}
+	mask[cpu / (8 * sizeof(mask[0]))] = 1UL << (cpu % (8 * sizeof(mask[0])));
+	if (my_syscall3(__NR_sched_setaffinity, 0, sizeof(mask), mask) < 0)
+		put("LMO-ERROR: sched_setaffinity failed\n");
+}
+
 int main(void)
 {
 	char end[32];
@@ -195,6 +215,7 @@ int main(void)
 	if (what[0])
 		probe(what);
 
+	pin_to_this_cpu();
 	put("\n==== LMO-PTDUMP-BEGIN ====\n");
 	if (cat("/sys/kernel/debug/kernel_page_tables"))
 		put("LMO-ERROR: cannot read /sys/kernel/debug/kernel_page_tables\n");

@@ -3,8 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use oracle::guest_memory::VecMemory;
-use oracle::walker::{walk, WalkConfig};
+use oracle::linux_side::guest_memory::VecMemory;
+use oracle::linux_side::walker::{walk, WalkConfig};
+use rust_impl::address::PhysAddr;
 use rust_impl::granule::Granule;
 
 const RAM: u64 = 0x4000_0000;
@@ -19,12 +20,10 @@ fuzz_target!(|data: &[u8]| {
     let shared_mask = if head[2] & 0x80 != 0 { 1u64 << (30 + head[2] % 20) } else { 0 };
     // Root anywhere near RAM, including just outside it.
     let root = (RAM - 0x1000).wrapping_add(u64::from(u32::from_le_bytes([head[3], head[4], head[5], 0])) * 8);
-    let mem = VecMemory { base: RAM, bytes: ram.to_vec() };
-    let cfg = WalkConfig { granule, va_bits, root, shared_mask };
-    if let Ok(result) = walk(&mem, cfg, cfg.page_offset(), cfg.page_end()) {
-        if let Ok(visits) = result {
-            let _ = rust_impl::linear_map::LinearMap::from_leaves(oracle::walker::leaves(&visits)).to_string();
-            let _ = oracle::ptdump_check::remerge(&visits);
-        }
+    let mem = VecMemory { base: PhysAddr(RAM), bytes: ram.to_vec() };
+    let cfg = WalkConfig { granule, va_bits, root: PhysAddr(root), shared_mask };
+    if let Ok(visits) = walk(&mem, cfg, cfg.page_offset(), cfg.page_end()) {
+        let _ = rust_impl::linear_map::LinearMap::from_leaves(oracle::linux_side::walker::leaves(&visits)).to_string();
+        let _ = oracle::linux_side::ptdump_check::remerge(&visits);
     }
 });

@@ -1,0 +1,204 @@
+//! The debugger-stop handler of a capture: at each breakpoint it does what the
+//! registry says the address is for (read the Linux side, record a traced call or its
+//! return, hold the other vCPUs for the kernel's ptdump walk), then brings the debugger's
+//! breakpoints in line with the registry.
+
+use std::collections::BTreeMap;
+
+use linux_harness::boot::StopHandler;
+use linux_harness::gdbstub::{GdbStub, StopReply};
+use linux_harness::qemu::{RunFiles, VIRT_RAM_BASE};
+use rust_impl::address::PhysAddr;
+
+use crate::capture::breakpoints::{Breakpoints, Purpose};
+use crate::capture::stop_point::StopPoint;
+use crate::capture::trace::TracedCall;
+use crate::error::{Error, Result};
+use crate::linux_side::cpu_regs::CpuRegs;
+use crate::linux_side::guest_memory::MappedRam;
+use crate::linux_side::kernel::{GuestKernel, KernelInfo};
+use crate::linux_side::kernel_view::KernelView;
+use crate::linux_side::{boot_state, read_linux_side, LinuxSide};
+use crate::timeline::TracedFn;
+
+/// What a capture collects while the guest boots.
+pub struct CaptureHandler<'a> {
+    pub info: &'a KernelInfo,
+    pub ram_size: u64,
+    pub monitor: bool,
+    pub breakpoints: Breakpoints,
+    /// The vCPU walking, while the kernel's ptdump walk is in progress.
+    pub walking: Option<String>,
+    pub sides: BTreeMap<StopPoint, Result<LinuxSide>>,
+    pub order: Vec<StopPoint>,
+    pub trace: Vec<TracedCall>,
+    pub trace_marks: BTreeMap<StopPoint, usize>,
+    pub log_marks: BTreeMap<StopPoint, u32>,
+    pub ptdump_walks: usize,
+    /// Where the kernel is, once known (for reading boot-state variables).
+    view: Option<KernelView>,
+    /// The first error met while tracing (reported after the boot).
+    pub trace_error: Option<Error>,
+}
+
+impl<'a> CaptureHandler<'a> {
+    pub fn new(info: &'a KernelInfo, ram_size: u64, monitor: bool, breakpoints: Breakpoints) -> Self {
+        CaptureHandler {
+            info,
+            ram_size,
+            monitor,
+            breakpoints,
+            walking: None,
+            sides: BTreeMap::new(),
+            order: Vec::new(),
+            trace: Vec::new(),
+            trace_marks: BTreeMap::new(),
+            log_marks: BTreeMap::new(),
+            ptdump_walks: 0,
+            view: None,
+            trace_error: None,
+        }
+    }
+
+    fn ram(files: &RunFiles) -> Result<MappedRam> {
+        MappedRam::open(&files.ram, PhysAddr(VIRT_RAM_BASE)).map_err(|e| Error::io("mapping guest RAM", e))
+    }
+
+    /// Reads the Linux side at `point`, with the CPU's translation registers.
+    fn capture(&mut self, point: StopPoint, gdb: &mut GdbStub, thread: &str, files: &RunFiles) {
+        let side = (|| -> Result<LinuxSide> {
+            let regs = CpuRegs { ttbr1: gdb.read_register(thread, "TTBR1_EL1")?, tcr: gdb.read_register(thread, "TCR_EL1")?, mair: gdb.read_register(thread, "MAIR_EL1")? };
+            let mem = Self::ram(files)?;
+            let gk = GuestKernel::attach(&mem, PhysAddr(VIRT_RAM_BASE), self.ram_size, self.info)?;
+            read_linux_side(&gk, Some(regs))
+        })();
+        self.trace_marks.insert(point.clone(), self.trace.len());
+        if self.monitor {
+            if let Ok(n) = linux_harness::monitor::records_claimed(&files.ram) {
+                self.log_marks.insert(point.clone(), n);
+            }
+        }
+        if !self.order.contains(&point) {
+            self.order.push(point.clone());
+        }
+        self.sides.insert(point, side);
+    }
+
+    /// Records a call of `function` and arms a breakpoint at its return address.
+    fn trace_entry(&mut self, function: TracedFn, gdb: &mut GdbStub, thread: &str, files: &RunFiles) -> Result<()> {
+        let mem = Self::ram(files)?;
+        let gk = match self.view {
+            Some(view) => GuestKernel { mem: &mem, info: self.info, view },
+            None => {
+                let gk = GuestKernel::attach(&mem, PhysAddr(VIRT_RAM_BASE), self.ram_size, self.info)?;
+                self.view = Some(gk.view);
+                gk
+            }
+        };
+        let args = (0..function.nargs()).map(|i| gdb.read_register(thread, &format!("x{i}"))).collect::<linux_harness::Result<Vec<u64>>>()?;
+        let lr = gdb.read_register(thread, "x30")?;
+        let state = boot_state::read(&gk)?;
+        let caller = self.info.symbols.symbolize(lr.wrapping_sub(4));
+        self.trace.push(TracedCall { function, args, ret: None, caller, cpu: thread.to_string(), state });
+        self.breakpoints.add(lr, Purpose::TraceReturn { thread: thread.to_string(), index: self.trace.len() - 1 });
+        Ok(())
+    }
+
+    /// Completes the innermost call of `thread` returning to `pc`.
+    fn trace_return(&mut self, pc: u64, gdb: &mut GdbStub, thread: &str) -> Result<()> {
+        let index = self
+            .breakpoints
+            .purposes(pc)
+            .iter()
+            .filter_map(|p| match p {
+                Purpose::TraceReturn { thread: t, index } if t == thread => Some(*index),
+                _ => None,
+            })
+            .max();
+        if let Some(index) = index {
+            self.trace[index].ret = Some(gdb.read_register(thread, "x0")? as u32 as i32);
+            self.breakpoints.remove_one(pc, |p| matches!(p, Purpose::TraceReturn { index: i, .. } if *i == index));
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, pc: u64, gdb: &mut GdbStub, thread: &str, files: &RunFiles) -> Result<()> {
+        let mut returned = false;
+        for purpose in self.breakpoints.purposes(pc) {
+            match purpose {
+                Purpose::TraceReturn { .. } if !returned => {
+                    returned = true;
+                    if let Err(e) = self.trace_return(pc, gdb, thread) {
+                        self.trace_error.get_or_insert(e);
+                    }
+                }
+                Purpose::TraceReturn { .. } => {}
+                Purpose::Traced(f) => {
+                    if let Err(e) = self.trace_entry(f, gdb, thread, files) {
+                        self.trace_error.get_or_insert(e);
+                    }
+                }
+                Purpose::PtdumpWalkStart => self.walking = Some(thread.to_string()),
+                Purpose::PtdumpWalkEnd => {
+                    self.ptdump_walks += 1;
+                    self.capture(StopPoint::Checkpoint(crate::timeline::Checkpoint::EndOfBoot), gdb, thread, files);
+                    self.walking = None;
+                }
+                // These points are passed once at boot; a stop point with several
+                // addresses (a source line) is done at the first.
+                Purpose::Stop(point) => {
+                    self.breakpoints.remove_all(|p| *p == Purpose::Stop(point.clone()));
+                    self.capture(point, gdb, thread, files);
+                }
+                Purpose::StopAtReturn(point) => {
+                    self.breakpoints.remove_all(|p| *p == Purpose::StopAtReturn(point.clone()));
+                    let lr = gdb.read_register(thread, "x30")?;
+                    self.breakpoints.add(lr, Purpose::Returned(point));
+                }
+                Purpose::Returned(point) => {
+                    self.breakpoints.remove_all(|p| *p == Purpose::Returned(point.clone()));
+                    self.capture(point, gdb, thread, files);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets and clears the debugger's breakpoints so they are the registry's.
+    fn sync(&self, gdb: &mut GdbStub) -> Result<()> {
+        let wanted = self.breakpoints.addresses();
+        let inserted: Vec<u64> = gdb.inserted().iter().copied().collect();
+        for va in inserted.iter().filter(|va| !wanted.contains(va)) {
+            gdb.clear_breakpoint(*va)?;
+        }
+        for va in wanted.iter().filter(|va| !inserted.contains(va)) {
+            gdb.set_breakpoint(*va)?;
+        }
+        Ok(())
+    }
+}
+
+impl StopHandler for CaptureHandler<'_> {
+    fn resume_only(&self) -> Option<String> {
+        self.walking.clone()
+    }
+
+    fn breakpoints(&self) -> Vec<u64> {
+        self.breakpoints.addresses()
+    }
+
+    fn on_stop(&mut self, stop: &StopReply, gdb: &mut GdbStub, files: &RunFiles) -> linux_harness::Result<()> {
+        let thread = stop.thread.clone().unwrap_or_else(|| "p1.1".into());
+        let pc = gdb.read_register(&thread, "pc")?;
+        // Errors of the debugger itself end the boot; the rest are reported after it.
+        let r = self.handle(pc, gdb, &thread, files).and_then(|()| self.sync(gdb));
+        match r {
+            Ok(()) => Ok(()),
+            Err(Error::Harness(e)) => Err(e),
+            Err(e) => {
+                self.trace_error.get_or_insert(e);
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Capture: boot a prepared scenario to its stop points and read the Linux side at each.
+//! QEMU starts paused; each checkpoint is a breakpoint on a vmlinux symbol (its entry, or
+//! the return address read from x30 at its entry) or a source line; when it is hit every
+//! vCPU is stopped and the linear map is read from guest RAM. `end-of-boot` is where the
+//! kernel finishes its own ptdump walk for `/init` (`note_page_flush`): the walk there is
+//! cross-checked line for line against the ptdump text the kernel prints from that same
+//! walk, which runs with every other vCPU held (docs/walker.md). With tracing, every call
+//! of the traced functions is recorded. The result is an immutable observation.
+
+pub mod breakpoints;
+pub mod handler;
+pub mod stop_point;
+pub mod trace;
+
+use std::collections::BTreeMap;
+
+use linux_harness::boot::boot_with;
+use linux_harness::{BootOutcome, BootRequest, EndAction};
+
+use crate::error::{Context, Error, Result};
+use crate::linux_side::monitor_log::MonitorEvents;
+use crate::linux_side::ptdump::Ptdump;
+use crate::linux_side::ptdump_check::{compare, remerge, Mismatch};
+use crate::linux_side::{dwarf, LinuxSide};
+use crate::prepare::Prepared;
+use crate::timeline::{Anchor, Checkpoint, TracedFn};
+use breakpoints::{Breakpoints, Purpose};
+use handler::CaptureHandler;
+pub use stop_point::StopPoint;
+use trace::TracedCall;
+
+/// The Linux side of a booted scenario at its stop points, and what else the boot showed.
+pub struct Capture {
+    /// The Linux side at each stop point.
+    pub sides: BTreeMap<StopPoint, LinuxSide>,
+    /// Stop points in the order they were hit.
+    pub order: Vec<StopPoint>,
+    /// At end-of-boot: the walk against the in-guest ptdump.
+    pub ptdump: Option<PtdumpCheck>,
+    /// How many times the kernel's ptdump walk was caught (seq_file retries with a
+    /// bigger buffer; the last one is the text that was printed).
+    pub ptdump_walks: usize,
+    pub console: String,
+    /// WARN blocks in the kernel log.
+    pub warnings: usize,
+    /// The call trace, in call order (empty unless tracing was asked for).
+    pub trace: Vec<TracedCall>,
+    /// Stop point → how many traced calls had been made when it was read.
+    pub trace_marks: BTreeMap<StopPoint, usize>,
+    /// The EL2 monitor's event log at the end (monitor runs only).
+    pub monitor: Option<MonitorEvents>,
+    /// Stop point → how many monitor records had been claimed when it was read.
+    pub log_marks: BTreeMap<StopPoint, u32>,
+}
+
+/// The end-of-boot walk checked against the kernel's own ptdump.
+pub struct PtdumpCheck {
+    /// Where they disagree (empty: they agree).
+    pub mismatches: Vec<Mismatch>,
+    /// Lines of the ptdump's linear-map section.
+    pub lines: usize,
+}
+
+impl Capture {
+    /// The Linux side at a named checkpoint.
+    pub fn side(&self, c: Checkpoint) -> Option<&LinuxSide> {
+        self.sides.get(&StopPoint::Checkpoint(c))
+    }
+    /// How many traced calls had been made at `point` (all of them if it was not read).
+    pub fn trace_mark(&self, point: &StopPoint) -> usize {
+        self.trace_marks.get(point).copied().unwrap_or(self.trace.len())
+    }
+    /// The named checkpoints read, in boot order.
+    pub fn checkpoints(&self) -> Vec<Checkpoint> {
+        self.order.iter().filter_map(StopPoint::checkpoint).collect()
+    }
+}
+
+/// The registry for `points` (and the traced functions, with `trace`).
+fn breakpoints(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Breakpoints> {
+    let syms = &p.kernel_info()?.symbols;
+    let mut b = Breakpoints::default();
+    if trace {
+        for f in TracedFn::all() {
+            b.add(syms.get(f.symbol())?, Purpose::Traced(f));
+        }
+    }
+    for point in points {
+        match point {
+            StopPoint::Line { file, line } => {
+                for va in dwarf::line_addresses(&p.kernel.vmlinux, file, *line)? {
+                    b.add(va, Purpose::Stop(point.clone()));
+                }
+            }
+            StopPoint::Checkpoint(c) => match c.anchor() {
+                Anchor::Entry(f) => b.add(syms.get(f)?, Purpose::Stop(point.clone())),
+                Anchor::Return(f) => b.add(syms.get(f)?, Purpose::StopAtReturn(point.clone())),
+                Anchor::PtdumpWalk => {
+                    b.add(syms.get("note_page_flush")?, Purpose::PtdumpWalkEnd);
+                    // The kernel's walk runs with every other vCPU held, from its start to
+                    // note_page_flush, so no other CPU maps or unmaps pages under it
+                    // (debug_pagealloc does as pages are allocated and freed); /init pins
+                    // itself to its CPU, so the walk cannot move to a held one.
+                    b.add(syms.get("ptdump_walk_pgd")?, Purpose::PtdumpWalkStart);
+                }
+            },
+        }
+    }
+    Ok(b)
+}
+
+/// Boots `p` and reads the Linux side at each of `points`; with `trace`, also records
+/// every call of the [`TracedFn`]s.
+pub fn capture(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Capture> {
+    let info = p.kernel_info()?;
+    let mut handler = CaptureHandler::new(info, p.scenario.machine.qemu_ram_mib() << 20, p.scenario.machine.needs_monitor(), breakpoints(p, points, trace)?);
+    let req = BootRequest {
+        kernel: &p.kernel,
+        initramfs: &p.initramfs,
+        machine: &p.scenario.machine,
+        cmdline: &p.scenario.cmdline,
+        end: EndAction::Wait,
+        timeout: p.scenario.timeout(),
+        keep_run_dir: false,
+        monitor_boot_info_override: None,
+    };
+    let boot = boot_with(&req, Some(&mut handler)).with_context(|| format!("{}: booting", p.file.display()))?;
+    if boot.outcome != BootOutcome::Booted {
+        return Err(Error::Capture(format!("{}: the guest did not boot: {}", p.file.display(), boot.outcome.summary())));
+    }
+    if let Some(e) = handler.trace_error.take() {
+        return Err(e).context("tracing");
+    }
+    let mut sides = BTreeMap::new();
+    for point in points {
+        let side = handler.sides.remove(point).with_context(|| format!("checkpoint {point} was never reached"))?;
+        sides.insert(point.clone(), side.with_context(|| format!("reading the Linux side at {point}"))?);
+    }
+    let monitor = match boot.guest.as_ref().and_then(|g| g.monitor_log()) {
+        Some(log) => {
+            let log = log.context("reading the monitor's event log")?;
+            let view = log.view().map_err(|e| Error::Guest(format!("the monitor's event log: {e}")))?;
+            Some(MonitorEvents::from_view(&view))
+        }
+        None => None,
+    };
+    let ptdump = match sides.get(&StopPoint::Checkpoint(Checkpoint::EndOfBoot)) {
+        Some(side) => {
+            let text = boot.ptdump().context("no in-guest ptdump in the console log")?;
+            let ptdump = Ptdump::parse(&text)?;
+            let section = ptdump.linear_map().context("the in-guest ptdump has no Linear Mapping section")?;
+            Some(PtdumpCheck { mismatches: compare(&remerge(&side.visits), section), lines: section.ranges.len() })
+        }
+        None => None,
+    };
+    Ok(Capture {
+        sides,
+        order: handler.order,
+        ptdump,
+        ptdump_walks: handler.ptdump_walks,
+        console: boot.console.clone(),
+        warnings: boot.warnings.len(),
+        trace: handler.trace,
+        trace_marks: handler.trace_marks,
+        monitor,
+        log_marks: handler.log_marks,
+    })
+}
+
+/// Boots `p` and reads the named `checkpoints` (and the call trace, with `trace`).
+pub fn capture_checkpoints(p: &Prepared, checkpoints: &[Checkpoint], trace: bool) -> Result<Capture> {
+    let points: Vec<StopPoint> = checkpoints.iter().map(|c| StopPoint::Checkpoint(*c)).collect();
+    capture(p, &points, trace)
+}

@@ -1,0 +1,183 @@
+//! Compare: the Linux side (captured, cross-checked against the kernel's ptdump) against
+//! one replay of the model along the same timeline, checkpoint by checkpoint and call by
+//! call, and a verdict against what the scenario expects.
+
+pub mod bisect;
+pub mod differ;
+pub mod repro;
+pub mod rsi;
+pub mod verdict;
+
+use std::path::Path;
+
+use crate::capture::trace::TracedCall;
+use crate::capture::{capture, Capture, StopPoint};
+use crate::diff_class::DiffClass;
+use crate::error::{Error, Result};
+use crate::linux_side::monitor_log::{empty_after, RangeSet};
+use crate::prepare::{prepare, Prepared};
+use crate::replay::observed::Observed;
+use crate::replay::{replay, ModelSide, Overrides, Replay, ReplayStop};
+use crate::timeline::{Checkpoint, TracedFn};
+use differ::{diff, Divergence};
+use rsi::{check_shared, shared_pa_ranges, SharedMismatch};
+pub use verdict::{exit_code, verdict, Verdict};
+
+/// One checkpoint of one scenario: the model's expectation there and the diff.
+#[derive(Clone, Debug)]
+pub struct CheckpointResult {
+    pub checkpoint: Checkpoint,
+    pub model: ModelSide,
+    pub divergences: Vec<Divergence>,
+    /// Realm only: where the monitor's RSI log (RIPAS EMPTY ranges) disagrees with the
+    /// shared bit in the kernel's page tables, or with the model's own RSI calls.
+    pub rsi_mismatches: Vec<SharedMismatch>,
+}
+
+/// Both sides of one scenario.
+pub struct Comparison {
+    pub capture: Capture,
+    pub replay: Replay,
+    /// Per checkpoint, in boot order.
+    pub checkpoints: Vec<CheckpointResult>,
+}
+
+/// A traced call and the model's answer to it.
+#[derive(Clone, Copy, Debug)]
+pub struct JudgedCall<'a> {
+    pub call: &'a TracedCall,
+    /// What the model returns for the same call (only for calls it replays).
+    pub model_ret: Option<i32>,
+}
+
+impl JudgedCall<'_> {
+    /// Whether the model disagrees with the kernel about this call's result.
+    pub fn mismatch(&self) -> bool {
+        matches!((self.call.ret, self.model_ret), (Some(k), Some(m)) if k != m)
+    }
+}
+
+/// Everything `run` learned about one scenario.
+pub struct Outcome {
+    pub file: std::path::PathBuf,
+    pub name: String,
+    pub verdict: Verdict,
+    /// Per checkpoint, in boot order.
+    pub checkpoints: Vec<CheckpointResult>,
+    /// WARN blocks in the kernel log.
+    pub kernel_warnings: usize,
+    pub capture: Option<Capture>,
+    /// The model's answer to each traced call (by trace index).
+    pub answers: Vec<Option<i32>>,
+}
+
+impl Outcome {
+    /// Every divergence at every checkpoint.
+    pub fn divergences(&self) -> impl Iterator<Item = &Divergence> {
+        self.checkpoints.iter().flat_map(|c| &c.divergences)
+    }
+    /// The traced calls with the model's answers.
+    pub fn calls(&self) -> Vec<JudgedCall<'_>> {
+        judged(self.capture.as_ref().map(|c| c.trace.as_slice()).unwrap_or_default(), &self.answers)
+    }
+    /// The traced functions of which some call returned something else than the model.
+    pub fn mismatched_functions(&self) -> Vec<TracedFn> {
+        self.calls().iter().filter(|c| c.mismatch()).map(|c| c.call.function).collect()
+    }
+}
+
+/// `trace` with the model's `answers` beside it.
+pub fn judged<'a>(trace: &'a [TracedCall], answers: &[Option<i32>]) -> Vec<JudgedCall<'a>> {
+    trace.iter().enumerate().map(|(i, call)| JudgedCall { call, model_ret: answers.get(i).copied().flatten() }).collect()
+}
+
+/// The RIPAS EMPTY ranges the model's RSI calls leave (all RAM at the start).
+fn model_empty_ranges(model: &ModelSide) -> RangeSet {
+    empty_after(model.rsi_calls.iter().map(|c| (c.start.0, c.end.0, c.ripas == rust_impl::rsi::Ripas::Empty)))
+}
+
+/// The replay's stops for a capture: each named checkpoint read, with what was observed
+/// there and how many traced calls came before it.
+pub fn replay_stops(capture: &Capture) -> Vec<ReplayStop> {
+    capture
+        .checkpoints()
+        .into_iter()
+        .map(|c| {
+            let point = StopPoint::Checkpoint(c);
+            ReplayStop { checkpoint: c, observed: Observed::from_linux_side(&capture.sides[&point]), mark: capture.trace_mark(&point) }
+        })
+        .collect()
+}
+
+/// Boots `p`, reads the Linux side at its checkpoints, replays the model once along them
+/// and diffs the two at each.
+pub fn compare(p: &Prepared) -> Result<Comparison> {
+    let checkpoints: Vec<StopPoint> = p.scenario.checkpoints.iter().map(|c| StopPoint::Checkpoint(*c)).collect();
+    let capture = capture(p, &checkpoints, p.scenario.trace)?;
+    if let Some(check) = capture.ptdump.as_ref().filter(|c| !c.mismatches.is_empty()) {
+        return Err(Error::Capture(format!("the host walk disagrees with the kernel's ptdump ({} lines), first at {}", check.mismatches.len(), check.mismatches[0])));
+    }
+    let replay = replay(&p.params, &replay_stops(&capture), &capture.trace, Overrides::default())?;
+    let mut results = Vec::new();
+    for (checkpoint, model) in &replay.at {
+        let point = StopPoint::Checkpoint(*checkpoint);
+        let side = &capture.sides[&point];
+        let divergences = diff(&side.linear_map, &model.linear_map);
+        let rsi_mismatches = match (&capture.monitor, p.params.realm_ipa_bits) {
+            (Some(events), Some(_)) => {
+                let events = events.before(capture.log_marks.get(&point).copied().unwrap_or(u32::MAX));
+                let empty = RangeSet::from_ranges(events.empty_ranges());
+                let mut m = check_shared(&empty, &shared_pa_ranges(&side.linear_map), "the kernel's page tables");
+                m.extend(check_shared(&empty, &model_empty_ranges(model), "the model's RSI calls"));
+                m
+            }
+            _ => Vec::new(),
+        };
+        results.push(CheckpointResult { checkpoint: *checkpoint, model: model.clone(), divergences, rsi_mismatches });
+    }
+    Ok(Comparison { capture, replay, checkpoints: results })
+}
+
+/// Runs one scenario file to a verdict; never fails (failures are verdicts).
+pub fn run_one(file: &Path) -> Outcome {
+    let name = file.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    match prepare(file) {
+        Ok(p) => run_prepared(&p),
+        Err(e) => infrastructure_failure(file, &name, e),
+    }
+}
+
+/// The outcome of a scenario that could not be run.
+pub fn infrastructure_failure(file: &Path, name: &str, e: Error) -> Outcome {
+    Outcome {
+        file: file.to_path_buf(),
+        name: name.to_string(),
+        verdict: Verdict::Infrastructure(e.to_string()),
+        checkpoints: vec![],
+        kernel_warnings: 0,
+        capture: None,
+        answers: vec![],
+    }
+}
+
+/// Runs a prepared scenario to a verdict; never fails (failures are verdicts).
+pub fn run_prepared(p: &Prepared) -> Outcome {
+    let c = match compare(p) {
+        Ok(c) => c,
+        Err(e) => return infrastructure_failure(&p.file, &p.scenario.name, e),
+    };
+    let kernel_warnings = c.capture.warnings;
+    let mut all: Vec<Divergence> = c.checkpoints.iter().flat_map(|c| c.divergences.iter().cloned()).collect();
+    // An RSI log that disagrees with the page tables or the model is a shared-bit
+    // divergence.
+    all.extend(c.checkpoints.iter().flat_map(|c| &c.rsi_mismatches).map(|m| Divergence { start: m.start, end: m.end, classes: vec![DiffClass::Shared], linux: vec![], model: vec![] }));
+    // A realm access the monitor had to refuse (a stage-2 fault) is a kernel outcome,
+    // like a WARN.
+    let faults = c.capture.monitor.as_ref().map_or(0, |m| m.of_kind(lmo_monitor::eventlog::Kind::Stage2Fault).count());
+    let mut verdict = verdict(&p.scenario.expect, &all, kernel_warnings + faults);
+    // A call whose return code the model does not reproduce is a divergence too.
+    if judged(&c.capture.trace, &c.replay.answers).iter().any(JudgedCall::mismatch) && verdict.as_expected() {
+        verdict = Verdict::UnexpectedDivergence;
+    }
+    Outcome { file: p.file.clone(), name: p.scenario.name.clone(), verdict, checkpoints: c.checkpoints, kernel_warnings, capture: Some(c.capture), answers: c.replay.answers }
+}

@@ -1,0 +1,95 @@
+//! The verdict of one scenario against what it expects, and the exit status of a run.
+
+use crate::compare::differ::Divergence;
+use crate::compare::Outcome;
+use crate::scenario::Expect;
+
+/// How one scenario came out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Linux and the model agree, as expected.
+    Match,
+    /// They diverge, as the scenario says they do.
+    ExpectedDivergence,
+    /// They diverge (or the kernel WARNed) where the scenario expects a match.
+    UnexpectedDivergence,
+    /// The scenario expects a divergence that is no longer there.
+    DivergenceDisappeared,
+    /// Patch, build, QEMU, walker or model failure: no verdict on the kernel.
+    Infrastructure(String),
+}
+
+impl Verdict {
+    pub fn as_expected(&self) -> bool {
+        matches!(self, Verdict::Match | Verdict::ExpectedDivergence)
+    }
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Match => "match",
+            Verdict::ExpectedDivergence => "diverges as expected",
+            Verdict::UnexpectedDivergence => "UNEXPECTED DIVERGENCE",
+            Verdict::DivergenceDisappeared => "EXPECTED DIVERGENCE GONE",
+            Verdict::Infrastructure(_) => "INFRASTRUCTURE FAILURE",
+        }
+    }
+}
+
+/// The verdict for a scenario's expectation, given the divergences and the number of
+/// WARN blocks in the kernel log.
+pub fn verdict(expect: &Expect, divergences: &[Divergence], kernel_warnings: usize) -> Verdict {
+    match expect {
+        Expect::Match if divergences.is_empty() && kernel_warnings == 0 => Verdict::Match,
+        Expect::Match => Verdict::UnexpectedDivergence,
+        Expect::Diverge { .. } if divergences.is_empty() => Verdict::DivergenceDisappeared,
+        Expect::Diverge { classes, .. } => {
+            let outside = |d: &Divergence| d.classes.iter().any(|c| !classes.contains(c));
+            if kernel_warnings > 0 || (!classes.is_empty() && divergences.iter().any(outside)) {
+                Verdict::UnexpectedDivergence
+            } else {
+                Verdict::ExpectedDivergence
+            }
+        }
+    }
+}
+
+/// Exit status for a set of outcomes: 2 if any infrastructure failure, else 1 if any
+/// verdict is not as expected, else 0.
+pub fn exit_code(outcomes: &[Outcome]) -> u8 {
+    if outcomes.iter().any(|o| matches!(o.verdict, Verdict::Infrastructure(_))) {
+        2
+    } else if outcomes.iter().any(|o| !o.verdict.as_expected()) {
+        1
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff_class::DiffClass;
+    use crate::compare::differ::Divergence;
+
+    fn div(classes: &[DiffClass]) -> Divergence {
+        Divergence { start: 0, end: 0x1000, classes: classes.to_vec(), linux: vec![], model: vec![] }
+    }
+
+    fn diverge(classes: &[&str]) -> Expect {
+        Expect::Diverge { what: "w".into(), why: "y".into(), classes: classes.iter().map(|c| DiffClass::parse(c).unwrap()).collect() }
+    }
+
+    #[test]
+    fn verdicts() {
+        assert_eq!(verdict(&Expect::Match, &[], 0), Verdict::Match);
+        assert_eq!(verdict(&Expect::Match, &[div(&[DiffClass::Granularity])], 0), Verdict::UnexpectedDivergence);
+        // A WARN where a clean boot is expected is a kernel outcome.
+        assert_eq!(verdict(&Expect::Match, &[], 1), Verdict::UnexpectedDivergence);
+        assert_eq!(verdict(&diverge(&["presence"]), &[div(&[DiffClass::Presence])], 0), Verdict::ExpectedDivergence);
+        // A divergence of a class the entry does not name is still unexpected.
+        assert_eq!(verdict(&diverge(&["presence"]), &[div(&[DiffClass::Presence, DiffClass::Attributes])], 0), Verdict::UnexpectedDivergence);
+        assert_eq!(verdict(&diverge(&[]), &[div(&[DiffClass::Shared])], 0), Verdict::ExpectedDivergence);
+        // An expected divergence that went away is reported.
+        assert_eq!(verdict(&diverge(&["presence"]), &[], 0), Verdict::DivergenceDisappeared);
+        assert!(!Verdict::DivergenceDisappeared.as_expected());
+    }
+}

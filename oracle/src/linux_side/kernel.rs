@@ -1,0 +1,122 @@
+//! One guest kernel as the host reads it: what is loaded once per prepared scenario
+//! ([`KernelInfo`]: the parsed `.config`, symbols, structure layouts, the Image header),
+//! and a paused guest's memory seen through it ([`GuestKernel`]: the context every reader
+//! of guest structures takes).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+
+use linux_harness::KernelArtifacts;
+use rust_impl::address::PhysAddr;
+use rust_impl::granule::Granule;
+
+use crate::error::{Context, Error, Result};
+use crate::linux_side::dwarf::{self, StructLayout};
+use crate::linux_side::guest_memory::GuestMemory;
+use crate::linux_side::kernel_view::{kernel_view, KernelView};
+use crate::linux_side::symbols::KernelSymbols;
+use crate::linux_side::{kfence, memblock, swiotlb};
+
+/// A kernel's `.config`, parsed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KernelConfig(pub BTreeMap<String, String>);
+
+impl KernelConfig {
+    /// Parses `.config` text.
+    pub fn parse(text: &str) -> KernelConfig {
+        KernelConfig(linux_harness::config::parse_config(text))
+    }
+    /// The value of `option` (`CONFIG_...`), if set.
+    pub fn get(&self, option: &str) -> Option<&str> {
+        self.0.get(option).map(String::as_str)
+    }
+    /// Whether `option` is `y`.
+    pub fn enabled(&self, option: &str) -> bool {
+        self.get(option) == Some("y")
+    }
+    /// The translation granule and VA size the kernel was built for.
+    pub fn translation(&self) -> Result<(Granule, u32)> {
+        let granule = if self.enabled("CONFIG_ARM64_64K_PAGES") {
+            Granule::G64K
+        } else if self.enabled("CONFIG_ARM64_16K_PAGES") {
+            Granule::G16K
+        } else {
+            Granule::G4K
+        };
+        let va_bits = self.get("CONFIG_ARM64_VA_BITS").and_then(|v| v.parse().ok()).context("the kernel .config has no CONFIG_ARM64_VA_BITS")?;
+        Ok((granule, va_bits))
+    }
+    /// `CONFIG_KFENCE_NUM_OBJECTS` when KFENCE is built in.
+    pub fn kfence_objects(&self) -> Option<u64> {
+        self.enabled("CONFIG_KFENCE").then(|| self.get("CONFIG_KFENCE_NUM_OBJECTS").and_then(|n| n.parse().ok()).unwrap_or(255))
+    }
+}
+
+/// What the host knows of a built kernel before it boots; loaded once per scenario.
+pub struct KernelInfo {
+    pub config: KernelConfig,
+    pub symbols: KernelSymbols,
+    /// Layouts of the structures the readers below need.
+    pub layouts: HashMap<String, StructLayout>,
+    /// Granule and VA size from the `.config`.
+    pub granule: Granule,
+    pub va_bits: u32,
+    /// The first bytes of the Image (its header): how the Image is found in guest RAM.
+    pub image_head: Vec<u8>,
+}
+
+impl KernelInfo {
+    /// Loads symbols and layouts of `kernel`, whose `.config` is `config`.
+    pub fn load(kernel: &KernelArtifacts, config: KernelConfig) -> Result<KernelInfo> {
+        let symbols = KernelSymbols::load(&kernel.vmlinux)?;
+        let (granule, va_bits) = config.translation()?;
+        let mut structs: Vec<&str> = memblock::STRUCTS.iter().chain(swiotlb::STRUCTS).copied().collect();
+        if config.kfence_objects().is_some() {
+            structs.extend(kfence::STRUCTS);
+        }
+        let layouts = dwarf::layouts(&kernel.vmlinux, &kernel.dir.join("layouts.json"), &structs)?;
+        // The Image header (its first 256 bytes) is enough to find it.
+        let mut image_head = Vec::with_capacity(256);
+        std::fs::File::open(&kernel.image)
+            .and_then(|f| f.take(256).read_to_end(&mut image_head))
+            .map_err(|e| Error::io(format!("reading {}", kernel.image.display()), e))?;
+        Ok(KernelInfo { config, symbols, layouts, granule, va_bits, image_head })
+    }
+
+    /// The layout of `name` (loaded by [`KernelInfo::load`]).
+    pub fn layout(&self, name: &str) -> Result<&StructLayout> {
+        self.layouts.get(name).ok_or_else(|| Error::Debuginfo(format!("no layout for struct {name}")))
+    }
+}
+
+/// A paused guest's memory read as this kernel's: symbols resolved to where the kernel
+/// sits in RAM.
+pub struct GuestKernel<'a, M: GuestMemory + ?Sized> {
+    pub mem: &'a M,
+    pub info: &'a KernelInfo,
+    pub view: KernelView,
+}
+
+impl<'a, M: GuestMemory + ?Sized> GuestKernel<'a, M> {
+    /// Finds the kernel in `mem` (RAM of `ram_size` bytes from `ram_base`) and checks
+    /// its own idea of where it is.
+    pub fn attach(mem: &'a M, ram_base: PhysAddr, ram_size: u64, info: &'a KernelInfo) -> Result<Self> {
+        let view = kernel_view(mem, ram_base, ram_size, info)?;
+        Ok(GuestKernel { mem, info, view })
+    }
+
+    /// The PA of kernel-image symbol `name`.
+    pub fn sym_pa(&self, name: &str) -> Result<PhysAddr> {
+        Ok(self.view.kimage_to_phys(rust_impl::address::VirtAddr(self.info.symbols.get(name)?)))
+    }
+
+    /// The u64 variable `name`.
+    pub fn read_u64_sym(&self, name: &str) -> Result<u64> {
+        Ok(self.mem.read_u64(self.sym_pa(name)?)?)
+    }
+
+    /// The u64 at `pa`.
+    pub fn read_u64(&self, pa: PhysAddr) -> Result<u64> {
+        Ok(self.mem.read_u64(pa)?)
+    }
+}

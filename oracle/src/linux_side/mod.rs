@@ -1,0 +1,98 @@
+//! The Linux side: everything read from a paused guest, through one guest-kernel context
+//! ([`kernel::GuestKernel`]: guest memory, symbols, DWARF layouts, where the kernel sits).
+//! [`read_linux_side`] walks the linear map from `swapper_pg_dir`, normalises it and reads
+//! the inputs the model takes from the guest (docs/observed-inputs.md).
+
+pub mod boot_state;
+pub mod cpu_regs;
+pub mod dwarf;
+pub mod guest_memory;
+pub mod kernel;
+pub mod kernel_view;
+pub mod kfence;
+pub mod memblock;
+pub mod monitor_log;
+pub mod ptdump;
+pub mod ptdump_check;
+pub mod swiotlb;
+pub mod symbols;
+pub mod walker;
+
+use rust_impl::address::PhysAddr;
+use rust_impl::linear_map::LinearMap;
+
+use crate::error::{Error, Result};
+use cpu_regs::CpuRegs;
+use guest_memory::GuestMemory;
+use kernel::GuestKernel;
+use kernel_view::{realm_view, KernelView, RealmView};
+use kfence::KfencePool;
+use memblock::MemblockRegion;
+use swiotlb::SwiotlbPool;
+use walker::{Visit, WalkConfig};
+
+/// The walked and normalised linear map, and what was read beside it.
+#[derive(Clone, Debug)]
+pub struct LinuxSide {
+    pub view: KernelView,
+    pub config: WalkConfig,
+    pub visits: Vec<Visit>,
+    pub linear_map: LinearMap,
+    /// `memblock.memory`: the banks map_mem() mapped, with flags.
+    pub memblock_memory: Vec<MemblockRegion>,
+    /// The swiotlb default pool, if there is one.
+    pub swiotlb: Option<SwiotlbPool>,
+    /// Physical addresses of the kernel image sections map_mem() treats specially.
+    pub image: ImageLayout,
+    /// The KFENCE early pool (CONFIG_KFENCE with an early pool only).
+    pub kfence: Option<KfencePool>,
+    /// The realm as the kernel sees it, once `arm64_rsi_init` found one.
+    pub realm: Option<RealmView>,
+}
+
+/// PAs of the kernel image symbols that bound the linear aliases map_mem() maps first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageLayout {
+    pub text: PhysAddr,
+    pub stext: PhysAddr,
+    pub init_begin: PhysAddr,
+    pub init_end: PhysAddr,
+    pub bss_stop: PhysAddr,
+}
+
+/// Reads the Linux side from a stopped guest. With the CPU's registers, the walk takes
+/// granule and VA size from TCR_EL1 and checks TTBR1_EL1, TCR_EL1 and MAIR_EL1 against
+/// the kernel (its `.config` and `swapper_pg_dir`).
+pub fn read_linux_side<M: GuestMemory + ?Sized>(gk: &GuestKernel<'_, M>, regs: Option<CpuRegs>) -> Result<LinuxSide> {
+    let view = gk.view;
+    let (mut granule, mut va_bits) = (gk.info.granule, gk.info.va_bits);
+    if let Some(r) = regs {
+        if r.ttbr1_baddr() != view.swapper_pa {
+            return Err(Error::Guest(format!("TTBR1_EL1 {:#x} does not point at swapper_pg_dir (PA {})", r.ttbr1, view.swapper_pa)));
+        }
+        let (g, v) = (r.granule()?, r.va_bits());
+        if (g, v) != (granule, va_bits) {
+            return Err(Error::Guest(format!("TCR_EL1 {:#x} says {g:?} pages and {v}-bit VAs, the kernel config {granule:?} and {va_bits}", r.tcr)));
+        }
+        r.check_mair()?;
+        (granule, va_bits) = (g, v);
+    }
+    let realm = realm_view(gk)?;
+    let config = WalkConfig { granule, va_bits, root: view.swapper_pa, shared_mask: realm.map_or(0, |r| r.prot_ns_shared) };
+    let visits = walker::walk(gk.mem, config, config.page_offset(), config.page_end())?;
+    let linear_map = LinearMap::from_leaves(walker::leaves(&visits));
+    let memblock_memory = memblock::memory_regions(gk)?;
+    let swiotlb = swiotlb::default_pool(gk)?;
+    let image = ImageLayout {
+        text: gk.sym_pa("_text")?,
+        stext: gk.sym_pa("_stext")?,
+        init_begin: gk.sym_pa("__init_begin")?,
+        init_end: gk.sym_pa("__init_end")?,
+        bss_stop: gk.sym_pa("__bss_stop")?,
+    };
+    let kfence = match gk.info.config.kfence_objects() {
+        Some(n) => kfence::pool(gk, n)?,
+        None => None,
+    };
+    Ok(LinuxSide { view, config, visits, linear_map, memblock_memory, swiotlb, image, kfence, realm })
+}

@@ -1,0 +1,160 @@
+//! What a scenario decides about the linear map, read from the scenario itself (command
+//! line, kernel config, CPU identities), never from the kernel's own decision variables:
+//! reading `rodata_full` out of the guest to decide would make agreement automatic.
+
+use crate::error::{Error, Result};
+use crate::linux_side::kernel::KernelConfig;
+use linux_harness::MachineSpec;
+use rust_impl::cpufeature::CpuIdentity;
+
+/// The inputs of map_mem's decision table (docs/map-mem.md) and of the read-only and
+/// invalid phases after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BootParams {
+    /// `rodata_enabled`: mark_rodata_ro runs.
+    pub rodata_enabled: bool,
+    /// RF: `rodata_full`.
+    pub rodata_full: bool,
+    /// DP: CONFIG_DEBUG_PAGEALLOC and debug_pagealloc=on.
+    pub debug_pagealloc: bool,
+    /// CONFIG_KFENCE.
+    pub kfence: bool,
+    /// KL: CONFIG_KFENCE with `kfence.sample_interval=0` (no early pool).
+    pub kfence_late: bool,
+    /// Every CPU, boot CPU first.
+    pub cpus: Vec<CpuIdentity>,
+    /// The realm's IPA width when the guest runs as a realm (under the monitor).
+    pub realm_ipa_bits: Option<u8>,
+    /// Command-line words the kernel would reject, with why (shown, not fatal).
+    pub warnings: Vec<String>,
+}
+
+/// QEMU 10.0.2's defaults per CPU model (measured, docs/qemu.md): MIDR and
+/// ID_AA64MMFR2_EL1.BBM.
+fn qemu_cpu_model(model: &str) -> Option<CpuIdentity> {
+    Some(match model {
+        "max" => CpuIdentity { midr: 0x000f_0510, bbm: 2 },
+        "neoverse-n2" => CpuIdentity { midr: 0x410f_d493, bbm: 2 },
+        "neoverse-v1" => CpuIdentity { midr: 0x411f_d402, bbm: 2 },
+        "cortex-a710" => CpuIdentity { midr: 0x412f_d471, bbm: 2 },
+        "neoverse-n1" => CpuIdentity { midr: 0x414f_d0c1, bbm: 0 },
+        "cortex-a57" => CpuIdentity { midr: 0x411f_d070, bbm: 0 },
+        _ => return None,
+    })
+}
+
+/// The identity each CPU of `machine` shows, boot CPU first: the QEMU model's (with
+/// `machine.midr`), then what `machine.per_cpu` sets through the monitor.
+pub fn cpu_identities(machine: &MachineSpec) -> Result<Vec<CpuIdentity>> {
+    let Some(mut id) = qemu_cpu_model(&machine.cpu) else {
+        return Err(Error::Usage(format!("CPU model {:?}: the oracle knows the identity of max, neoverse-n2, neoverse-v1, cortex-a710, neoverse-n1 and cortex-a57", machine.cpu)));
+    };
+    if let Some(midr) = machine.midr {
+        id.midr = midr;
+    }
+    let mut ids = vec![id; machine.cpus as usize];
+    for (cpu, spec) in ids.iter_mut().zip(&machine.per_cpu) {
+        if let Some(m) = spec.midr {
+            cpu.midr = m;
+        }
+        if let Some(b) = spec.bbm {
+            cpu.bbm = b;
+        }
+    }
+    Ok(ids)
+}
+
+/// Decides the parameters from the command line, the kernel `.config` and the machine.
+pub fn boot_params(cmdline: &str, config: &KernelConfig, machine: &MachineSpec) -> Result<BootParams> {
+    let enabled = |opt: &str| config.enabled(opt);
+    let mut p = BootParams {
+        rodata_enabled: true,
+        rodata_full: true,
+        debug_pagealloc: enabled("CONFIG_DEBUG_PAGEALLOC") && enabled("CONFIG_DEBUG_PAGEALLOC_ENABLE_DEFAULT"),
+        kfence: enabled("CONFIG_KFENCE"),
+        kfence_late: enabled("CONFIG_KFENCE") && config.get("CONFIG_KFENCE_SAMPLE_INTERVAL") == Some("0"),
+        cpus: cpu_identities(machine)?,
+        realm_ipa_bits: machine.realm.as_ref().map(|r| r.ipa_bits),
+        warnings: Vec::new(),
+    };
+    // Early parameters are handled in command-line order; a later one overrides.
+    for word in cmdline.split_whitespace() {
+        let (key, value) = word.split_once('=').unwrap_or((word, ""));
+        match key {
+            // arch_parse_debug_rodata() (asm/setup.h), then set_debug_rodata() (init/main.c).
+            "rodata" => match value {
+                "on" => (p.rodata_enabled, p.rodata_full) = (true, true),
+                "off" => (p.rodata_enabled, p.rodata_full) = (false, false),
+                "noalias" => (p.rodata_enabled, p.rodata_full) = (true, false),
+                other => p.warnings.push(format!("rodata={other}: the kernel says \"Invalid option string for rodata\" and keeps the default (full)")),
+            },
+            // mm/debug_page_alloc.c: only with CONFIG_DEBUG_PAGEALLOC.
+            "debug_pagealloc" if enabled("CONFIG_DEBUG_PAGEALLOC") => {
+                p.debug_pagealloc = matches!(value, "on" | "1" | "y" | "yes" | "true");
+            }
+            // arch/arm64/mm/mmu.c parse_kfence_early_init(): 0 means no early pool.
+            "kfence.sample_interval" if p.kfence => p.kfence_late = value == "0",
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(cpu: &str, midr: Option<u32>) -> MachineSpec {
+        MachineSpec { cpus: 2, memory_mib: 2048, cpu: cpu.into(), midr, per_cpu: Vec::new(), realm: None }
+    }
+
+    fn config(opts: &[&str]) -> KernelConfig {
+        KernelConfig(opts.iter().map(|o| (o.to_string(), "y".to_string())).collect())
+    }
+
+    #[test]
+    fn rodata_words() {
+        let m = machine("max", None);
+        let p = boot_params("rodata=noalias", &config(&[]), &m).unwrap();
+        assert_eq!((p.rodata_enabled, p.rodata_full), (true, false));
+        let p = boot_params("rodata=off rodata=on", &config(&[]), &m).unwrap();
+        assert_eq!((p.rodata_enabled, p.rodata_full), (true, true));
+        let p = boot_params("rodata=full", &config(&[]), &m).unwrap();
+        assert_eq!((p.rodata_enabled, p.rodata_full), (true, true));
+        assert!(p.warnings[0].contains("Invalid option string"));
+    }
+
+    #[test]
+    fn debug_pagealloc_needs_the_config() {
+        let m = machine("max", None);
+        assert!(!boot_params("debug_pagealloc=on", &config(&[]), &m).unwrap().debug_pagealloc);
+        assert!(boot_params("debug_pagealloc=on", &config(&["CONFIG_DEBUG_PAGEALLOC"]), &m).unwrap().debug_pagealloc);
+    }
+
+    #[test]
+    fn kfence_late_pool() {
+        let m = machine("max", None);
+        let c = config(&["CONFIG_KFENCE"]);
+        assert!(!boot_params("", &c, &m).unwrap().kfence_late);
+        assert!(boot_params("kfence.sample_interval=0", &c, &m).unwrap().kfence_late);
+        assert!(!boot_params("kfence.sample_interval=0", &config(&[]), &m).unwrap().kfence_late);
+    }
+
+    #[test]
+    fn cpu_identity_from_model_and_midr() {
+        let ids = cpu_identities(&machine("max", Some(0x410f_d842))).unwrap();
+        assert_eq!(ids, vec![CpuIdentity { midr: 0x410f_d842, bbm: 2 }; 2]);
+        assert!(cpu_identities(&machine("cortex-a53", None)).unwrap_err().to_string().contains("cortex-a53"));
+    }
+
+    #[test]
+    fn per_cpu_identities_override_the_model() {
+        let mut m = machine("max", None);
+        m.per_cpu = vec![
+            linux_harness::machine::CpuSpec { midr: Some(0x410f_d842), bbm: None },
+            linux_harness::machine::CpuSpec { midr: None, bbm: Some(3) },
+        ];
+        let ids = cpu_identities(&m).unwrap();
+        assert_eq!(ids, vec![CpuIdentity { midr: 0x410f_d842, bbm: 2 }, CpuIdentity { midr: 0x000f_0510, bbm: 3 }]);
+    }
+}

@@ -1,0 +1,240 @@
+//! Scenario files (`corpora/scenarios/*.json`, `schema: 1`): parsing and validation with
+//! errors that name the file and the field.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use linux_harness::build::KernelSpec;
+use linux_harness::{EndAction, MachineSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::diff_class::DiffClass;
+pub use crate::timeline::Checkpoint;
+
+pub mod files;
+pub mod reported;
+
+/// One scenario: a kernel variant, a machine, a command line and what to expect.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(deserialize_with = "schema_one")]
+    pub schema: u32,
+    pub name: String,
+    pub description: String,
+    pub kernel: KernelSpec,
+    pub machine: MachineSpec,
+    #[serde(default)]
+    pub cmdline: String,
+    #[serde(default = "default_checkpoints")]
+    pub checkpoints: Vec<Checkpoint>,
+    pub expect: Expect,
+    /// What `/init` does after reporting in.
+    #[serde(default)]
+    pub end: EndAction,
+    /// Checkpoints whose map is not the same from boot to boot, and why: they are
+    /// compared with the model but not snapshotted.
+    #[serde(default)]
+    pub nondeterministic: Vec<Nondeterministic>,
+    /// Record the call trace (crate::timeline::TracedFn) and compare the model's return
+    /// codes call by call. Costs a debugger stop per call: leave it off where calls
+    /// are many (debug_pagealloc).
+    #[serde(default)]
+    pub trace: bool,
+    /// Seconds the boot may take before it counts as hung.
+    #[serde(default = "default_timeout")]
+    pub timeout_s: u32,
+}
+
+fn schema_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if v != 1 {
+        return Err(serde::de::Error::custom(format!("schema {v} is not supported (this oracle reads schema 1)")));
+    }
+    Ok(v)
+}
+
+fn default_checkpoints() -> Vec<Checkpoint> {
+    vec![Checkpoint::EndOfBoot]
+}
+
+fn default_timeout() -> u32 {
+    120
+}
+
+/// A checkpoint whose map is not deterministic, and why.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Nondeterministic {
+    pub checkpoint: Checkpoint,
+    pub why: String,
+}
+
+/// The expected verdict.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "verdict", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Expect {
+    /// Linux and the model agree.
+    Match,
+    /// A known divergence: what diverges and why. With `classes`, a divergence of any
+    /// other class (presence, granularity, attributes, output address, shared bit) is
+    /// still unexpected.
+    Diverge {
+        what: String,
+        why: String,
+        #[serde(default)]
+        classes: Vec<DiffClass>,
+    },
+}
+
+/// A scenario that could not be read, naming the file and the field.
+#[derive(Debug)]
+pub struct ScenarioError {
+    pub file: PathBuf,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() || self.field == "." {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}: field `{}`: {}", self.file.display(), self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.to_path_buf(),
+            field: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses scenario text; `path` is used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            ScenarioError { file: path.to_path_buf(), field, message: inner.to_string() }
+        })?;
+        scenario.validate().map_err(|(field, message)| ScenarioError { file: path.to_path_buf(), field: field.into(), message })?;
+        Ok(scenario)
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let ok = !self.name.is_empty() && self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            return Err(("name", format!("{:?}: use lowercase letters, digits and '-'", self.name)));
+        }
+        if linux_harness::source::debian_package(&self.kernel.source).is_none() {
+            return Err(("kernel.source", format!("{:?}: expected \"debian:linux-source-X.Y\"", self.kernel.source)));
+        }
+        if self.kernel.configs.is_empty() {
+            return Err(("kernel.configs", "needs at least the \"base\" fragment".into()));
+        }
+        if self.cmdline.contains('\n') {
+            return Err(("cmdline", "must be one line".into()));
+        }
+        self.machine.validate()?;
+        if self.machine.realm.is_some() && !self.trace {
+            return Err(("trace", "a realm scenario needs \"trace\": true: the model takes the addresses the kernel shares (set_memory_decrypted) from the call trace".into()));
+        }
+        for n in &self.nondeterministic {
+            if !self.checkpoints.contains(&n.checkpoint) {
+                return Err(("nondeterministic", format!("{} is not one of this scenario's checkpoints", n.checkpoint)));
+            }
+        }
+        if self.timeout_s == 0 {
+            return Err(("timeout_s", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The checkpoints whose map is the same from boot to boot.
+    pub fn deterministic_checkpoints(&self) -> impl Iterator<Item = Checkpoint> + '_ {
+        self.checkpoints.iter().copied().filter(|c| !self.nondeterministic.iter().any(|n| n.checkpoint == *c))
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_s.into())
+    }
+}
+
+/// The corpus folder a scenario's names resolve against: the nearest ancestor of the
+/// scenario file called `corpora`, else this project's own `corpora/`.
+pub fn corpus_root(scenario_file: &Path) -> PathBuf {
+    let absolute = std::path::absolute(scenario_file).unwrap_or_else(|_| scenario_file.to_path_buf());
+    absolute
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "corpora"))
+        .map(Path::to_path_buf)
+        .unwrap_or_else(project_corpora)
+}
+
+/// This project's `corpora/` folder.
+pub fn project_corpora() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("corpora")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{
+      "schema": 1,
+      "name": "bbml3-blocks",
+      "description": "d",
+      "kernel": { "source": "debian:linux-source-7.3", "patches": [], "configs": ["base"] },
+      "machine": { "cpus": 2, "memory_mib": 2048, "cpu": "max", "midr": "0x410fd842" },
+      "cmdline": "rodata=on",
+      "checkpoints": ["end-of-boot"],
+      "expect": { "verdict": "match" }
+    }"#;
+
+    fn err(text: &str) -> String {
+        Scenario::parse(text, Path::new("corpora/scenarios/x.json")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn good_scenario() {
+        let s = Scenario::parse(GOOD, Path::new("x.json")).unwrap();
+        assert_eq!(s.machine.midr, Some(0x410fd842));
+        assert_eq!(s.end, EndAction::Wait);
+        assert_eq!(s.expect, Expect::Match);
+    }
+
+    #[test]
+    fn errors_name_file_and_field() {
+        let e = err(&GOOD.replace("\"0x410fd842\"", "\"410fd842\""));
+        assert!(e.starts_with("corpora/scenarios/x.json: field `machine.midr`:"), "{e}");
+        let e = err(&GOOD.replace("\"cpus\": 2", "\"cpus\": \"two\""));
+        assert!(e.contains("field `machine.cpus`"), "{e}");
+        let e = err(&GOOD.replace("\"end-of-boot\"", "\"end-of-boat\""));
+        assert!(e.contains("field `checkpoints[0]`") && e.contains("unknown checkpoint"), "{e}");
+        let e = err(&GOOD.replace("\"schema\": 1", "\"schema\": 2"));
+        assert!(e.contains("field `schema`"), "{e}");
+        let e = err(&GOOD.replace("\"verdict\": \"match\"", "\"verdict\": \"diverge\""));
+        assert!(e.contains("field `expect`") && e.contains("what"), "{e}");
+        let e = err(&GOOD.replace("\"configs\": [\"base\"]", "\"configs\": []"));
+        assert!(e.contains("field `kernel.configs`"), "{e}");
+        let e = err(&GOOD.replace("\"cmdline\"", "\"command_line\""));
+        assert!(e.contains("unknown field `command_line`"), "{e}");
+        let e = err("{ \"schema\": 1, ");
+        assert!(e.starts_with("corpora/scenarios/x.json: "), "{e}");
+    }
+
+    #[test]
+    fn corpus_root_is_nearest_corpora() {
+        assert_eq!(corpus_root(Path::new("/a/corpora/scenarios/x.json")), PathBuf::from("/a/corpora"));
+    }
+}

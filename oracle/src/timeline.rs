@@ -1,0 +1,229 @@
+//! The boot timeline, typed: the named checkpoints (one table gives each its name, the
+//! kernel point where the guest stops and where the model's replay stands) and the kernel
+//! functions the call tracer records. Names are compared only when parsing and printing.
+//! docs/boot-timeline.md explains each point.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A named boot checkpoint, in timeline order (`Ord` is boot order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Checkpoint {
+    AfterMapMem,
+    AfterRsiInit,
+    MemInit,
+    BeforeSmp,
+    CapsFinalized,
+    AfterRepaint,
+    AfterRodataRo,
+    EndOfBoot,
+}
+
+/// Where a checkpoint stops the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Anchor {
+    /// At the entry of a function.
+    Entry(&'static str),
+    /// When a function returns (a one-shot breakpoint at the return address).
+    Return(&'static str),
+    /// Where the kernel's own ptdump walk for `/init` ends (`note_page_flush`).
+    PtdumpWalk,
+}
+
+/// The model's replay, step by step (docs/boot-timeline.md): a checkpoint is compared
+/// with the model after the last step that happens before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    /// map_mem() built the linear map (arch/arm64/mm/mmu.c:1180); arm64_rsi_init() found
+    /// the realm, if any.
+    MapMem,
+    /// mem_init() set page_alloc_available (arch/arm64/mm/init.c:383).
+    MemInit,
+    /// kfence_init() protected the pool's guard pages (init/main.c:1109).
+    KfenceInit,
+    /// Secondaries online and the capabilities final (arch/arm64/kernel/cpufeature.c:4040).
+    CapsFinalized,
+    /// linear_map_maybe_split_to_ptes() (arch/arm64/mm/mmu.c:1003).
+    Repaint,
+    /// mark_linear_text_alias_ro(), the initcalls and mark_rodata_ro().
+    RodataRo,
+}
+
+/// One row of the timeline.
+struct Row {
+    checkpoint: Checkpoint,
+    name: &'static str,
+    anchor: Anchor,
+    stage: Stage,
+}
+
+/// The timeline: every checkpoint, in boot order.
+const TIMELINE: [Row; 8] = [
+    Row { checkpoint: Checkpoint::AfterMapMem, name: "after-map-mem", anchor: Anchor::Return("paging_init"), stage: Stage::MapMem },
+    Row { checkpoint: Checkpoint::AfterRsiInit, name: "after-rsi-init", anchor: Anchor::Return("arm64_rsi_init"), stage: Stage::MapMem },
+    Row { checkpoint: Checkpoint::MemInit, name: "mem-init", anchor: Anchor::Return("mem_init"), stage: Stage::MemInit },
+    Row { checkpoint: Checkpoint::BeforeSmp, name: "before-smp", anchor: Anchor::Entry("smp_init"), stage: Stage::KfenceInit },
+    Row { checkpoint: Checkpoint::CapsFinalized, name: "caps-finalized", anchor: Anchor::Entry("linear_map_maybe_split_to_ptes"), stage: Stage::CapsFinalized },
+    Row { checkpoint: Checkpoint::AfterRepaint, name: "after-repaint", anchor: Anchor::Return("linear_map_maybe_split_to_ptes"), stage: Stage::Repaint },
+    Row { checkpoint: Checkpoint::AfterRodataRo, name: "after-rodata-ro", anchor: Anchor::Return("mark_rodata_ro"), stage: Stage::RodataRo },
+    Row { checkpoint: Checkpoint::EndOfBoot, name: "end-of-boot", anchor: Anchor::PtdumpWalk, stage: Stage::RodataRo },
+];
+
+impl Checkpoint {
+    /// Every checkpoint, in boot order.
+    pub const ALL: [Checkpoint; 8] = [
+        Checkpoint::AfterMapMem,
+        Checkpoint::AfterRsiInit,
+        Checkpoint::MemInit,
+        Checkpoint::BeforeSmp,
+        Checkpoint::CapsFinalized,
+        Checkpoint::AfterRepaint,
+        Checkpoint::AfterRodataRo,
+        Checkpoint::EndOfBoot,
+    ];
+
+    fn row(self) -> &'static Row {
+        &TIMELINE[self as usize]
+    }
+    pub fn name(self) -> &'static str {
+        self.row().name
+    }
+    pub fn anchor(self) -> Anchor {
+        self.row().anchor
+    }
+    pub fn stage(self) -> Stage {
+        self.row().stage
+    }
+    /// The checkpoint called `name`.
+    pub fn parse(name: &str) -> Option<Checkpoint> {
+        TIMELINE.iter().find(|r| r.name == name).map(|r| r.checkpoint)
+    }
+    /// The known names, for error messages.
+    pub fn known() -> String {
+        TIMELINE.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
+    }
+}
+
+impl fmt::Display for Checkpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for Checkpoint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Checkpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Checkpoint::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown checkpoint {s:?}; known: {}", Checkpoint::known())))
+    }
+}
+
+/// A kernel function the call tracer records (docs/boot-timeline.md lists who calls each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TracedFn {
+    SplitKernelLeafMapping,
+    ChangeMemoryCommon,
+    SetMemoryValid,
+    SetMemoryRo,
+    SetMemoryRw,
+    SetMemoryNx,
+    SetMemoryX,
+    SetMemoryDecrypted,
+    SetMemoryEncrypted,
+    SetMemoryEncDec,
+    SetDirectMapInvalidNoflush,
+    SetDirectMapDefaultNoflush,
+    SetDirectMapValidNoflush,
+    /// The stop_machine repaint callback, on every online CPU.
+    LinearMapSplitToPtes,
+}
+
+/// Each traced function's symbol and how many of its arguments are recorded.
+const TRACED: [(TracedFn, &str, usize); 14] = [
+    (TracedFn::SplitKernelLeafMapping, "split_kernel_leaf_mapping", 2),
+    (TracedFn::ChangeMemoryCommon, "__change_memory_common", 4),
+    (TracedFn::SetMemoryValid, "set_memory_valid", 3),
+    (TracedFn::SetMemoryRo, "set_memory_ro", 2),
+    (TracedFn::SetMemoryRw, "set_memory_rw", 2),
+    (TracedFn::SetMemoryNx, "set_memory_nx", 2),
+    (TracedFn::SetMemoryX, "set_memory_x", 2),
+    (TracedFn::SetMemoryDecrypted, "set_memory_decrypted", 2),
+    (TracedFn::SetMemoryEncrypted, "set_memory_encrypted", 2),
+    (TracedFn::SetMemoryEncDec, "__set_memory_enc_dec", 3),
+    (TracedFn::SetDirectMapInvalidNoflush, "set_direct_map_invalid_noflush", 1),
+    (TracedFn::SetDirectMapDefaultNoflush, "set_direct_map_default_noflush", 1),
+    (TracedFn::SetDirectMapValidNoflush, "set_direct_map_valid_noflush", 3),
+    (TracedFn::LinearMapSplitToPtes, "linear_map_split_to_ptes", 1),
+];
+
+impl TracedFn {
+    /// Every traced function.
+    pub fn all() -> impl Iterator<Item = TracedFn> {
+        TRACED.iter().map(|t| t.0)
+    }
+    /// The kernel symbol.
+    pub fn symbol(self) -> &'static str {
+        TRACED[self as usize].1
+    }
+    /// How many arguments (x0, x1, ...) are recorded.
+    pub fn nargs(self) -> usize {
+        TRACED[self as usize].2
+    }
+    /// The traced function whose symbol is `symbol`.
+    pub fn parse(symbol: &str) -> Option<TracedFn> {
+        TRACED.iter().find(|t| t.1 == symbol).map(|t| t.0)
+    }
+    /// A realm's sharing and unsharing calls, which the replay applies to the map.
+    pub fn is_enc_dec(self) -> bool {
+        matches!(self, TracedFn::SetMemoryDecrypted | TracedFn::SetMemoryEncrypted)
+    }
+}
+
+impl fmt::Display for TracedFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.symbol())
+    }
+}
+
+impl Serialize for TracedFn {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.symbol())
+    }
+}
+
+impl<'de> Deserialize<'de> for TracedFn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        TracedFn::parse(&s).ok_or_else(|| {
+            let known: Vec<&str> = TRACED.iter().map(|t| t.1).collect();
+            serde::de::Error::custom(format!("{s:?} is not a traced function; traced: {}", known.join(", ")))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_in_enum_order() {
+        for (i, r) in TIMELINE.iter().enumerate() {
+            assert_eq!(r.checkpoint as usize, i);
+            assert_eq!(Checkpoint::ALL[i], r.checkpoint);
+            assert_eq!(Checkpoint::parse(r.name), Some(r.checkpoint));
+        }
+        for (i, t) in TRACED.iter().enumerate() {
+            assert_eq!(t.0 as usize, i);
+            assert_eq!(TracedFn::parse(t.1), Some(t.0));
+        }
+        // Boot order and replay order agree.
+        assert!(Checkpoint::ALL.windows(2).all(|w| w[0].stage() <= w[1].stage()));
+        assert_eq!(Checkpoint::parse("end-of-boat"), None);
+    }
+}

@@ -1,6 +1,6 @@
 //! Building the linear map at boot: `map_mem()` of arch/arm64/mm/mmu.c (7.3) and the
 //! predicates that pick its granularity (`force_pte_mapping()`, `can_set_direct_map()`,
-//! `linear_map_requires_bbml3`), spec §2.1-2.2.
+//! `linear_map_requires_bbml3`): docs/map-mem.md#predicates and #mapping-calls.
 
 #[cfg(any(test, feature = "alloc"))]
 use alloc::vec::Vec;
@@ -39,7 +39,8 @@ impl MemblockRegion {
     }
 }
 
-/// The switches the direct-map predicates read (spec §6 inputs DP, RF, KL, plus realm).
+/// The switches the direct-map predicates read (inputs DP, RF, KL of
+/// docs/map-mem.md#decision-table, plus realm).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DirectMapPolicy {
     /// `debug_pagealloc_enabled()` (DP).

@@ -1,8 +1,9 @@
 //! Changing attributes of live linear-map entries (arch/arm64/mm/pageattr.c and
-//! arch/arm64/mm/mem_encrypt.c, 7.3; spec §4-5): `update_range_prot` (split, then a
-//! lockless walk that rewrites entries in place), `__change_memory_common` and its
-//! flush rule, the `set_memory_*` and `set_direct_map_*` entry points, and the realm
-//! share/unshare path `__set_memory_enc_dec`.
+//! arch/arm64/mm/mem_encrypt.c, 7.3; docs/split.md#attribute-changes and
+//! docs/realm.md): `update_range_prot` (split, then a lockless walk that rewrites
+//! entries in place), `__change_memory_common` and its flush rule, the `set_memory_*`
+//! and `set_direct_map_*` entry points, and the realm share/unshare path
+//! `__set_memory_enc_dec`.
 //!
 //! Only the model's tables (the linear map) are walked. A vmalloc or kernel-image
 //! address finds no entries in them, so for those only the split gate, the WARNs and
@@ -103,8 +104,9 @@ impl<E: PgtableEnv> Mmu<E> {
     /// Mirrors `update_range_prot()` in arch/arm64/mm/pageattr.c (7.3): splits so that
     /// `start` and `start + size` are leaf boundaries (a failure is WARN_ON_ONCE'd and
     /// returned with nothing walked), then walks `[start, start + size)` applying
-    /// `clear_mask` then `set_mask` (spec §4.1). The walk stops at the first block it
-    /// only partly covers (WARN, `-EINVAL`), leaving the entries before it changed.
+    /// `clear_mask` then `set_mask` (docs/split.md#update_range_prot). The walk stops at
+    /// the first block it only partly covers (WARN, `-EINVAL`), leaving the entries
+    /// before it changed.
     /// No TLB maintenance. An empty range is `-EINVAL` (from the walker).
     pub fn update_range_prot(&mut self, boot: &BootState, start: VirtAddr, size: u64, set_mask: u64, clear_mask: u64) -> Result<()> {
         let end = start.0.wrapping_add(size);
@@ -243,8 +245,9 @@ impl<E: PgtableEnv> Mmu<E> {
         self.set_memory_valid(boot, addr, nr, valid)
     }
 
-    /// Mirrors `__set_memory_enc_dec()` in arch/arm64/mm/pageattr.c (7.3; spec §5.2).
-    /// Outside a realm: `Ok`, nothing done. Not a linear-map address: `-EINVAL`. Else:
+    /// Mirrors `__set_memory_enc_dec()` in arch/arm64/mm/pageattr.c (7.3;
+    /// docs/realm.md#sharing-and-unsharing). Outside a realm: `Ok`, nothing done. Not a
+    /// linear-map address: `-EINVAL`. Else:
     ///
     /// 1. break: every entry becomes present-invalid with the NS bit
     ///    (`PROT_NS_SHARED`) set (decrypt) or cleared (encrypt), splitting first; TLB

@@ -1,5 +1,6 @@
-//! The linear-map side of `mark_rodata_ro()` in arch/arm64/mm/mmu.c (7.3, step 17 of
-//! spec §1): the linear alias of the kernel data/bss becomes present-invalid.
+//! The linear-map side of `mark_rodata_ro()` in arch/arm64/mm/mmu.c (7.3;
+//! docs/split.md#mark_rodata_ro): the linear alias of the kernel data/bss becomes
+//! present-invalid.
 
 use crate::address::PhysAddr;
 use crate::errno::Result;

@@ -1,4 +1,4 @@
-//! Splitting live linear-map leaves (arch/arm64/mm/mmu.c, 7.3; spec §3): the boot
+//! Splitting live linear-map leaves (arch/arm64/mm/mmu.c, 7.3; docs/split.md): the boot
 //! state the split gate reads ([`BootState`]), `split_kernel_leaf_mapping()` with its
 //! gate, the per-address split and its helpers (`split_pud`, `split_pmd`,
 //! `split_contpmd`, `split_contpte`), and the stop_machine repaint to PTEs
@@ -18,16 +18,17 @@ use crate::pagewalk::{walk_kernel_page_table_range_lockless, MmWalkOps, WalkActi
 use crate::pgtable::*;
 
 /// The kernel state the split gate and the attribute code read, as boot proceeds
-/// (spec §1). A plain value: the caller updates it between calls.
+/// (docs/boot-timeline.md). A plain value: the caller updates it between calls.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BootState {
     /// `linear_map_requires_bbml3`, as `map_mem()` set it.
     pub linear_map_requires_bbml3: bool,
-    /// `page_alloc_available`: set by `mem_init()` (step 7).
+    /// `page_alloc_available`: set by `mem_init()` (docs/boot-timeline.md#mem_init).
     pub page_alloc_available: bool,
     /// `num_online_cpus()`.
     pub online_cpus: u32,
-    /// `system_capabilities_finalized()`: true from `apply_alternatives_all()` (step 12).
+    /// `system_capabilities_finalized()`: true from `apply_alternatives_all()`
+    /// (docs/boot-timeline.md#setup_system_features).
     pub caps_finalized: bool,
     /// `system_supports_bbml3()`: false until the capabilities are finalized, then
     /// whether every early CPU had BBML3.
@@ -45,8 +46,8 @@ pub struct BootState {
 }
 
 impl BootState {
-    /// The state right after `map_mem()` (step 3): one CPU, no page allocator,
-    /// capabilities not finalized, no realm yet.
+    /// The state right after `map_mem()` (docs/boot-timeline.md#map_mem): one CPU, no
+    /// page allocator, capabilities not finalized, no realm yet.
     pub const fn at_map_mem(linear_map_requires_bbml3: bool, policy: DirectMapPolicy) -> BootState {
         BootState {
             linear_map_requires_bbml3,
@@ -61,23 +62,26 @@ impl BootState {
         }
     }
 
-    /// `arm64_rsi_init()` found a realm (step 4): `prot_ns_shared` and `rsi_present`.
+    /// `arm64_rsi_init()` found a realm (docs/boot-timeline.md#arm64_rsi_init):
+    /// `prot_ns_shared` and `rsi_present`.
     pub fn rsi_init(&mut self, prot_ns_shared: u64) {
         self.prot_ns_shared = prot_ns_shared;
         self.policy.realm = true;
     }
 
-    /// `mem_init()` (step 7): `page_alloc_available = true`.
+    /// `mem_init()` (docs/boot-timeline.md#mem_init): `page_alloc_available = true`.
     pub fn mem_init(&mut self) {
         self.page_alloc_available = true;
     }
 
-    /// A secondary CPU marked itself online (step 11).
+    /// A secondary CPU marked itself online (arch/arm64/kernel/smp.c:258;
+    /// docs/boot-timeline.md#smp_init).
     pub fn set_cpu_online(&mut self) {
         self.online_cpus += 1;
     }
 
-    /// `apply_alternatives_all()` in `setup_system_features()` (step 12): the
+    /// `apply_alternatives_all()` in `setup_system_features()`
+    /// (docs/boot-timeline.md#setup_system_features): the
     /// capabilities are final, and `system_supports_bbml3()` is whether every early CPU
     /// had BBML3.
     pub fn finalize_caps(&mut self, all_cpus_bbml3: bool) {
@@ -342,8 +346,8 @@ impl<E: PgtableEnv> MmWalkOps<E> for SplitToPtesOps {
 
 impl<E: PgtableEnv> Mmu<E> {
     /// Mirrors `split_kernel_leaf_mapping()` in arch/arm64/mm/mmu.c (7.3): makes `start`
-    /// and `end` leaf boundaries of the linear map, behind the gate of spec §3.1 in the
-    /// kernel's order:
+    /// and `end` leaf boundaries of the linear map, behind the gate (docs/split.md#gate)
+    /// in the kernel's order:
     ///
     /// 1. `!linear_map_requires_bbml3` or `is_kfence_address(start)`: `Ok`, no split;
     /// 2. without `system_supports_bbml3()`: finalized capabilities give `Ok` with no

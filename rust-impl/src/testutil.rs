@@ -41,7 +41,7 @@ pub fn bank_2g() -> Vec<MemblockRegion> {
     alloc::vec![MemblockRegion::new(0x4000_0000, 0x8000_0000, 0)]
 }
 
-/// `map_mem` inputs with every switch off (row C of spec §6).
+/// `map_mem` inputs with every switch off (docs/map-mem.md#row-c).
 pub fn inputs(layout: Layout, memblock: Vec<MemblockRegion>) -> MapMemInputs {
     MapMemInputs {
         memblock,
@@ -81,14 +81,14 @@ pub fn leaves_shared(mmu: &Mmu<HostEnv>, shared_mask: u64) -> Vec<(Leaf, u64)> {
     out
 }
 
-/// `map_mem` inputs of a BBML3 boot CPU with `rodata=full` (row E/F of spec §6) on
-/// the 2 GiB bank.
+/// `map_mem` inputs of a BBML3 boot CPU with `rodata=full` (docs/map-mem.md#row-e and
+/// #row-f) on the 2 GiB bank.
 pub fn bbml3_inputs(layout: Layout) -> MapMemInputs {
     MapMemInputs { rodata_full: true, boot_cpu_bbml3: true, ..inputs(layout, bank_2g()) }
 }
 
 /// `inputs` booted on a fresh 4K/48-bit map by `map_mem`, with the [`BootState`] it
-/// leaves (T0 of spec §1) and an empty event log.
+/// leaves (docs/boot-timeline.md#map_mem) and an empty event log.
 pub fn boot_at_map_mem(inputs: &MapMemInputs) -> (Mmu<HostEnv>, BootState) {
     let mut mmu = new_mmu(Granule::G4K);
     let requires = crate::map_mem::map_mem(&mut mmu, inputs).expect("map_mem");

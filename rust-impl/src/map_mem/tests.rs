@@ -39,7 +39,8 @@ fn check_kernel_boundaries(mmu: &Mmu<HostEnv>, leaves: &[(crate::linear_map::Lea
 // (a) force_pte_mapping(): every leaf is a plain PTE.
 #[test]
 fn force_pte_mapping_gives_plain_ptes() {
-    // Row A (debug_pagealloc, even on a BBML3 CPU) and row B (no BBML3, rodata=full).
+    // docs/map-mem.md#row-a (debug_pagealloc, even on a BBML3 CPU) and #row-b (no BBML3,
+    // rodata=full).
     let row_a = MapMemInputs { debug_pagealloc: true, boot_cpu_bbml3: true, rodata_full: true, ..inputs(LAYOUT_SMALL, bank_2g()) };
     let row_b = MapMemInputs { rodata_full: true, ..inputs(LAYOUT_SMALL, bank_2g()) };
     for inputs in [row_a, row_b] {
@@ -296,7 +297,8 @@ fn barriers_before_tables_are_linked() {
     assert_eq!(&events[events.len() - 3..events.len() - 1], &[Event::DsbIshst, Event::Isb]);
 }
 
-// (f) The three predicates over the rows of spec §6, and the shape of the map.
+// (f) The three predicates over the rows of docs/map-mem.md#decision-table, and the
+// shape of the map.
 #[test]
 fn decision_table_rows() {
     struct Row {
@@ -325,7 +327,7 @@ fn decision_table_rows() {
         assert_eq!(inputs.force_pte_mapping(), r.force_pte, "row {}", r.name);
         assert_eq!(inputs.can_set_direct_map(), r.can_set, "row {}", r.name);
         assert_eq!(inputs.linear_map_requires_bbml3(), r.requires, "row {}", r.name);
-        // The reduced form of spec §2.1: !DP && B0 && (RF || KL).
+        // The reduced form in docs/map-mem.md#predicates: !DP && B0 && (RF || KL).
         assert_eq!(r.requires, !r.dp && r.b0 && (r.rf || r.kl), "row {}", r.name);
         let env = HostEnv::new(Granule::G4K, PhysAddr(TABLES), 64 << 20).without_write_log();
         let mut mmu = Mmu::new(env, Granule::G4K, 48, PhysAddr(MEMSTART)).unwrap();

@@ -31,13 +31,13 @@ fn pa(off: u64) -> PhysAddr {
     PhysAddr(MEMSTART + off)
 }
 
-/// Row E/F: blocks and CONT, `linear_map_requires_bbml3`.
+/// docs/map-mem.md#row-e and #row-f: blocks and CONT, `linear_map_requires_bbml3`.
 fn row_e() -> (Mmu<HostEnv>, BootState) {
     boot_at_map_mem(&bbml3_inputs(LAYOUT_SMALL))
 }
 
-/// Row D: the same blocks, but `rodata=off`, so the linear map does not require BBML3
-/// and is never split.
+/// docs/map-mem.md#row-d: the same blocks, but `rodata=off`, so the linear map does not
+/// require BBML3 and is never split.
 fn row_d() -> (Mmu<HostEnv>, BootState) {
     boot_at_map_mem(&MapMemInputs { boot_cpu_bbml3: true, ..inputs(LAYOUT_SMALL, bank_2g()) })
 }
@@ -81,7 +81,7 @@ fn warn_kinds(mmu: &Mmu<HostEnv>) -> Vec<WarnKind> {
     mmu.env.warnings().map(|w| w.kind).collect()
 }
 
-// --- update_range_prot and the walk rules (spec §4.1). ----------------------------
+// --- update_range_prot and the walk rules (docs/split.md#update_range_prot). ------
 
 #[test]
 fn partial_pmd_block_is_einval_with_earlier_entries_modified() {
@@ -124,7 +124,8 @@ fn partial_pud_block_is_einval_with_nothing_modified() {
 fn whole_blocks_change_in_place_and_cont_groups_are_not_checked() {
     let (mut mmu, b) = row_d();
     let b = open(b);
-    // A whole PUD block and one PMD of a CONT PMD group (row D never splits).
+    // A whole PUD block and one PMD of a CONT PMD group (docs/map-mem.md#row-d never
+    // splits).
     mmu.set_memory_valid(&b, va(G), (G / PAGE) as u32, false).unwrap();
     mmu.set_memory_valid(&b, va(64 * M), 512, false).unwrap();
     let want = expect(
@@ -170,7 +171,7 @@ fn zero_pages_is_einval_from_the_walker() {
     assert_eq!(writes(&mmu), 0);
 }
 
-// --- The flush rule and the entry points (spec §4.2). -----------------------------
+// --- The flush rule and the entry points (docs/split.md#entry-points). -----------
 
 #[test]
 fn only_making_valid_skips_the_flush() {
@@ -225,7 +226,8 @@ fn set_direct_map_entry_points() {
 
 #[test]
 fn set_direct_map_needs_can_set_direct_map_now() {
-    // Row D: no rodata_full, no late KFENCE: every set_direct_map_* is a no-op...
+    // docs/map-mem.md#row-d: no rodata_full, no late KFENCE: every set_direct_map_* is a
+    // no-op...
     let (mut mmu, b) = row_d();
     let mut b = open(b);
     assert!(!b.policy.can_set_direct_map());
@@ -234,7 +236,8 @@ fn set_direct_map_needs_can_set_direct_map_now() {
     mmu.set_direct_map_valid_noflush(&b, pa(G), 1, false).unwrap();
     assert!(mmu.env.events().is_empty());
     // ...until a realm is found, which makes them live on a block map that was never
-    // meant to be split (spec §5.3): a single page of a PUD block fails.
+    // meant to be split (docs/realm.md#late-detection): a single page of a PUD block
+    // fails.
     b.rsi_init(NS);
     assert!(b.policy.can_set_direct_map());
     assert_eq!(mmu.set_direct_map_invalid_noflush(&b, pa(G)), Err(Errno::EINVAL));
@@ -295,7 +298,7 @@ fn set_memory_ro_needs_a_vm_alloc_area() {
     assert_eq!(flushes(&mmu), [(mmu.lm(pages[0]), mmu.lm(PhysAddr(pages[0].0 + PAGE))), (vmalloc, VirtAddr(vmalloc.0 + PAGE))]);
 }
 
-// --- mark_rodata_ro (mmu.c, step 17). -------------------------------------------
+// --- mark_rodata_ro (arch/arm64/mm/mmu.c:1254; docs/split.md#mark_rodata_ro). ---
 
 #[test]
 fn mark_rodata_ro_invalidates_the_data_alias() {
@@ -321,9 +324,9 @@ fn mark_rodata_ro_invalidates_the_data_alias() {
     assert_map_eq(&linear_map(&mmu, 0), &untouched(&mmu));
 }
 
-// --- The realm path (spec §5.2). --------------------------------------------------
+// --- The realm path (docs/realm.md#sharing-and-unsharing). -----------------------
 
-/// A realm on row E after `mem_init`, one CPU.
+/// A realm on docs/map-mem.md#row-e after `mem_init`, one CPU.
 fn realm() -> (Mmu<HostEnv>, BootState) {
     let (mmu, mut b) = row_e();
     b.rsi_init(NS);
@@ -423,8 +426,8 @@ fn decrypt_failure_states() {
     assert_eq!(flushes(&mmu), [(va(ITS), va(ITS + 64 * K))]);
     assert!(rsi.calls.is_empty());
 
-    // 2. The walk meets a partial block (row D never splits): the entries before it
-    //    are left invalid with the NS bit.
+    // 2. The walk meets a partial block (docs/map-mem.md#row-d never splits): the
+    //    entries before it are left invalid with the NS bit.
     let (mut mmu, b) = row_d();
     let mut b = open(b);
     b.rsi_init(NS);
@@ -592,7 +595,7 @@ fn run_sequence(seed: u64, boot: BootState, ops: usize) {
 
 #[test]
 fn random_splits_and_changes_keep_the_map_consistent() {
-    // Finalized on a system with BBML3 (row E): splits always allowed.
+    // Finalized on a system with BBML3 (docs/map-mem.md#row-e): splits always allowed.
     let (_, mut b) = row_e();
     b.rsi_init(NS);
     b.mem_init();

@@ -23,7 +23,7 @@ fn va(off: u64) -> VirtAddr {
     VirtAddr(PO + off)
 }
 
-/// Row E/F of spec §6 on LAYOUT_SMALL: requires BBML3, blocks and CONT.
+/// docs/map-mem.md#row-e and #row-f on LAYOUT_SMALL: requires BBML3, blocks and CONT.
 fn boot() -> (Mmu<HostEnv>, BootState) {
     boot_at_map_mem(&bbml3_inputs(LAYOUT_SMALL))
 }
@@ -85,7 +85,7 @@ fn check_split_events(events: &[Event]) {
     }
 }
 
-// --- The gate (spec §3.1), in each boot window. -----------------------------------
+// --- The gate (docs/split.md#gate), in each boot window. --------------------------
 
 struct GateCase {
     name: &'static str,
@@ -173,7 +173,7 @@ fn gate_warning_names_the_range_and_cpu_count() {
     assert!(!WarnKind::SplitWithSecondariesOnline.is_once());
 }
 
-// --- The per-address split (spec §3.2). ------------------------------------------
+// --- The per-address split (docs/split.md#per-address-split). --------------------
 
 #[test]
 fn pud_splits_to_cont_pmds() {
@@ -390,7 +390,7 @@ fn enomem_leaves_the_splits_done_so_far() {
     assert_eq!(linear_map(&mmu, 0).lines.last().copied(), Some(line(&mmu, G, 2 * G, Level::Pud, false, RW)));
 }
 
-// --- The repaint (spec §3.3). ---------------------------------------------------
+// --- The repaint (docs/split.md#repaint). ----------------------------------------
 
 fn stext(layout: Layout) -> PhysAddr {
     // _stext is SEGMENT_ALIGN (64K) after _text.

@@ -251,12 +251,12 @@ pub trait StopHandler {
     /// handler may insert and remove breakpoints through `gdb`.
     fn on_stop(&mut self, stop: &StopReply, gdb: &mut GdbStub, files: &RunFiles) -> Result<()>;
 
-    /// Which vCPU to resume after a stop: `None` resumes all, `Some(thread)` only that
-    /// one while the others stay held (until a later stop resumes all). There is no time
-    /// limit on running alone: results must not depend on how fast the host is. A vCPU
-    /// that never stops again ends as a hung boot (the scenario's timeout), with the held
+    /// Which vCPUs to resume after a stop: `None` resumes all, `Some(threads)` only
+    /// those while the others stay held (until a later stop resumes all). There is no
+    /// time limit on running so: results must not depend on how fast the host is. vCPUs
+    /// that never stop again end as a hung boot (the scenario's timeout), with the held
     /// state named in its last lines.
-    fn resume_only(&self) -> Option<String> {
+    fn resume_only(&self) -> Option<Vec<String>> {
         None
     }
 }
@@ -313,7 +313,7 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
     let deadline = started + req.timeout;
     let mut panic_seen: Option<Instant> = None;
     let mut gdb = None;
-    let mut alone: Option<String> = None;
+    let mut alone: Option<Vec<String>> = None;
     if let Some(h) = handler.as_deref_mut() {
         let mut g = connect_gdb(&files.gdb)?;
         for bp in &h.breakpoints() {
@@ -383,8 +383,8 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
         }
         if Instant::now() >= deadline {
             let mut last_lines = console::last_lines(&tail.text, 25);
-            if let Some(thread) = &alone {
-                last_lines.push(format!("(harness: only vCPU {thread} was running, the others held by the debugger)"));
+            if let Some(threads) = &alone {
+                last_lines.push(format!("(harness: only vCPU(s) {} were running, the others held by the debugger)", threads.join(", ")));
             }
             break BootOutcome::Hung { seconds: req.timeout.as_secs_f64(), last_lines };
         }

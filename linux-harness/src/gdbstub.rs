@@ -300,10 +300,11 @@ impl GdbStub {
         Ok(())
     }
 
-    /// Resumes only `thread`; the other vCPUs stay stopped (`vCont;c:THREAD`).
-    pub fn cont_only(&mut self, thread: &str) -> Result<()> {
+    /// Resumes only `threads`; the other vCPUs stay stopped (`vCont;c:T1;c:T2...`).
+    pub fn cont_only(&mut self, threads: &[String]) -> Result<()> {
         self.selected = None;
-        self.send(&format!("vCont;c:{thread}"))
+        let actions: String = threads.iter().map(|t| format!(";c:{t}")).collect();
+        self.send(&format!("vCont{actions}"))
     }
 
     /// Resumes every vCPU; the stop comes back through [`GdbStub::wait_stop`].

@@ -63,19 +63,20 @@ fn nightly(sh: &Shell, extra: &[String]) -> Result<()> {
     print!("{report}");
     eprint!("{}", String::from_utf8_lossy(&result.stderr));
     println!("report: {}", out_dir.join("report.txt").display());
-    // The reported bugs: each must still show what its entry says.
-    let repro = cmd!(sh, "./target/release/oracle repro corpora/reported").ignore_status().output()?;
+    // The reported bugs: each must still show what its entry says. The verdicts come
+    // from the JSON results, not from the report text.
+    let repro_json = out_dir.join("reported.json");
+    let repro = cmd!(sh, "./target/release/oracle repro corpora/reported --json {repro_json}").ignore_status().output()?;
     std::fs::write(out_dir.join("reported.txt"), &repro.stdout)?;
-    let verdicts: Vec<String> = String::from_utf8_lossy(&repro.stdout)
-        .lines()
-        .filter(|l| l.ends_with(": reproduced (every run as the entry says)") || l.ends_with(": NOT reproduced") || l.ends_with(": INFRASTRUCTURE FAILURE"))
-        .map(str::to_string)
-        .collect();
-    for v in &verdicts {
-        println!("reported {v}");
-    }
     eprint!("{}", String::from_utf8_lossy(&repro.stderr));
-    println!("reported bugs: {}", out_dir.join("reported.txt").display());
+    match std::fs::read_to_string(&repro_json).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()) {
+        Some(serde_json::Value::Array(entries)) => {
+            for e in &entries {
+                println!("reported {}: {}", e["entry"].as_str().unwrap_or("?"), e["verdict"].as_str().unwrap_or("?"));
+            }
+        }
+        _ => println!("reported bugs: no results ({} was not written)", repro_json.display()),
+    }
     match (result.status.code(), repro.status.code()) {
         (Some(0), Some(0)) => Ok(()),
         (Some(0 | 1), Some(0 | 1)) => bail!("some scenarios or reported bugs did not come out as expected"),

@@ -186,12 +186,12 @@ static void pin_to_this_cpu(void)
 	unsigned int cpu = 0;
 	unsigned long mask[4] = { 0 };
 
-	if (my_syscall3(__NR_getcpu, &cpu, NULL, NULL) < 0 || cpu >= 8 * sizeof(mask)) {
+	if (syscall(__NR_getcpu, &cpu, NULL, NULL) < 0 || cpu >= 8 * sizeof(mask)) {
 		put("LMO-ERROR: getcpu failed\n");
 		return;
 	}
 	mask[cpu / (8 * sizeof(mask[0]))] = 1UL << (cpu % (8 * sizeof(mask[0])));
-	if (my_syscall3(__NR_sched_setaffinity, 0, sizeof(mask), mask) < 0)
+	if (syscall(__NR_sched_setaffinity, 0, sizeof(mask), mask) < 0)
 		put("LMO-ERROR: sched_setaffinity failed\n");
 }
 

@@ -18,6 +18,9 @@ pub enum Purpose {
     PtdumpWalkStart,
     /// The kernel's ptdump walk ends (`note_page_flush`): the end-of-boot checkpoint.
     PtdumpWalkEnd,
+    /// `cpu_do_idle`: a vCPU that reaches it, while the walk waits for the others to go
+    /// idle, is held there.
+    IdleHold,
     /// Read the Linux side here (a function entry or a source line), once.
     Stop(StopPoint),
     /// The entry of a function whose return is the stop point: arm a breakpoint at the
@@ -36,6 +39,7 @@ impl Purpose {
             Purpose::Traced(_) => 1,
             Purpose::PtdumpWalkStart => 2,
             Purpose::PtdumpWalkEnd => 3,
+            Purpose::IdleHold => 3,
             Purpose::Stop(_) | Purpose::StopAtReturn(_) => 4,
             Purpose::Returned(_) => 5,
         }

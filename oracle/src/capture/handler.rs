@@ -21,14 +21,26 @@ use crate::linux_side::kernel_view::KernelView;
 use crate::linux_side::{boot_state, read_linux_side, LinuxSide};
 use crate::timeline::TracedFn;
 
+/// The kernel's ptdump walk for `/init` runs alone: its vCPU is held at the walk's start
+/// until every other vCPU has reached the idle loop (`cpu_do_idle`, interrupts masked,
+/// no lock held) and is held there; then it walks alone to `note_page_flush`. So no other
+/// CPU maps or unmaps pages under the walk (debug_pagealloc does as pages are allocated
+/// and freed), and no held CPU owns a lock the walk needs. `/init` pins itself to its
+/// CPU, so the walk cannot move to a held one.
+struct WalkHold {
+    walker: String,
+    /// Other vCPUs still running towards the idle loop.
+    pending: Vec<String>,
+}
+
 /// What a capture collects while the guest boots.
 pub struct CaptureHandler<'a> {
     pub info: &'a KernelInfo,
     pub ram_size: u64,
     pub monitor: bool,
     pub breakpoints: Breakpoints,
-    /// The vCPU walking, while the kernel's ptdump walk is in progress.
-    pub walking: Option<String>,
+    /// The vCPUs held around the kernel's ptdump walk, while it is in progress.
+    hold: Option<WalkHold>,
     pub sides: BTreeMap<StopPoint, Result<LinuxSide>>,
     pub order: Vec<StopPoint>,
     pub trace: Vec<TracedCall>,
@@ -48,7 +60,7 @@ impl<'a> CaptureHandler<'a> {
             ram_size,
             monitor,
             breakpoints,
-            walking: None,
+            hold: None,
             sides: BTreeMap::new(),
             order: Vec::new(),
             trace: Vec::new(),
@@ -138,11 +150,20 @@ impl<'a> CaptureHandler<'a> {
                         self.trace_error.get_or_insert(e);
                     }
                 }
-                Purpose::PtdumpWalkStart => self.walking = Some(thread.to_string()),
+                Purpose::PtdumpWalkStart => self.hold_for_walk(gdb, thread)?,
+                Purpose::IdleHold => {
+                    if let Some(h) = self.hold.as_mut() {
+                        h.pending.retain(|t| t != thread);
+                        if h.pending.is_empty() {
+                            self.breakpoints.remove_all(|p| *p == Purpose::IdleHold);
+                        }
+                    }
+                }
                 Purpose::PtdumpWalkEnd => {
                     self.ptdump_walks += 1;
                     self.capture(StopPoint::Checkpoint(crate::timeline::Checkpoint::EndOfBoot), gdb, thread, files);
-                    self.walking = None;
+                    self.hold = None;
+                    self.breakpoints.remove_all(|p| *p == Purpose::IdleHold);
                 }
                 // These points are passed once at boot; a stop point with several
                 // addresses (a source line) is done at the first.
@@ -164,6 +185,24 @@ impl<'a> CaptureHandler<'a> {
         Ok(())
     }
 
+    /// The walk starts on `walker`: hold it until the other vCPUs are idle.
+    fn hold_for_walk(&mut self, gdb: &mut GdbStub, walker: &str) -> Result<()> {
+        let mut pending = Vec::new();
+        for t in gdb.threads()? {
+            if t != walker && !self.info.symbols.symbolize(gdb.read_register(&t, "pc")?).starts_with("cpu_do_idle+") {
+                pending.push(t);
+            }
+        }
+        if !pending.is_empty() {
+            self.breakpoints.add(self.info.symbols.get("cpu_do_idle")?, Purpose::IdleHold);
+        }
+        if std::env::var_os("LMO_PROFILE").is_some() {
+            eprintln!("ptdump walk on vCPU {walker}: waiting for {pending:?} to reach the idle loop");
+        }
+        self.hold = Some(WalkHold { walker: walker.to_string(), pending });
+        Ok(())
+    }
+
     /// Sets and clears the debugger's breakpoints so they are the registry's.
     fn sync(&self, gdb: &mut GdbStub) -> Result<()> {
         let wanted = self.breakpoints.addresses();
@@ -179,8 +218,8 @@ impl<'a> CaptureHandler<'a> {
 }
 
 impl StopHandler for CaptureHandler<'_> {
-    fn resume_only(&self) -> Option<String> {
-        self.walking.clone()
+    fn resume_only(&self) -> Option<Vec<String>> {
+        self.hold.as_ref().map(|h| if h.pending.is_empty() { vec![h.walker.clone()] } else { h.pending.clone() })
     }
 
     fn breakpoints(&self) -> Vec<u64> {

@@ -97,10 +97,7 @@ fn breakpoints(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Breakp
                 Anchor::Return(f) => b.add(syms.get(f)?, Purpose::StopAtReturn(point.clone())),
                 Anchor::PtdumpWalk => {
                     b.add(syms.get("note_page_flush")?, Purpose::PtdumpWalkEnd);
-                    // The kernel's walk runs with every other vCPU held, from its start to
-                    // note_page_flush, so no other CPU maps or unmaps pages under it
-                    // (debug_pagealloc does as pages are allocated and freed); /init pins
-                    // itself to its CPU, so the walk cannot move to a held one.
+                    // The walk runs alone (handler::WalkHold).
                     b.add(syms.get("ptdump_walk_pgd")?, Purpose::PtdumpWalkStart);
                 }
             },

@@ -9,7 +9,7 @@ use linux_harness::{build_kernel, initramfs, KernelArtifacts};
 
 use crate::error::{Context, Error, Result};
 use crate::linux_side::kernel::{KernelConfig, KernelInfo};
-use crate::replay::params::{boot_params, BootParams};
+use crate::scenario::params::{boot_params, BootParams};
 use crate::scenario::{corpus_root, Scenario};
 
 /// A scenario ready to boot and replay.

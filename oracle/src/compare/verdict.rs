@@ -67,29 +67,34 @@ pub fn exit_code(outcomes: &[Outcome]) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff_class::DiffClass;
     use crate::compare::differ::Divergence;
+    use crate::diff_class::DiffClass::{self, *};
+    use rstest::rstest;
 
-    fn div(classes: &[DiffClass]) -> Divergence {
-        Divergence { start: 0, end: 0x1000, classes: classes.to_vec(), linux: vec![], model: vec![] }
+    /// `None`: the scenario expects a match; `Some(classes)`: a divergence of those.
+    fn expect(classes: Option<Vec<DiffClass>>) -> Expect {
+        match classes {
+            None => Expect::Match,
+            Some(classes) => Expect::Diverge { what: "w".into(), why: "y".into(), classes },
+        }
     }
 
-    fn diverge(classes: &[&str]) -> Expect {
-        Expect::Diverge { what: "w".into(), why: "y".into(), classes: classes.iter().map(|c| DiffClass::parse(c).unwrap()).collect() }
-    }
-
-    #[test]
-    fn verdicts() {
-        assert_eq!(verdict(&Expect::Match, &[], 0), Verdict::Match);
-        assert_eq!(verdict(&Expect::Match, &[div(&[DiffClass::Granularity])], 0), Verdict::UnexpectedDivergence);
-        // A WARN where a clean boot is expected is a kernel outcome.
-        assert_eq!(verdict(&Expect::Match, &[], 1), Verdict::UnexpectedDivergence);
-        assert_eq!(verdict(&diverge(&["presence"]), &[div(&[DiffClass::Presence])], 0), Verdict::ExpectedDivergence);
-        // A divergence of a class the entry does not name is still unexpected.
-        assert_eq!(verdict(&diverge(&["presence"]), &[div(&[DiffClass::Presence, DiffClass::Attributes])], 0), Verdict::UnexpectedDivergence);
-        assert_eq!(verdict(&diverge(&[]), &[div(&[DiffClass::Shared])], 0), Verdict::ExpectedDivergence);
-        // An expected divergence that went away is reported.
-        assert_eq!(verdict(&diverge(&["presence"]), &[], 0), Verdict::DivergenceDisappeared);
-        assert!(!Verdict::DivergenceDisappeared.as_expected());
+    #[rstest]
+    #[case::clean_match(None, vec![], 0, Verdict::Match)]
+    #[case::unexpected(None, vec![vec![Granularity]], 0, Verdict::UnexpectedDivergence)]
+    // A WARN where a clean boot is expected is a kernel outcome.
+    #[case::warn_is_unexpected(None, vec![], 1, Verdict::UnexpectedDivergence)]
+    #[case::expected(Some(vec![Presence]), vec![vec![Presence]], 0, Verdict::ExpectedDivergence)]
+    // A divergence of a class the entry does not name is still unexpected.
+    #[case::other_class(Some(vec![Presence]), vec![vec![Presence, Attributes]], 0, Verdict::UnexpectedDivergence)]
+    #[case::any_class(Some(vec![]), vec![vec![Shared]], 0, Verdict::ExpectedDivergence)]
+    #[case::warn_with_divergence(Some(vec![Presence]), vec![vec![Presence]], 1, Verdict::UnexpectedDivergence)]
+    // An expected divergence that went away is reported.
+    #[case::gone(Some(vec![Presence]), vec![], 0, Verdict::DivergenceDisappeared)]
+    fn verdicts(#[case] classes: Option<Vec<DiffClass>>, #[case] divergences: Vec<Vec<DiffClass>>, #[case] warns: usize, #[case] want: Verdict) {
+        let divs: Vec<Divergence> = divergences.into_iter().map(|classes| Divergence { start: 0, end: 0x1000, classes, linux: vec![], model: vec![] }).collect();
+        let got = verdict(&expect(classes), &divs, warns);
+        assert_eq!(got, want);
+        assert_eq!(got.as_expected(), matches!(want, Verdict::Match | Verdict::ExpectedDivergence));
     }
 }

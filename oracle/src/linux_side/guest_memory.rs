@@ -120,13 +120,13 @@ pub struct ElfCore {
 }
 
 impl ElfCore {
-    pub fn open(path: &Path) -> crate::error::Result<ElfCore> {
-        use crate::error::Error;
-        let file = MappedFile::open(path).map_err(|e| Error::io(format!("mapping {}", path.display()), e))?;
-        let elf = goblin::elf::Elf::parse_header(file.bytes()).map_err(|e| Error::Guest(format!("{}: not an ELF file: {e}", path.display())))?;
+    /// Maps the core at `path`; errors name the file.
+    pub fn open(path: &Path) -> std::io::Result<ElfCore> {
+        let bad = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {what}", path.display()));
+        let file = MappedFile::open(path).map_err(|e| bad(format!("cannot map: {e}")))?;
+        let elf = goblin::elf::Elf::parse_header(file.bytes()).map_err(|e| bad(format!("not an ELF file: {e}")))?;
         let ctx = goblin::container::Ctx::new(goblin::container::Container::Big, goblin::container::Endian::Little);
-        let phdrs = goblin::elf::ProgramHeader::parse(file.bytes(), elf.e_phoff as usize, elf.e_phnum as usize, ctx)
-            .map_err(|e| Error::Guest(format!("{}: bad program headers: {e}", path.display())))?;
+        let phdrs = goblin::elf::ProgramHeader::parse(file.bytes(), elf.e_phoff as usize, elf.e_phnum as usize, ctx).map_err(|e| bad(format!("bad program headers: {e}")))?;
         let mut segments: Vec<(u64, u64, u64)> = phdrs
             .iter()
             .filter(|p| p.p_type == goblin::elf::program_header::PT_LOAD)
@@ -135,11 +135,11 @@ impl ElfCore {
         segments.sort();
         for &(pa, off, size) in &segments {
             if off.checked_add(size).is_none_or(|end| end > file.len as u64) {
-                return Err(Error::Guest(format!("{}: segment at PA {pa:#x} runs past the end of the file", path.display())));
+                return Err(bad(format!("segment at PA {pa:#x} runs past the end of the file")));
             }
         }
         if segments.is_empty() {
-            return Err(Error::Guest(format!("{}: no PT_LOAD segment", path.display())));
+            return Err(bad("no PT_LOAD segment".into()));
         }
         Ok(ElfCore { file, segments })
     }

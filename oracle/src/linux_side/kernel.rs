@@ -7,13 +7,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 use linux_harness::KernelArtifacts;
-use rust_impl::address::PhysAddr;
+use rust_impl::address::{PhysAddr, VirtAddr};
 use rust_impl::granule::Granule;
 
 use crate::error::{Context, Error, Result};
 use crate::linux_side::dwarf::{self, StructLayout};
 use crate::linux_side::guest_memory::GuestMemory;
-use crate::linux_side::kernel_view::{kernel_view, KernelView};
+use crate::linux_side::kernel_view::KernelView;
 use crate::linux_side::symbols::KernelSymbols;
 use crate::linux_side::{kfence, memblock, swiotlb};
 
@@ -107,7 +107,7 @@ impl<'a, M: GuestMemory + ?Sized> GuestKernel<'a, M> {
 
     /// The PA of kernel-image symbol `name`.
     pub fn sym_pa(&self, name: &str) -> Result<PhysAddr> {
-        Ok(self.view.kimage_to_phys(rust_impl::address::VirtAddr(self.info.symbols.get(name)?)))
+        Ok(self.view.kimage_to_phys(VirtAddr(self.info.symbols.get(name)?)))
     }
 
     /// The u64 variable `name`.
@@ -119,4 +119,34 @@ impl<'a, M: GuestMemory + ?Sized> GuestKernel<'a, M> {
     pub fn read_u64(&self, pa: PhysAddr) -> Result<u64> {
         Ok(self.mem.read_u64(pa)?)
     }
+}
+
+/// Finds the kernel Image in guest RAM by its first bytes (the Image header, which the
+/// kernel never writes), trying 64 KiB-aligned offsets.
+pub fn locate_image<M: GuestMemory + ?Sized>(mem: &M, ram_base: PhysAddr, ram_size: u64, image_head: &[u8]) -> Result<PhysAddr> {
+    const STEP: u64 = 64 << 10;
+    let mut off = 0;
+    while off + image_head.len() as u64 <= ram_size {
+        let pa = PhysAddr(ram_base.0 + off);
+        if mem.bytes(pa, image_head.len())? == image_head {
+            return Ok(pa);
+        }
+        off += STEP;
+    }
+    Err(Error::Guest(format!("the kernel Image was not found in guest RAM (searched {ram_size:#x} bytes from {ram_base})")))
+}
+
+/// Reads where the kernel is and cross-checks its own variables.
+fn kernel_view<M: GuestMemory + ?Sized>(mem: &M, ram_base: PhysAddr, ram_size: u64, info: &KernelInfo) -> Result<KernelView> {
+    let text_pa = locate_image(mem, ram_base, ram_size, &info.image_head)?;
+    let kimage_voffset = info.symbols.get("_text")?.wrapping_sub(text_pa.0);
+    let pa = |sym: &str| -> Result<PhysAddr> { Ok(PhysAddr(info.symbols.get(sym)?.wrapping_sub(kimage_voffset))) };
+    let in_guest = mem.read_u64(pa("kimage_voffset")?)?;
+    if in_guest != kimage_voffset {
+        return Err(Error::Guest(format!("kimage_voffset in guest memory is {in_guest:#x}, but the Image is at PA {text_pa} (voffset {kimage_voffset:#x})")));
+    }
+    let memstart_addr = PhysAddr(mem.read_u64(pa("memstart_addr")?)?);
+    let page_offset = (!0u64) << info.va_bits;
+    let page_end = page_offset + (1u64 << (info.va_bits - 1));
+    Ok(KernelView { text_pa, kimage_voffset, memstart_addr, swapper_pa: pa("swapper_pg_dir")?, page_offset: VirtAddr(page_offset), page_end: VirtAddr(page_end) })
 }

@@ -1,5 +1,5 @@
 //! The model side: one replay of the boot along the timeline (docs/boot-timeline.md),
-//! from the scenario's decisions ([`params::BootParams`]) and what was observed in the
+//! from the scenario's decisions ([`BootParams`]) and what was observed in the
 //! guest ([`observed::Observed`]), keeping the model's map at each checkpoint asked for,
 //! and answering each traced call the model decides (split_kernel_leaf_mapping, a
 //! realm's set_memory_{en,de}crypted) with the return code it would give.
@@ -12,7 +12,7 @@
 //! initcalls), and at a checkpoint every call the kernel made before it.
 
 pub mod observed;
-pub mod params;
+
 
 use std::collections::BTreeSet;
 
@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::linux_side::boot_state::ObservedBootState;
 use crate::timeline::{Checkpoint, Stage, TracedFn};
 use observed::Observed;
-use params::BootParams;
+use crate::scenario::params::BootParams;
 
 /// Where the model keeps its own page-table pages: far from guest RAM, never shown.
 const MODEL_TABLES: (u64, u64) = (0x100_0000_0000, 1 << 32);

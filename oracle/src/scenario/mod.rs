@@ -13,6 +13,7 @@ use crate::diff_class::DiffClass;
 pub use crate::timeline::Checkpoint;
 
 pub mod files;
+pub mod params;
 pub mod reported;
 
 /// One scenario: a kernel variant, a machine, a command line and what to expect.

@@ -1,9 +1,7 @@
 //! The classes of divergence between Linux and the model: what the differ reports and
 //! what a scenario or reported-bug entry may expect, by the same names.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
+use crate::named::{by_name, Named};
 
 /// What differs in a range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,31 +32,16 @@ impl DiffClass {
 
 impl DiffClass {
     pub const ALL: [DiffClass; 5] = [DiffClass::Presence, DiffClass::Granularity, DiffClass::Attributes, DiffClass::OutputAddress, DiffClass::Shared];
+}
 
-    /// The class called `name`.
-    pub fn parse(name: &str) -> Option<DiffClass> {
-        DiffClass::ALL.into_iter().find(|c| c.name() == name)
+impl Named for DiffClass {
+    const WHAT: &'static str = "divergence class";
+    fn all() -> &'static [DiffClass] {
+        &DiffClass::ALL
+    }
+    fn name(self) -> &'static str {
+        DiffClass::name(self)
     }
 }
 
-impl fmt::Display for DiffClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl Serialize for DiffClass {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
-    }
-}
-
-impl<'de> Deserialize<'de> for DiffClass {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        DiffClass::parse(&s).ok_or_else(|| {
-            let known: Vec<&str> = DiffClass::ALL.iter().map(|c| c.name()).collect();
-            serde::de::Error::custom(format!("unknown divergence class {s:?}; known: {}", known.join(", ")))
-        })
-    }
-}
+by_name!(DiffClass);

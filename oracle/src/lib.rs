@@ -11,6 +11,7 @@ pub mod compare;
 pub mod diff_class;
 pub mod error;
 pub mod linux_side;
+pub mod named;
 pub mod prepare;
 pub mod replay;
 pub mod report;

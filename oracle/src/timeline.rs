@@ -3,9 +3,7 @@
 //! functions the call tracer records. Names are compared only when parsing and printing.
 //! docs/boot-timeline.md explains each point.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
+use crate::named::{by_name, Named};
 
 /// A named boot checkpoint, in timeline order (`Ord` is boot order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,22 +50,21 @@ pub enum Stage {
 
 /// One row of the timeline.
 struct Row {
-    checkpoint: Checkpoint,
     name: &'static str,
     anchor: Anchor,
     stage: Stage,
 }
 
-/// The timeline: every checkpoint, in boot order.
+/// The timeline: every checkpoint, in boot order (row i is `Checkpoint::ALL[i]`).
 const TIMELINE: [Row; 8] = [
-    Row { checkpoint: Checkpoint::AfterMapMem, name: "after-map-mem", anchor: Anchor::Return("paging_init"), stage: Stage::MapMem },
-    Row { checkpoint: Checkpoint::AfterRsiInit, name: "after-rsi-init", anchor: Anchor::Return("arm64_rsi_init"), stage: Stage::MapMem },
-    Row { checkpoint: Checkpoint::MemInit, name: "mem-init", anchor: Anchor::Return("mem_init"), stage: Stage::MemInit },
-    Row { checkpoint: Checkpoint::BeforeSmp, name: "before-smp", anchor: Anchor::Entry("smp_init"), stage: Stage::KfenceInit },
-    Row { checkpoint: Checkpoint::CapsFinalized, name: "caps-finalized", anchor: Anchor::Entry("linear_map_maybe_split_to_ptes"), stage: Stage::CapsFinalized },
-    Row { checkpoint: Checkpoint::AfterRepaint, name: "after-repaint", anchor: Anchor::Return("linear_map_maybe_split_to_ptes"), stage: Stage::Repaint },
-    Row { checkpoint: Checkpoint::AfterRodataRo, name: "after-rodata-ro", anchor: Anchor::Return("mark_rodata_ro"), stage: Stage::RodataRo },
-    Row { checkpoint: Checkpoint::EndOfBoot, name: "end-of-boot", anchor: Anchor::PtdumpWalk, stage: Stage::RodataRo },
+    Row { name: "after-map-mem", anchor: Anchor::Return("paging_init"), stage: Stage::MapMem },
+    Row { name: "after-rsi-init", anchor: Anchor::Return("arm64_rsi_init"), stage: Stage::MapMem },
+    Row { name: "mem-init", anchor: Anchor::Return("mem_init"), stage: Stage::MemInit },
+    Row { name: "before-smp", anchor: Anchor::Entry("smp_init"), stage: Stage::KfenceInit },
+    Row { name: "caps-finalized", anchor: Anchor::Entry("linear_map_maybe_split_to_ptes"), stage: Stage::CapsFinalized },
+    Row { name: "after-repaint", anchor: Anchor::Return("linear_map_maybe_split_to_ptes"), stage: Stage::Repaint },
+    Row { name: "after-rodata-ro", anchor: Anchor::Return("mark_rodata_ro"), stage: Stage::RodataRo },
+    Row { name: "end-of-boot", anchor: Anchor::PtdumpWalk, stage: Stage::RodataRo },
 ];
 
 impl Checkpoint {
@@ -87,7 +84,7 @@ impl Checkpoint {
         &TIMELINE[self as usize]
     }
     pub fn name(self) -> &'static str {
-        self.row().name
+        Named::name(self)
     }
     pub fn anchor(self) -> Anchor {
         self.row().anchor
@@ -95,34 +92,19 @@ impl Checkpoint {
     pub fn stage(self) -> Stage {
         self.row().stage
     }
-    /// The checkpoint called `name`.
-    pub fn parse(name: &str) -> Option<Checkpoint> {
-        TIMELINE.iter().find(|r| r.name == name).map(|r| r.checkpoint)
+}
+
+impl Named for Checkpoint {
+    const WHAT: &'static str = "checkpoint";
+    fn all() -> &'static [Checkpoint] {
+        &Checkpoint::ALL
     }
-    /// The known names, for error messages.
-    pub fn known() -> String {
-        TIMELINE.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
+    fn name(self) -> &'static str {
+        self.row().name
     }
 }
 
-impl fmt::Display for Checkpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl Serialize for Checkpoint {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
-    }
-}
-
-impl<'de> Deserialize<'de> for Checkpoint {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Checkpoint::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown checkpoint {s:?}; known: {}", Checkpoint::known())))
-    }
-}
+by_name!(Checkpoint);
 
 /// A kernel function the call tracer records (docs/boot-timeline.md lists who calls each).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -163,21 +145,13 @@ const TRACED: [(TracedFn, &str, usize); 14] = [
 ];
 
 impl TracedFn {
-    /// Every traced function.
-    pub fn all() -> impl Iterator<Item = TracedFn> {
-        TRACED.iter().map(|t| t.0)
-    }
     /// The kernel symbol.
     pub fn symbol(self) -> &'static str {
-        TRACED[self as usize].1
+        Named::name(self)
     }
     /// How many arguments (x0, x1, ...) are recorded.
     pub fn nargs(self) -> usize {
         TRACED[self as usize].2
-    }
-    /// The traced function whose symbol is `symbol`.
-    pub fn parse(symbol: &str) -> Option<TracedFn> {
-        TRACED.iter().find(|t| t.1 == symbol).map(|t| t.0)
     }
     /// A realm's sharing and unsharing calls, which the replay applies to the map.
     pub fn is_enc_dec(self) -> bool {
@@ -185,27 +159,35 @@ impl TracedFn {
     }
 }
 
-impl fmt::Display for TracedFn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.symbol())
+/// Every traced function, in enum order.
+const TRACED_FNS: [TracedFn; 14] = [
+    TracedFn::SplitKernelLeafMapping,
+    TracedFn::ChangeMemoryCommon,
+    TracedFn::SetMemoryValid,
+    TracedFn::SetMemoryRo,
+    TracedFn::SetMemoryRw,
+    TracedFn::SetMemoryNx,
+    TracedFn::SetMemoryX,
+    TracedFn::SetMemoryDecrypted,
+    TracedFn::SetMemoryEncrypted,
+    TracedFn::SetMemoryEncDec,
+    TracedFn::SetDirectMapInvalidNoflush,
+    TracedFn::SetDirectMapDefaultNoflush,
+    TracedFn::SetDirectMapValidNoflush,
+    TracedFn::LinearMapSplitToPtes,
+];
+
+impl Named for TracedFn {
+    const WHAT: &'static str = "traced function";
+    fn all() -> &'static [TracedFn] {
+        &TRACED_FNS
+    }
+    fn name(self) -> &'static str {
+        TRACED[self as usize].1
     }
 }
 
-impl Serialize for TracedFn {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.symbol())
-    }
-}
-
-impl<'de> Deserialize<'de> for TracedFn {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        TracedFn::parse(&s).ok_or_else(|| {
-            let known: Vec<&str> = TRACED.iter().map(|t| t.1).collect();
-            serde::de::Error::custom(format!("{s:?} is not a traced function; traced: {}", known.join(", ")))
-        })
-    }
-}
+by_name!(TracedFn);
 
 #[cfg(test)]
 mod tests {
@@ -214,13 +196,13 @@ mod tests {
     #[test]
     fn tables_are_in_enum_order() {
         for (i, r) in TIMELINE.iter().enumerate() {
-            assert_eq!(r.checkpoint as usize, i);
-            assert_eq!(Checkpoint::ALL[i], r.checkpoint);
-            assert_eq!(Checkpoint::parse(r.name), Some(r.checkpoint));
+            assert_eq!(Checkpoint::ALL[i] as usize, i);
+            assert_eq!(Checkpoint::parse(r.name), Some(Checkpoint::ALL[i]));
         }
         for (i, t) in TRACED.iter().enumerate() {
             assert_eq!(t.0 as usize, i);
             assert_eq!(TracedFn::parse(t.1), Some(t.0));
+            assert_eq!(TRACED_FNS[i], t.0);
         }
         // Boot order and replay order agree.
         assert!(Checkpoint::ALL.windows(2).all(|w| w[0].stage() <= w[1].stage()));

@@ -23,6 +23,7 @@ use crate::linux_side::ptdump::Ptdump;
 use crate::linux_side::ptdump_check::{compare, remerge, Mismatch};
 use crate::linux_side::{dwarf, LinuxSide};
 use crate::prepare::Prepared;
+use crate::named::Named;
 use crate::timeline::{Anchor, Checkpoint, TracedFn};
 use breakpoints::{Breakpoints, Purpose};
 use handler::CaptureHandler;
@@ -81,7 +82,7 @@ fn breakpoints(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Breakp
     let syms = &p.kernel_info()?.symbols;
     let mut b = Breakpoints::default();
     if trace {
-        for f in TracedFn::all() {
+        for &f in TracedFn::all() {
             b.add(syms.get(f.symbol())?, Purpose::Traced(f));
         }
     }

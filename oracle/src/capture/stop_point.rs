@@ -5,6 +5,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
+use crate::named::Named;
 use crate::timeline::Checkpoint;
 
 /// A point where the guest is stopped and read.

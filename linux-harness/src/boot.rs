@@ -4,6 +4,7 @@
 
 use std::fs::{self, File};
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -286,6 +287,14 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
     let keep = req.keep_run_dir || std::env::var_os("LMO_KEEP_RUN_DIR").is_some_and(|v| v == "1");
     let run_dir = RunDir::create(keep)?;
     let files = RunFiles::in_dir(&run_dir.path);
+    // Guest RAM is owner-only even if the directory's mode changes: QEMU opens the file
+    // made here instead of creating its own (0644 less the umask).
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&files.ram)
+        .context(|| format!("creating {}", files.ram.display()))?;
     let append = kernel_cmdline(req.cmdline, req.end);
     let monitor = if req.machine.needs_monitor() { Some(prepare_monitor(req, &append, &run_dir.path)?) } else { None };
     let images = match &monitor {

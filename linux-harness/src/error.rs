@@ -11,6 +11,10 @@ pub enum Error {
     /// A patch of a series does not apply to the tree it was given.
     #[error("patch {patch} does not apply: {file}: {detail}")]
     PatchDoesNotApply { patch: PathBuf, file: String, detail: String },
+    /// A series would write outside the kernel tree (a symlinked patch file, a path
+    /// that is absolute or climbs out with `..`, a symlink created by a patch).
+    #[error("refusing patch {patch}: {detail}")]
+    UnsafePatch { patch: String, detail: String },
     /// A series or config fragment named by a variant does not exist or is unreadable.
     #[error("{kind} {name:?} not found at {path}")]
     MissingInput { kind: &'static str, name: String, path: PathBuf },

@@ -223,9 +223,8 @@ impl GdbStub {
         Ok(out)
     }
 
-    /// Reads a (up to 64-bit) register of one vCPU.
-    pub fn read_register(&mut self, thread: &str, name: &str) -> Result<u64> {
-        let info = self.register(name)?;
+    /// Makes `thread` the one register and memory packets address (`Hg`).
+    fn select(&mut self, thread: &str) -> Result<()> {
         if self.selected.as_deref() != Some(thread) {
             let sel = self.request(&format!("Hg{thread}"))?;
             if sel != "OK" {
@@ -233,11 +232,31 @@ impl GdbStub {
             }
             self.selected = Some(thread.to_string());
         }
+        Ok(())
+    }
+
+    /// Reads a (up to 64-bit) register of one vCPU.
+    pub fn read_register(&mut self, thread: &str, name: &str) -> Result<u64> {
+        let info = self.register(name)?;
+        self.select(thread)?;
         let reply = self.request(&format!("p{:x}", info.number))?;
         if reply.starts_with('E') || reply.is_empty() {
             return Err(err(format!("reading {name} on {thread}: {reply:?}")));
         }
         hex_u64_le(&reply)
+    }
+
+    /// Writes a (up to 64-bit) register of one vCPU (`P`; the value goes out in the
+    /// register's own size, little-endian, as the stub expects).
+    pub fn write_register(&mut self, thread: &str, name: &str, value: u64) -> Result<()> {
+        let info = self.register(name)?;
+        self.select(thread)?;
+        let bytes = (info.bits / 8).clamp(1, 8) as usize;
+        let hex: String = value.to_le_bytes()[..bytes].iter().map(|b| format!("{b:02x}")).collect();
+        match self.request(&format!("P{:x}={hex}", info.number))?.as_str() {
+            "OK" => Ok(()),
+            other => Err(err(format!("writing {name} = {value:#x} on {thread}: {other:?}"))),
+        }
     }
 
     /// Breakpoints inserted now.

@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -126,14 +127,16 @@ pub struct QemuProcess {
 impl QemuProcess {
     /// Starts QEMU with `args`, stdout and stderr to `stderr_path`.
     pub fn spawn(args: &[OsString], stderr_path: &Path) -> Result<Self> {
-        let log = File::create(stderr_path).map_err(|e| Error::QemuSpawn(format!("{}: {e}", stderr_path.display())))?;
+        let log = File::options().write(true).create(true).truncate(true).mode(0o600).open(stderr_path).map_err(|e| Error::QemuSpawn(format!("{}: {e}", stderr_path.display())))?;
         let log2 = log.try_clone().map_err(|e| Error::QemuSpawn(e.to_string()))?;
         let mut cmd = Command::new(QEMU);
         cmd.args(args).stdin(Stdio::null()).stdout(log).stderr(log2).process_group(0);
-        // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of
-        // the parent; it only asks the kernel to SIGKILL QEMU if the spawning thread dies.
+        // SAFETY: prctl(PR_SET_PDEATHSIG) and umask are async-signal-safe and touch no
+        // memory of the parent: the kernel SIGKILLs QEMU if the spawning thread dies, and
+        // whatever QEMU creates (console log, sockets) is owner-only.
         unsafe {
             cmd.pre_exec(|| {
+                nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
                 nix::sys::prctl::set_pdeathsig(Some(Signal::SIGKILL)).map_err(std::io::Error::from)
             });
         }

@@ -43,6 +43,7 @@ impl PatchSeries {
         let mut labels = Vec::new();
         for (i, file) in files.into_iter().enumerate() {
             let text = fs::read(&file).context(|| format!("reading patch {}", file.display()))?;
+            check_paths(&text).map_err(|detail| Error::UnsafePatch { patch: file.display().to_string(), detail })?;
             labels.push(if from_mbox {
                 let subject = String::from_utf8_lossy(&text)
                     .lines()
@@ -68,7 +69,8 @@ impl PatchSeries {
     }
 }
 
-/// `*.patch` files of a directory in name order (format-patch numbers them).
+/// `*.patch` files of a directory in name order (format-patch numbers them). A
+/// symlink among them is refused: a series is the files its directory holds.
 fn patch_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .context(|| format!("listing {}", dir.display()))?
@@ -76,7 +78,43 @@ fn patch_files(dir: &Path) -> Result<Vec<PathBuf>> {
         .filter(|p| p.extension().is_some_and(|e| e == "patch" || e == "diff"))
         .collect();
     files.sort();
+    for f in &files {
+        if fs::symlink_metadata(f).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::UnsafePatch { patch: f.display().to_string(), detail: "it is a symbolic link; copy the patch into the series directory".into() });
+        }
+    }
     Ok(files)
+}
+
+/// Checks every path a patch names stays inside the tree: none absolute, none with a
+/// `..` component, and no symbolic link created (`new file mode 120000`), through which
+/// a later patch could write elsewhere. `git apply` refuses most of these too; this says
+/// which path and why before any patch is applied.
+fn check_paths(text: &[u8]) -> std::result::Result<(), String> {
+    for line in String::from_utf8_lossy(text).lines() {
+        let paths: Vec<&str> = if let Some(rest) = line.strip_prefix("diff --git ") {
+            rest.split(' ').collect()
+        } else if let Some(rest) = line.strip_prefix("--- ").or_else(|| line.strip_prefix("+++ ")) {
+            vec![rest.split('\t').next().unwrap_or(rest)]
+        } else if let Some(rest) = ["rename from ", "rename to ", "copy from ", "copy to "].iter().find_map(|p| line.strip_prefix(p)) {
+            vec![rest]
+        } else {
+            if line.starts_with("new file mode 120000") || line.starts_with("new mode 120000") {
+                return Err("it creates a symbolic link in the tree".into());
+            }
+            continue;
+        };
+        for path in paths {
+            if path == "/dev/null" {
+                continue;
+            }
+            let inner = path.strip_prefix("a/").or_else(|| path.strip_prefix("b/")).unwrap_or(path);
+            if inner.starts_with('/') || inner.split('/').any(|c| c == "..") {
+                return Err(format!("path {path:?} is outside the kernel tree"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Splits an mbox into one file per message, in order, kept in a private cache folder
@@ -163,7 +201,38 @@ fn explain_apply_failure(stderr: &str) -> (String, String) {
 
 #[cfg(test)]
 mod tests {
-    use super::explain_apply_failure;
+    use super::{check_paths, explain_apply_failure, PatchSeries};
+    use crate::Error;
+
+    const GOOD: &str = "diff --git a/arch/arm64/mm/mmu.c b/arch/arm64/mm/mmu.c\n--- a/arch/arm64/mm/mmu.c\n+++ b/arch/arm64/mm/mmu.c\n@@ -1 +1 @@\n-a\n+b\n";
+
+    #[test]
+    fn paths_outside_the_tree_are_refused() {
+        assert_eq!(check_paths(GOOD.as_bytes()), Ok(()));
+        assert_eq!(check_paths(b"--- /dev/null\n+++ b/new.c\n"), Ok(()));
+        for bad in [GOOD.replace("b/arch", "b/../../etc"), GOOD.replace("+++ b/arch", "+++ /etc"), "rename to ../x\n".to_string()] {
+            let e = check_paths(bad.as_bytes()).unwrap_err();
+            assert!(e.contains("outside the kernel tree"), "{bad}: {e}");
+        }
+        let link = "diff --git a/l b/l\nnew file mode 120000\n";
+        assert!(check_paths(link.as_bytes()).unwrap_err().contains("symbolic link"));
+    }
+
+    #[test]
+    fn symlinks_in_a_series_directory_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("0001-a.patch"), GOOD).unwrap();
+        assert_eq!(PatchSeries::load(dir.path()).unwrap().patches.len(), 1);
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("0002-b.patch")).unwrap();
+        match PatchSeries::load(dir.path()) {
+            Err(e @ Error::UnsafePatch { .. }) => assert!(e.to_string().contains("0002-b.patch") && e.to_string().contains("symbolic link"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_file(dir.path().join("0002-b.patch")).unwrap();
+        std::fs::write(dir.path().join("0002-b.patch"), GOOD.replace("b/arch", "b/../arch")).unwrap();
+        let e = PatchSeries::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("refusing patch") && e.contains("0002-b.patch") && e.contains("outside the kernel tree"), "{e}");
+    }
 
     #[test]
     fn apply_failure_names_file_and_hunk() {

@@ -55,6 +55,16 @@ fn live_guest_is_killed_and_removed_on_drop() {
     assert_eq!(guest.qmp().unwrap().status().unwrap(), "paused");
     let ram = std::fs::metadata(guest.ram_file()).unwrap();
     assert_eq!(ram.len(), guest.ram_size());
+    // Private: the run directory owner-only, guest RAM owner read-write, every socket
+    // inside the directory, and no network device in the guest.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(guest.run_dir()).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(ram.permissions().mode() & 0o777, 0o600);
+    let cmdline = std::fs::read_to_string(guest.run_dir().join("qemu.cmdline")).unwrap();
+    let sockets: Vec<&str> = cmdline.split([' ', ',', '=']).map(|w| w.trim_start_matches("unix:")).filter(|w| w.ends_with(".sock")).collect();
+    assert!(!sockets.is_empty() && sockets.iter().all(|s| s.starts_with(guest.run_dir().to_str().unwrap())), "sockets outside the run directory: {sockets:?}");
+    let nics = guest.qmp().unwrap().execute("human-monitor-command", Some(serde_json::json!({ "command-line": "info network" }))).unwrap();
+    assert_eq!(nics.as_str().map(str::trim), Some(""), "the guest has a network device: {nics}");
     let (pid, dir) = (guest.qemu_pid(), guest.run_dir().to_path_buf());
     assert!(common::process_exists(pid));
     drop(guest);

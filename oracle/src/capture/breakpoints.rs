@@ -16,6 +16,9 @@ pub enum Purpose {
     Traced(TracedFn),
     /// The kernel's ptdump walk starts: from here only the walking vCPU runs.
     PtdumpWalkStart,
+    /// The walk proper starts, its locks taken (`walk_page_range_debug`): from here to
+    /// the walk's end the walking vCPU runs with interrupts masked.
+    PtdumpWalkReads,
     /// The kernel's ptdump walk ends (`note_page_flush`): the end-of-boot checkpoint.
     PtdumpWalkEnd,
     /// `cpu_do_idle`: a vCPU that reaches it, while the walk waits for the others to go
@@ -37,7 +40,7 @@ impl Purpose {
         match self {
             Purpose::TraceReturn { .. } => 0,
             Purpose::Traced(_) => 1,
-            Purpose::PtdumpWalkStart => 2,
+            Purpose::PtdumpWalkStart | Purpose::PtdumpWalkReads => 2,
             Purpose::PtdumpWalkEnd => 3,
             Purpose::IdleHold => 3,
             Purpose::Stop(_) | Purpose::StopAtReturn(_) => 4,

@@ -26,12 +26,24 @@ use crate::timeline::TracedFn;
 /// no lock held) and is held there; then it walks alone to `note_page_flush`. So no other
 /// CPU maps or unmaps pages under the walk (debug_pagealloc does as pages are allocated
 /// and freed), and no held CPU owns a lock the walk needs. `/init` pins itself to its
-/// CPU, so the walk cannot move to a held one.
+/// CPU, so the walk cannot move to a held one. Once the walk holds its locks
+/// (`walk_page_range_debug`) the walking vCPU's IRQs and FIQs are masked too, up to
+/// `note_page_flush`: no interrupt, softirq or preempting task on that CPU allocates or
+/// frees pages between the walk passing an address and the host reading it.
 struct WalkHold {
     walker: String,
     /// Other vCPUs still running towards the idle loop.
     pending: Vec<String>,
+    /// The walker's PSTATE.{I,F} before they were masked, while they are.
+    saved_irq_mask: Option<u64>,
 }
+
+/// PSTATE (the gdbstub's `cpsr`) bits I and F.
+const PSTATE_IF: u64 = (1 << 7) | (1 << 6);
+
+/// The pagewalk entry ptdump calls with its locks held: `walk_page_range_debug` since
+/// Linux 6.15 (mm/ptdump.c), `walk_page_range_novma` before.
+const WALK_ENTRIES: [&str; 2] = ["walk_page_range_debug", "walk_page_range_novma"];
 
 /// What a capture collects while the guest boots.
 pub struct CaptureHandler<'a> {
@@ -159,11 +171,15 @@ impl<'a> CaptureHandler<'a> {
                         }
                     }
                 }
+                Purpose::PtdumpWalkReads => self.mask_walker_irqs(gdb, thread)?,
                 Purpose::PtdumpWalkEnd => {
                     self.ptdump_walks += 1;
                     self.capture(StopPoint::Checkpoint(crate::timeline::Checkpoint::EndOfBoot), gdb, thread, files);
-                    self.hold = None;
-                    self.breakpoints.remove_all(|p| *p == Purpose::IdleHold);
+                    if let Some(saved) = self.hold.take().and_then(|h| h.saved_irq_mask.filter(|_| h.walker == thread)) {
+                        let pstate = gdb.read_register(thread, "cpsr")?;
+                        gdb.write_register(thread, "cpsr", (pstate & !PSTATE_IF) | saved)?;
+                    }
+                    self.breakpoints.remove_all(|p| matches!(p, Purpose::IdleHold | Purpose::PtdumpWalkReads));
                 }
                 // These points are passed once at boot; a stop point with several
                 // addresses (a source line) is done at the first.
@@ -196,10 +212,26 @@ impl<'a> CaptureHandler<'a> {
         if !pending.is_empty() {
             self.breakpoints.add(self.info.symbols.get("cpu_do_idle")?, Purpose::IdleHold);
         }
+        let entry = WALK_ENTRIES.iter().find_map(|f| self.info.symbols.get(f).ok());
+        let entry = entry.ok_or_else(|| Error::Debuginfo(format!("none of {WALK_ENTRIES:?} is in vmlinux: where does ptdump's walk start?")))?;
+        self.breakpoints.add(entry, Purpose::PtdumpWalkReads);
         if std::env::var_os("LMO_PROFILE").is_some() {
             eprintln!("ptdump walk on vCPU {walker}: waiting for {pending:?} to reach the idle loop");
         }
-        self.hold = Some(WalkHold { walker: walker.to_string(), pending });
+        self.hold = Some(WalkHold { walker: walker.to_string(), pending, saved_irq_mask: None });
+        Ok(())
+    }
+
+    /// The walk proper starts on `thread`: if it is the held walk's vCPU, mask its IRQs
+    /// and FIQs (once; ptdump walks several ranges) until the walk's end.
+    fn mask_walker_irqs(&mut self, gdb: &mut GdbStub, thread: &str) -> Result<()> {
+        let Some(hold) = self.hold.as_mut().filter(|h| h.walker == thread && h.saved_irq_mask.is_none()) else { return Ok(()) };
+        let pstate = gdb.read_register(thread, "cpsr")?;
+        gdb.write_register(thread, "cpsr", pstate | PSTATE_IF)?;
+        hold.saved_irq_mask = Some(pstate & PSTATE_IF);
+        if std::env::var_os("LMO_PROFILE").is_some() {
+            eprintln!("ptdump walk on vCPU {thread}: PSTATE {pstate:#x}, IRQs and FIQs masked for the walk");
+        }
         Ok(())
     }
 

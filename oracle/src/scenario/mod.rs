@@ -109,6 +109,12 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
+/// A name that resolves to one entry of a corpus folder and nowhere else: no path
+/// separator, no `..`, not hidden, not empty.
+fn is_corpus_file_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -142,6 +148,11 @@ impl Scenario {
         }
         if self.kernel.configs.is_empty() {
             return Err(("kernel.configs", "needs at least the \"base\" fragment".into()));
+        }
+        for (field, names) in [("kernel.patches", &self.kernel.patches), ("kernel.configs", &self.kernel.configs)] {
+            if let Some(bad) = names.iter().find(|n| !is_corpus_file_name(n)) {
+                return Err((field, format!("{bad:?}: a name under corpora/ (letters, digits, '.', '_', '-'; no '/', no leading '.')")));
+            }
         }
         if self.cmdline.contains('\n') {
             return Err(("cmdline", "must be one line".into()));
@@ -228,6 +239,14 @@ mod tests {
         assert!(e.contains("field `expect`") && e.contains("what"), "{e}");
         let e = err(&GOOD.replace("\"configs\": [\"base\"]", "\"configs\": []"));
         assert!(e.contains("field `kernel.configs`"), "{e}");
+        for escape in ["../../etc/passwd", "/etc", "a/b", ".hidden", ""] {
+            let e = err(&GOOD.replace("\"configs\": [\"base\"]", &format!("\"configs\": [\"base\", {escape:?}]")));
+            assert!(e.contains("field `kernel.configs`") && e.contains("no '/'"), "{escape}: {e}");
+            let e = err(&GOOD.replace("\"patches\": []", &format!("\"patches\": [{escape:?}]")));
+            assert!(e.contains("field `kernel.patches`"), "{escape}: {e}");
+        }
+        let e = err(&GOOD.replace("\"name\": \"bbml3-blocks\"", "\"name\": \"../x\""));
+        assert!(e.contains("field `name`"), "{e}");
         let e = err(&GOOD.replace("\"cmdline\"", "\"command_line\""));
         assert!(e.contains("unknown field `command_line`"), "{e}");
         let e = err("{ \"schema\": 1, ");

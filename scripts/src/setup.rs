@@ -36,7 +36,29 @@ const PACKAGES: &[&str] = &[
     "python3",
     // headers_install (the uapi headers nolibc builds /init against) copies with rsync.
     "rsync",
+    // kbuild's host programs (fixdep, conf, the DTB and ELF tools) need a host compiler
+    // and libc headers.
+    "gcc",
+    "libc6-dev",
 ];
+
+/// Package lists older than this are refreshed before anything is installed or fetched.
+const LISTS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// Whether apt's package lists hold every suite we install or download from, each
+/// fresher than [`LISTS_MAX_AGE`].
+fn lists_fresh() -> bool {
+    let Ok(dir) = std::fs::read_dir("/var/lib/apt/lists") else { return false };
+    let lists: Vec<(String, std::time::SystemTime)> = dir
+        .filter_map(|e| e.ok())
+        .filter_map(|e| Some((e.file_name().to_string_lossy().into_owned(), e.metadata().ok()?.modified().ok()?)))
+        .collect();
+    ["_bookworm_", "_bookworm-backports_", "_trixie-backports_"].iter().all(|suite| {
+        lists.iter().any(|(name, modified)| {
+            name.contains(suite) && name.contains("_Packages") && modified.elapsed().is_ok_and(|age| age < LISTS_MAX_AGE)
+        })
+    })
+}
 
 /// Kernel sources the corpus builds from.
 const KERNEL_SOURCES: &[&str] = &["debian:linux-source-7.3"];
@@ -56,10 +78,22 @@ fn qemu_ok(sh: &Shell) -> bool {
     })
 }
 
-/// The program that runs a command as root: `env` when we are root, else `sudo`.
+/// The program that runs a command as root: `env` when we are root, else `sudo` (if
+/// there is one; otherwise the first install says so).
 fn as_root(sh: &Shell) -> Result<&'static str> {
     let uid = cmd!(sh, "id -u").quiet().read()?;
     Ok(if uid.trim() == "0" { "env" } else { "sudo" })
+}
+
+/// Runs an apt step as root, saying plainly what could not be done and why.
+fn apt(sh: &Shell, sudo: &str, what: &str, args: &[&str]) -> Result<()> {
+    if sudo == "sudo" && cmd!(sh, "sh -c 'command -v sudo'").quiet().ignore_stdout().run().is_err() {
+        bail!("setup cannot {what}: it needs root, and this user is not root and has no sudo; run `cargo xtask setup` as root once");
+    }
+    cmd!(sh, "{sudo} apt-get {args...}")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .run()
+        .with_context(|| format!("setup could not {what} (`apt-get {}` failed; its output is above)", args.join(" ")))
 }
 
 pub fn setup(sh: &Shell) -> Result<()> {
@@ -70,30 +104,36 @@ pub fn setup(sh: &Shell) -> Result<()> {
         && std::fs::read_to_string(PIN_FILE).is_ok_and(|s| s == PIN);
     let missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| installed_version(sh, p).is_none()).collect();
     let need_qemu = !qemu_ok(sh);
-    if !apt_config_ok || !missing.is_empty() || need_qemu {
+    let need_source = KERNEL_SOURCES.iter().any(|spec| KernelSource::locate(spec).is_err());
+    let mut updated = false;
+    if !apt_config_ok || !missing.is_empty() || need_qemu || need_source {
         if !apt_config_ok {
             for (file, text) in [(SOURCES_FILE, SOURCES), (PIN_FILE, PIN)] {
                 let tmp = std::env::temp_dir().join("lmo-apt-file");
                 std::fs::write(&tmp, text)?;
-                cmd!(sh, "{sudo} install -m 0644 {tmp} {file}").run().with_context(|| format!("writing {file}"))?;
+                cmd!(sh, "{sudo} install -m 0644 {tmp} {file}").run().with_context(|| format!("setup could not write {file} (needs root)"))?;
             }
             did.push("apt sources (bookworm-backports, trixie-backports pinned to 1)".to_string());
         }
-        cmd!(sh, "{sudo} apt-get update -q").env("DEBIAN_FRONTEND", "noninteractive").run()?;
+        // Empty or week-old lists would install or download versions the archive no
+        // longer serves.
+        if !apt_config_ok || !lists_fresh() {
+            apt(sh, sudo, "refresh the package lists", &["update", "-q"])?;
+            updated = true;
+            did.push("package lists (apt-get update)".into());
+        }
         if need_qemu {
-            cmd!(sh, "{sudo} apt-get install -y -q --no-install-recommends -t bookworm-backports qemu-system-arm")
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .run()?;
+            apt(sh, sudo, "install QEMU 10", &["install", "-y", "-q", "--no-install-recommends", "-t", "bookworm-backports", "qemu-system-arm"])?;
             if !qemu_ok(sh) {
-                bail!("qemu-system-arm from bookworm-backports is not version 10 or later");
+                bail!("setup installed qemu-system-arm from bookworm-backports, but it is not version 10 or later");
             }
             did.push("qemu-system-arm from bookworm-backports".into());
         }
         if !missing.is_empty() {
             let names = missing.join(" ");
-            cmd!(sh, "{sudo} apt-get install -y -q --no-install-recommends {missing...}")
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .run()?;
+            let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+            args.extend(&missing);
+            apt(sh, sudo, &format!("install {names}"), &args)?;
             did.push(format!("packages: {names}"));
         }
     }
@@ -108,7 +148,16 @@ pub fn setup(sh: &Shell) -> Result<()> {
     }
 
     for spec in KERNEL_SOURCES {
-        let (source, fetched) = KernelSource::fetch(spec).with_context(|| format!("fetching {spec}"))?;
+        let fetch = || KernelSource::fetch(spec).with_context(|| format!("setup could not fetch the kernel source {spec} (`apt-get download`)"));
+        let (source, fetched) = match fetch() {
+            // Lists that looked fresh may still predate the archive's current upload.
+            Err(e) if !updated => {
+                eprintln!("setup: {e:#}; refreshing the package lists and trying again");
+                apt(sh, sudo, "refresh the package lists", &["update", "-q"])?;
+                fetch()?
+            }
+            r => r?,
+        };
         if fetched {
             did.push(format!("kernel source {} at {}", source.id, source.tree.display()));
         }

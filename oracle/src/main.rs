@@ -45,6 +45,10 @@ enum Command {
     /// its linear map as read from guest RAM (normalised), after checking the walk line
     /// for line against the kernel's own ptdump.
     Dump(commands::dump::Args),
+    /// Rerun each scenario K times: the verdict, the kernel's WARN count and, at every
+    /// checkpoint the scenario calls deterministic, the Linux side and its divergences
+    /// must be the same each time. Exit 0 identical, 1 not, 2 an error.
+    Determinism(commands::determinism::Args),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         Command::Bisect(a) => commands::bisect::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Dump(a) => commands::dump::run(a),
+        Command::Determinism(a) => commands::determinism::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -13,7 +13,8 @@ fn main() -> Result<()> {
         Some("test") => test(&sh, &args[1..]),
         Some("nightly") => nightly(&sh, &args[1..]),
         Some("bench") => bench(&sh, &args[1..]),
-        _ => bail!("usage: cargo xtask <setup|test|nightly> [args]\n  setup    install QEMU, the cross toolchain and the kernel source (idempotent)\n  test     set up, then run the whole test suite, QEMU tests included\n  nightly  set up, then diff Linux against the model for every corpus scenario\n  bench    set up, then run the benchmarks (walker vs plain read vs dump-guest-memory)"),
+        Some("determinism") => determinism(&sh, &args[1..]),
+        _ => bail!("usage: cargo xtask <setup|test|nightly|bench|determinism> [args]\n  setup    install QEMU, the cross toolchain and the kernel source (idempotent)\n  test     set up, then run the whole test suite, QEMU tests included\n  nightly  set up, then diff Linux against the model for every corpus scenario\n  bench    set up, then run the benchmarks (walker vs plain read vs dump-guest-memory)\n  determinism [K]  set up, then run every corpus scenario K times (default 20) and check every run is the same"),
     }
 }
 
@@ -45,6 +46,15 @@ fn bench(sh: &Shell, extra: &[String]) -> Result<()> {
     setup::setup(sh)?;
     cmd!(sh, "cargo run --quiet --release -p oracle -- bench walk corpora/bench/walk-8g-pte.json {extra...}").run()?;
     cmd!(sh, "cargo run --quiet --release -p oracle -- bench trace corpora/scenarios/bbml3-blocks.json {extra...}").run()?;
+    Ok(())
+}
+
+/// Every corpus scenario K times (default 20): the same verdict and, where the scenario
+/// is deterministic, the same dumps each time.
+fn determinism(sh: &Shell, extra: &[String]) -> Result<()> {
+    setup::setup(sh)?;
+    let runs = extra.first().cloned().unwrap_or_else(|| "20".into());
+    cmd!(sh, "cargo run --quiet --release -p oracle -- determinism --runs {runs} corpora/scenarios").run()?;
     Ok(())
 }
 

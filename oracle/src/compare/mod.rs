@@ -3,6 +3,7 @@
 //! call, and a verdict against what the scenario expects.
 
 pub mod bisect;
+pub mod determinism;
 pub mod differ;
 pub mod repro;
 pub mod rsi;

@@ -107,3 +107,57 @@ fn ctrl_c_kills_qemu_and_removes_the_run_directory() {
     assert!(!common::process_exists(qemu), "QEMU {qemu} survived Ctrl-C");
     assert!(!run_dir.exists(), "run directory {} left behind", run_dir.display());
 }
+
+/// `oracle run` stopped by Ctrl-C or SIGTERM in the middle of a corpus: exit 130, no
+/// QEMU left, no run directory left, and the results file keeps the scenario that
+/// finished and says the run is incomplete.
+#[rstest::rstest]
+#[case::sigint(nix::sys::signal::Signal::SIGINT)]
+#[case::sigterm(nix::sys::signal::Signal::SIGTERM)]
+fn an_interrupted_run_keeps_what_finished(#[case] signal: nix::sys::signal::Signal) {
+    use std::time::{Duration, Instant};
+    let scenarios = [common::scenario("baseline-pte"), common::scenario("bbml3-blocks")];
+    for s in &scenarios {
+        prepare(s).unwrap_or_else(|e| panic!("{e:#}"));
+    }
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("results.json");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oracle"))
+        .arg("run")
+        .args(&scenarios)
+        .arg("--json")
+        .arg(&json)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let read = || -> Option<serde_json::Value> { serde_json::from_str(&std::fs::read_to_string(&json).ok()?).ok() };
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while read().is_none_or(|d| d["outcomes"].as_array().map_or(0, Vec::len) < 1) {
+        assert!(Instant::now() < deadline, "the first scenario never finished");
+        assert!(child.try_wait().unwrap().is_none(), "oracle run ended early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The second scenario is booting.
+    let qemu = loop {
+        if let Some(pid) = common::children_named(child.id(), "qemu-system").first() {
+            break *pid;
+        }
+        assert!(Instant::now() < deadline, "oracle never started QEMU for the second scenario");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let cmdline = std::fs::read_to_string(format!("/proc/{qemu}/cmdline")).unwrap();
+    let run_dir = cmdline.split('\0').find_map(|a| a.strip_prefix("file:")).and_then(|c| std::path::Path::new(c).parent().map(|d| d.to_path_buf())).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert!(!common::process_exists(qemu), "QEMU {qemu} survived {signal}");
+    assert!(!run_dir.exists(), "run directory {} left behind", run_dir.display());
+    let data = read().expect("the results file is whole");
+    assert_eq!(data["complete"], false, "{data}");
+    assert_eq!(data["scenarios"], 2);
+    let outcomes = data["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0]["scenario"], "baseline-pte");
+    let left: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("results.json")], "temporary files left beside the results");
+}

@@ -13,7 +13,13 @@ pub mod run;
 
 use std::path::Path;
 
-/// Writes `value` as pretty JSON to `path`.
+/// Writes `value` as pretty JSON to `path`, atomically (a temporary file beside it,
+/// then a rename), so a reader or an interrupted run never sees half a file.
 pub fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
-    std::fs::write(path, serde_json::to_string_pretty(value)?).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("writing {}: {e}", path.display());
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(&e))?;
+    serde_json::to_writer_pretty(&mut tmp, value).map_err(|e| err(&e))?;
+    tmp.persist(path).map_err(|e| err(&e))?;
+    Ok(())
 }

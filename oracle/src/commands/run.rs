@@ -17,15 +17,21 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<u8> {
+    let files = json_files(&a.scenarios)?;
     let mut outcomes = Vec::new();
-    for f in json_files(&a.scenarios)? {
-        let o = run_one(&f);
+    // The JSON is rewritten (atomically) after every scenario, marked incomplete until
+    // the last: a run stopped by Ctrl-C or SIGTERM keeps what finished and says so.
+    let save = |outcomes: &[_]| match &a.json {
+        Some(path) => super::write_json(path, &report::json::run(outcomes, files.len())),
+        None => Ok(()),
+    };
+    save(&outcomes)?;
+    for f in &files {
+        let o = run_one(f);
         print!("{}", report::text::outcome(&o));
         outcomes.push(o);
+        save(&outcomes)?;
     }
     print!("{}", report::text::summary(&outcomes));
-    if let Some(path) = a.json {
-        super::write_json(&path, &serde_json::Value::Array(outcomes.iter().map(report::json::outcome).collect()))?;
-    }
     Ok(exit_code(&outcomes))
 }

@@ -2,6 +2,21 @@
 
 use crate::compare::{Outcome, Verdict};
 
+/// The results file of `oracle run --json`: the outcomes so far, and whether the run
+/// got through all `total` scenarios (`complete: false` in a file left by an
+/// interrupted run).
+pub fn run(outcomes: &[Outcome], total: usize) -> serde_json::Value {
+    serde_json::json!({
+        "schema": RUN_SCHEMA,
+        "complete": outcomes.len() == total,
+        "scenarios": total,
+        "outcomes": outcomes.iter().map(outcome).collect::<Vec<_>>(),
+    })
+}
+
+/// Names the layout of [`run`]'s document; changed when a field changes meaning.
+pub const RUN_SCHEMA: &str = "lmo-run/1";
+
 /// The machine-readable form of an outcome (for nightly reports and KCIDB-style tools).
 pub fn outcome(o: &Outcome) -> serde_json::Value {
     use serde_json::json;

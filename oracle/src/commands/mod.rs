@@ -20,6 +20,9 @@ pub fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> 
     let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("writing {}: {e}", path.display());
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(&e))?;
     serde_json::to_writer_pretty(&mut tmp, value).map_err(|e| err(&e))?;
+    // Results are for dashboards and other users: readable like any file written here.
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| err(&e))?;
     tmp.persist(path).map_err(|e| err(&e))?;
     Ok(())
 }

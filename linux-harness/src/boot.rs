@@ -345,23 +345,32 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
                 Err(e) => return Err(e),
             };
             if let Some(stop) = stop {
-                let t0 = Instant::now();
-                h.on_stop(&stop, g, &files)?;
-                let t1 = Instant::now();
-                let thread = stop.thread.clone().unwrap_or_else(|| "p1.1".into());
-                let pc = g.read_register(&thread, "pc")?;
-                if g.inserted().contains(&pc) {
-                    g.step_over(&thread, pc)?;
-                }
-                // LMO_PROFILE=1: where a traced boot spends its time.
-                if std::env::var_os("LMO_PROFILE").is_some() {
-                    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-                    eprintln!("stop at {:.3} s: handler {:.1} ms, step {:.1} ms", started.elapsed().as_secs_f64(), ms(t1 - t0), ms(t1.elapsed()));
-                }
-                alone = h.resume_only();
-                match &alone {
-                    Some(only) => g.cont_only(only)?,
-                    None => g.cont()?,
+                let handled = (|| -> Result<()> {
+                    let t0 = Instant::now();
+                    h.on_stop(&stop, g, &files)?;
+                    let t1 = Instant::now();
+                    let thread = stop.thread.clone().unwrap_or_else(|| "p1.1".into());
+                    let pc = g.read_register(&thread, "pc")?;
+                    if g.inserted().contains(&pc) {
+                        g.step_over(&thread, pc)?;
+                    }
+                    // LMO_PROFILE=1: where a traced boot spends its time.
+                    if std::env::var_os("LMO_PROFILE").is_some() {
+                        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+                        eprintln!("stop at {:.3} s: handler {:.1} ms, step {:.1} ms", started.elapsed().as_secs_f64(), ms(t1 - t0), ms(t1.elapsed()));
+                    }
+                    alone = h.resume_only();
+                    match &alone {
+                        Some(only) => g.cont_only(only),
+                        None => g.cont(),
+                    }
+                })();
+                match handled {
+                    Ok(()) => {}
+                    // QEMU died while the guest was stopped (the debugger's replies end
+                    // with it): the loop classifies the exit.
+                    Err(_) if qemu.wait_for_exit(Duration::from_secs(1)).is_some() => gdb = None,
+                    Err(e) => return Err(e),
                 }
                 continue;
             }

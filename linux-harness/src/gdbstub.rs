@@ -350,6 +350,12 @@ impl GdbStub {
         self.wait_stop(Duration::from_secs(10))?.ok_or_else(|| err("no stop after an interrupt"))
     }
 
+    /// Shuts the connection down from our side, as a network or stub failure would
+    /// (for tests of how a lost debugger is reported); every later request fails.
+    pub fn disconnect(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+
     /// Detaches; the guest runs on.
     pub fn detach(&mut self) -> Result<()> {
         let _ = self.request("D")?;

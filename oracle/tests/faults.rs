@@ -1,0 +1,133 @@
+//! Faults in the middle of a boot are results, not harness crashes: QEMU killed while
+//! the guest runs and while it is stopped at a checkpoint, and the debugger connection
+//! lost. Each leaves no QEMU process and no run directory behind.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use linux_harness::boot::{boot_with, BootRequest, StopHandler};
+use linux_harness::gdbstub::{GdbStub, StopReply};
+use linux_harness::qemu::RunFiles;
+use linux_harness::{BootOutcome, EndAction};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use oracle::prepare::{prepare, Prepared};
+
+/// The QEMU process whose command line names `path` (its RAM file).
+fn qemu_using(path: &std::path::Path) -> Option<u32> {
+    let needle = path.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_string_lossy().parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        String::from_utf8_lossy(&cmdline).contains(&needle).then_some(pid)
+    })
+}
+
+/// What a test handler does at its one breakpoint.
+enum Fault {
+    KillQemu,
+    DropDebugger,
+}
+
+/// Breaks once at the entry of `mem_init` (the after-map-mem checkpoint) and injects a
+/// fault there, with every vCPU stopped.
+struct FaultAt {
+    address: u64,
+    fault: Fault,
+    qemu: Option<u32>,
+    run_dir: Option<std::path::PathBuf>,
+}
+
+impl StopHandler for FaultAt {
+    fn breakpoints(&self) -> Vec<u64> {
+        vec![self.address]
+    }
+    fn on_stop(&mut self, stop: &StopReply, gdb: &mut GdbStub, files: &RunFiles) -> linux_harness::Result<()> {
+        self.run_dir = files.ram.parent().map(|d| d.to_path_buf());
+        match self.fault {
+            Fault::KillQemu => {
+                let pid = qemu_using(&files.ram).expect("QEMU is running");
+                self.qemu = Some(pid);
+                kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+            }
+            Fault::DropDebugger => {
+                self.qemu = qemu_using(&files.ram);
+                gdb.disconnect();
+            }
+        }
+        // What the handler does next at a checkpoint: ask the debugger.
+        gdb.read_register(stop.thread.as_deref().unwrap_or("p1.1"), "pc").map(|_| ())
+    }
+}
+
+fn boot_with_fault(p: &Prepared, fault: Fault) -> (linux_harness::Result<linux_harness::boot::Boot>, FaultAt) {
+    let address = p.kernel_info().unwrap().symbols.get("mem_init").unwrap();
+    let mut handler = FaultAt { address, fault, qemu: None, run_dir: None };
+    let req = BootRequest {
+        kernel: &p.kernel,
+        initramfs: &p.initramfs,
+        machine: &p.scenario.machine,
+        cmdline: &p.scenario.cmdline,
+        end: EndAction::Wait,
+        timeout: p.scenario.timeout(),
+        keep_run_dir: false,
+        monitor_boot_info_override: None,
+    };
+    let boot = boot_with(&req, Some(&mut handler));
+    (boot, handler)
+}
+
+#[test]
+fn qemu_killed_at_a_checkpoint_is_a_qemu_failure() {
+    let p = prepare(&common::scenario("baseline-pte")).unwrap_or_else(|e| panic!("{e:#}"));
+    let (boot, h) = boot_with_fault(&p, Fault::KillQemu);
+    let boot = boot.unwrap_or_else(|e| panic!("a QEMU killed under the debugger must be an outcome, not {e}"));
+    match &boot.outcome {
+        BootOutcome::QemuFailed { status, .. } => assert!(status.contains("SIGKILL") || status.contains("signal: 9"), "{status}"),
+        other => panic!("expected QEMU failed, got {other:?}"),
+    }
+    assert!(boot.guest.is_none());
+    assert!(!common::process_exists(h.qemu.unwrap()));
+    assert!(!h.run_dir.unwrap().exists(), "run directory left behind");
+}
+
+#[test]
+fn a_lost_debugger_connection_is_an_error_that_cleans_up() {
+    let p = prepare(&common::scenario("baseline-pte")).unwrap_or_else(|e| panic!("{e:#}"));
+    let (boot, h) = boot_with_fault(&p, Fault::DropDebugger);
+    match boot {
+        Err(linux_harness::Error::Gdb(msg)) => assert!(!msg.is_empty()),
+        Err(e) => panic!("expected a debugger error, got {e}"),
+        Ok(b) => panic!("expected a debugger error, got {:?}", b.outcome),
+    }
+    assert!(!common::process_exists(h.qemu.expect("QEMU was running")), "QEMU survived the lost debugger");
+    assert!(!h.run_dir.unwrap().exists(), "run directory left behind");
+}
+
+/// `oracle run` on a scenario whose QEMU is killed while it boots: an infrastructure
+/// failure (exit 2) that names QEMU's end, and nothing left behind.
+#[test]
+fn qemu_killed_mid_boot_is_reported_by_run() {
+    let file = common::scenario("baseline-pte");
+    prepare(&file).unwrap_or_else(|e| panic!("{e:#}"));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_oracle")).arg("run").arg(&file).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let qemu = loop {
+        if let Some(pid) = common::children_named(child.id(), "qemu-system").first() {
+            break *pid;
+        }
+        assert!(Instant::now() < deadline, "oracle never started QEMU");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let cmdline = std::fs::read_to_string(format!("/proc/{qemu}/cmdline")).unwrap();
+    let run_dir = cmdline.split('\0').find_map(|a| a.strip_prefix("file:")).and_then(|c| std::path::Path::new(c).parent().map(|d| d.to_path_buf())).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    kill(Pid::from_raw(qemu as i32), Signal::SIGKILL).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("INFRASTRUCTURE FAILURE") && stdout.contains("QEMU failed") && (stdout.contains("SIGKILL") || stdout.contains("signal: 9")), "{stdout}");
+    assert!(!common::process_exists(qemu));
+    assert!(!run_dir.exists(), "run directory {} left behind", run_dir.display());
+}

@@ -36,7 +36,7 @@ fn rsi_calls(ev: &MonitorEvents, fid: u32) -> Vec<lmo_monitor::eventlog::Record>
 }
 
 fn covered(set: &RangeSet, (a, b): (u64, u64)) -> bool {
-    set.ranges.iter().any(|&(s, e)| s <= a && b <= e)
+    set.ranges.iter().any(|&(s, e)| s.0 <= a && b <= e.0)
 }
 
 /// What a realm test looks at: the end of boot.
@@ -77,7 +77,7 @@ fn check_realm(name: &str) -> RealmDump {
     let changes = ev.ipa_state_changes();
     let setup: Vec<_> = changes.iter().filter(|c| !c.change_destroyed).collect();
     let banks: Vec<(u64, u64)> = dump.side.memblock_memory.iter().map(|r| (r.base.0, r.base.0 + r.size)).collect();
-    assert_eq!(setup.iter().map(|c| (c.start, c.end)).collect::<Vec<_>>(), banks);
+    assert_eq!(setup.iter().map(|c| (c.start.0, c.end.0)).collect::<Vec<_>>(), banks);
     assert!(setup.iter().all(|c| !c.empty));
     // Devices are looked up with RSI_IPA_STATE_GET and found EMPTY (mapped shared).
     let gets = rsi_calls(ev, smccc::RSI_IPA_STATE_GET);

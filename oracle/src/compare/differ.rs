@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use rust_impl::address::VirtAddr;
 use rust_impl::granule::Level;
 use rust_impl::linear_map::{AttrText, HumanSize, LinearMap, MapLine};
 
@@ -12,8 +13,8 @@ pub use crate::diff_class::DiffClass;
 /// One divergent VA range.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Divergence {
-    pub start: u64,
-    pub end: u64,
+    pub start: VirtAddr,
+    pub end: VirtAddr,
     pub classes: Vec<DiffClass>,
     /// Lines of each side overlapping the range.
     pub linux: Vec<MapLine>,
@@ -69,8 +70,8 @@ fn line_at<'m>(map: &'m LinearMap, cursor: &mut usize, va: u64) -> Option<&'m Ma
     map.lines.get(*cursor).filter(|l| l.start.0 <= va)
 }
 
-fn overlapping(map: &LinearMap, start: u64, end: u64) -> Vec<MapLine> {
-    map.lines.iter().filter(|l| l.start.0 < end && l.end.0 > start).copied().collect()
+fn overlapping(map: &LinearMap, start: VirtAddr, end: VirtAddr) -> Vec<MapLine> {
+    map.lines.iter().filter(|l| l.start < end && l.end > start).copied().collect()
 }
 
 /// Compares the two maps over every VA either of them maps.
@@ -90,6 +91,7 @@ pub fn diff(linux: &LinearMap, model: &LinearMap) -> Vec<Divergence> {
         if classes.is_empty() {
             continue;
         }
+        let (start, end) = (VirtAddr(start), VirtAddr(end));
         match out.last_mut() {
             Some(last) if last.end == start && last.classes == classes => last.end = end,
             _ => out.push(Divergence { start, end, classes, linux: vec![], model: vec![] }),
@@ -146,7 +148,7 @@ impl Divergence {
         format!(
             "{} differ over {}: Linux has {}; the model expects {}",
             classes.join(" and "),
-            HumanSize(self.end - self.start),
+            HumanSize(self.end.0 - self.start.0),
             describe_side(&self.linux),
             describe_side(&self.model)
         )
@@ -155,7 +157,7 @@ impl Divergence {
 
 impl fmt::Display for Divergence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{:#018x}-{:#018x} {}", self.start, self.end, self.explanation())?;
+        writeln!(f, "{}-{} {}", self.start, self.end, self.explanation())?;
         for (side, lines) in [("linux", &self.linux), ("model", &self.model)] {
             if lines.is_empty() {
                 writeln!(f, "  {side}: (nothing mapped)")?;
@@ -194,7 +196,7 @@ mod tests {
         let model = LinearMap { lines: vec![line(0, 32 << 20, Level::Pte, false, RW)] };
         let d = diff(&linux, &model);
         assert_eq!(d.len(), 1);
-        assert_eq!((d[0].start, d[0].end), (BASE, BASE + (32 << 20)));
+        assert_eq!((d[0].start.0, d[0].end.0), (BASE, BASE + (32 << 20)));
         assert_eq!(d[0].classes, vec![DiffClass::Granularity]);
         assert_eq!(
             d[0].explanation(),
@@ -217,8 +219,8 @@ mod tests {
         };
         let d = diff(&linux, &model);
         assert_eq!(d.len(), 2);
-        assert_eq!((d[0].start - BASE, d[0].end - BASE, d[0].classes.clone()), (0x10000, 0x20000, vec![DiffClass::Attributes]));
-        assert_eq!((d[1].start - BASE, d[1].end - BASE, d[1].classes.clone()), (0xff000, 0x100000, vec![DiffClass::Presence]));
+        assert_eq!((d[0].start.0 - BASE, d[0].end.0 - BASE, d[0].classes.clone()), (0x10000, 0x20000, vec![DiffClass::Attributes]));
+        assert_eq!((d[1].start.0 - BASE, d[1].end.0 - BASE, d[1].classes.clone()), (0xff000, 0x100000, vec![DiffClass::Presence]));
         assert!(d[1].explanation().ends_with("the model expects nothing mapped"), "{}", d[1].explanation());
         let text = d[0].to_string();
         assert!(text.contains("  linux: ") && text.contains("  model: "), "{text}");

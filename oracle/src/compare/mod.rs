@@ -94,7 +94,7 @@ pub fn judged<'a>(trace: &'a [TracedCall], answers: &[Option<i32>]) -> Vec<Judge
 
 /// The RIPAS EMPTY ranges the model's RSI calls leave (all RAM at the start).
 fn model_empty_ranges(model: &ModelSide) -> RangeSet {
-    empty_after(model.rsi_calls.iter().map(|c| (c.start.0, c.end.0, c.ripas == rust_impl::rsi::Ripas::Empty)))
+    empty_after(model.rsi_calls.iter().map(|c| (c.start, c.end, c.ripas == rust_impl::rsi::Ripas::Empty)))
 }
 
 /// The replay's stops for a capture: each named checkpoint read, with what was observed
@@ -168,10 +168,10 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
         Err(e) => return infrastructure_failure(&p.file, &p.scenario.name, e),
     };
     let kernel_warnings = c.capture.warnings;
-    let mut all: Vec<Divergence> = c.checkpoints.iter().flat_map(|c| c.divergences.iter().cloned()).collect();
+    let mut all: Vec<&[DiffClass]> = c.checkpoints.iter().flat_map(|c| &c.divergences).map(|d| d.classes.as_slice()).collect();
     // An RSI log that disagrees with the page tables or the model is a shared-bit
-    // divergence.
-    all.extend(c.checkpoints.iter().flat_map(|c| &c.rsi_mismatches).map(|m| Divergence { start: m.start, end: m.end, classes: vec![DiffClass::Shared], linux: vec![], model: vec![] }));
+    // divergence (of PA ranges, beside the maps' VA ranges).
+    all.extend(c.checkpoints.iter().flat_map(|c| &c.rsi_mismatches).map(|_| [DiffClass::Shared].as_slice()));
     // A realm access the monitor had to refuse (a stage-2 fault) is a kernel outcome,
     // like a WARN.
     let faults = c.capture.monitor.as_ref().map_or(0, |m| m.of_kind(lmo_monitor::eventlog::Kind::Stage2Fault).count());

@@ -158,7 +158,7 @@ mod tests {
             warnings: 0,
             rsi_calls: vec![],
         };
-        let divergences = if divergent { vec![Divergence { start: 0, end: 0x1000, classes: vec![DiffClass::Granularity], linux: vec![], model: vec![] }] } else { vec![] };
+        let divergences = if divergent { vec![Divergence { start: rust_impl::address::VirtAddr(0), end: rust_impl::address::VirtAddr(0x1000), classes: vec![DiffClass::Granularity], linux: vec![], model: vec![] }] } else { vec![] };
         Outcome {
             file: "x".into(),
             name: "x".into(),

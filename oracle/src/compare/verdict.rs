@@ -1,6 +1,6 @@
 //! The verdict of one scenario against what it expects, and the exit status of a run.
 
-use crate::compare::differ::Divergence;
+use crate::diff_class::DiffClass;
 use crate::compare::Outcome;
 use crate::scenario::Expect;
 
@@ -34,15 +34,16 @@ impl Verdict {
     }
 }
 
-/// The verdict for a scenario's expectation, given the divergences and the number of
-/// WARN blocks in the kernel log.
-pub fn verdict(expect: &Expect, divergences: &[Divergence], kernel_warnings: usize) -> Verdict {
+/// The verdict for a scenario's expectation, given the classes of each divergence (of
+/// the maps, or of the realm's shared memory) and the number of WARN blocks in the
+/// kernel log.
+pub fn verdict(expect: &Expect, divergences: &[&[DiffClass]], kernel_warnings: usize) -> Verdict {
     match expect {
         Expect::Match if divergences.is_empty() && kernel_warnings == 0 => Verdict::Match,
         Expect::Match => Verdict::UnexpectedDivergence,
         Expect::Diverge { .. } if divergences.is_empty() => Verdict::DivergenceDisappeared,
         Expect::Diverge { classes, .. } => {
-            let outside = |d: &Divergence| d.classes.iter().any(|c| !classes.contains(c));
+            let outside = |d: &&[DiffClass]| d.iter().any(|c| !classes.contains(c));
             if kernel_warnings > 0 || (!classes.is_empty() && divergences.iter().any(outside)) {
                 Verdict::UnexpectedDivergence
             } else {
@@ -67,7 +68,6 @@ pub fn exit_code(outcomes: &[Outcome]) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::differ::Divergence;
     use crate::diff_class::DiffClass::{self, *};
     use rstest::rstest;
 
@@ -92,7 +92,7 @@ mod tests {
     // An expected divergence that went away is reported.
     #[case::gone(Some(vec![Presence]), vec![], 0, Verdict::DivergenceDisappeared)]
     fn verdicts(#[case] classes: Option<Vec<DiffClass>>, #[case] divergences: Vec<Vec<DiffClass>>, #[case] warns: usize, #[case] want: Verdict) {
-        let divs: Vec<Divergence> = divergences.into_iter().map(|classes| Divergence { start: 0, end: 0x1000, classes, linux: vec![], model: vec![] }).collect();
+        let divs: Vec<&[DiffClass]> = divergences.iter().map(Vec::as_slice).collect();
         let got = verdict(&expect(classes), &divs, warns);
         assert_eq!(got, want);
         assert_eq!(got.as_expected(), matches!(want, Verdict::Match | Verdict::ExpectedDivergence));

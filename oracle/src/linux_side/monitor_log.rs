@@ -2,6 +2,7 @@
 //! people, and the realm's shared (RIPAS EMPTY) RAM as the RSI calls left it.
 
 use lmo_monitor::eventlog::{Kind, LogView, Record};
+use rust_impl::address::PhysAddr;
 use lmo_monitor::smccc::{self, RSI_ACCEPT, RSI_CHANGE_DESTROYED, RSI_IPA_STATE_SET, RSI_SUCCESS};
 
 /// The records of one monitor run.
@@ -32,14 +33,14 @@ impl MonitorEvents {
     pub fn ipa_state_changes(&self) -> Vec<RipasChange> {
         self.of_kind(Kind::Rsi)
             .filter(|r| r.rsi_fid_status() == (RSI_IPA_STATE_SET, RSI_SUCCESS as u32) && r.args[6] == RSI_ACCEPT)
-            .map(|r| RipasChange { start: r.args[1], end: r.args[5], empty: r.args[3] == 0, change_destroyed: r.args[4] & RSI_CHANGE_DESTROYED != 0 })
+            .map(|r| RipasChange { start: PhysAddr(r.args[1]), end: PhysAddr(r.args[5]), empty: r.args[3] == 0, change_destroyed: r.args[4] & RSI_CHANGE_DESTROYED != 0 })
             .filter(|c| c.start < c.end)
             .collect()
     }
 
     /// The PA ranges whose RIPAS is EMPTY after every change in the log, from a realm
     /// whose RAM all started as RAM (how the monitor creates it).
-    pub fn empty_ranges(&self) -> Vec<(u64, u64)> {
+    pub fn empty_ranges(&self) -> Vec<(PhysAddr, PhysAddr)> {
         empty_after(self.ipa_state_changes().iter().map(|c| (c.start, c.end, c.empty))).ranges
     }
 }
@@ -47,8 +48,8 @@ impl MonitorEvents {
 /// One accepted RSI_IPA_STATE_SET.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RipasChange {
-    pub start: u64,
-    pub end: u64,
+    pub start: PhysAddr,
+    pub end: PhysAddr,
     /// RIPAS EMPTY (shared) rather than RAM.
     pub empty: bool,
     pub change_destroyed: bool,
@@ -56,7 +57,7 @@ pub struct RipasChange {
 
 /// The RIPAS EMPTY ranges left by `(start, end, to_empty)` changes, in order, from a
 /// realm whose RAM all started as RAM.
-pub fn empty_after(changes: impl IntoIterator<Item = (u64, u64, bool)>) -> RangeSet {
+pub fn empty_after(changes: impl IntoIterator<Item = (PhysAddr, PhysAddr, bool)>) -> RangeSet {
     let mut set = RangeSet::default();
     for (start, end, empty) in changes {
         if empty {
@@ -68,14 +69,14 @@ pub fn empty_after(changes: impl IntoIterator<Item = (u64, u64, bool)>) -> Range
     set
 }
 
-/// Sorted, disjoint, non-adjacent half-open ranges.
+/// Sorted, disjoint, non-adjacent half-open ranges of (intermediate) physical addresses.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RangeSet {
-    pub ranges: Vec<(u64, u64)>,
+    pub ranges: Vec<(PhysAddr, PhysAddr)>,
 }
 
 impl RangeSet {
-    pub fn insert(&mut self, start: u64, end: u64) {
+    pub fn insert(&mut self, start: PhysAddr, end: PhysAddr) {
         let (mut s, mut e) = (start, end);
         let mut out = Vec::with_capacity(self.ranges.len() + 1);
         for &(a, b) in &self.ranges {
@@ -91,7 +92,7 @@ impl RangeSet {
         self.ranges = out;
     }
 
-    pub fn remove(&mut self, start: u64, end: u64) {
+    pub fn remove(&mut self, start: PhysAddr, end: PhysAddr) {
         let mut out = Vec::with_capacity(self.ranges.len() + 1);
         for &(a, b) in &self.ranges {
             if b <= start || a >= end {
@@ -108,7 +109,7 @@ impl RangeSet {
         self.ranges = out;
     }
 
-    pub fn from_ranges(ranges: impl IntoIterator<Item = (u64, u64)>) -> RangeSet {
+    pub fn from_ranges(ranges: impl IntoIterator<Item = (PhysAddr, PhysAddr)>) -> RangeSet {
         let mut s = RangeSet::default();
         for (a, b) in ranges {
             if a < b {
@@ -197,19 +198,21 @@ mod tests {
             ],
             dropped: 0,
         };
-        assert_eq!(ev.empty_ranges(), vec![(0x8084_1000, 0x8086_0000), (0xfda0_0000, 0xfdc0_0000)]);
-        assert_eq!(ev.before(2).empty_ranges(), vec![(0x8084_0000, 0x8085_0000)]);
+        let pa = |v: &[(u64, u64)]| v.iter().map(|&(a, b)| (PhysAddr(a), PhysAddr(b))).collect::<Vec<_>>();
+        assert_eq!(ev.empty_ranges(), pa(&[(0x8084_1000, 0x8086_0000), (0xfda0_0000, 0xfdc0_0000)]));
+        assert_eq!(ev.before(2).empty_ranges(), pa(&[(0x8084_0000, 0x8085_0000)]));
         assert_eq!(ev.ipa_state_changes().iter().filter(|c| c.change_destroyed).count(), 4);
     }
 
     #[test]
     fn range_set_merges_and_cuts() {
         let mut s = RangeSet::default();
-        s.insert(10, 20);
-        s.insert(30, 40);
-        s.insert(20, 30);
-        assert_eq!(s.ranges, vec![(10, 40)]);
-        s.remove(15, 25);
-        assert_eq!(s.ranges, vec![(10, 15), (25, 40)]);
+        let p = PhysAddr;
+        s.insert(p(10), p(20));
+        s.insert(p(30), p(40));
+        s.insert(p(20), p(30));
+        assert_eq!(s.ranges, vec![(p(10), p(40))]);
+        s.remove(p(15), p(25));
+        assert_eq!(s.ranges, vec![(p(10), p(15)), (p(25), p(40))]);
     }
 }

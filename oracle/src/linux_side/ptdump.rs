@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use rust_impl::address::VirtAddr;
 use rust_impl::granule::Level;
 
 /// A level as ptdump names it (`PGD`, `P4D`, `PUD`, `PMD`, `PTE`).
@@ -14,9 +15,9 @@ fn parse_level(name: &str) -> Option<Level> {
 /// One ptdump line: a range of same-level, same-attribute entries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PtdumpRange {
-    pub start: u64,
+    pub start: VirtAddr,
     /// Exclusive end; 0 stands for 2^64 (the top of the address space).
-    pub end: u64,
+    pub end: VirtAddr,
     pub level: Level,
     /// Empty when nothing is mapped (ptdump prints no attributes then).
     pub attrs: Vec<String>,
@@ -47,7 +48,7 @@ impl PtdumpRange {
         self.attrs.iter().map(String::as_str).find(|a| a.starts_with("MEM/") || a.starts_with("DEVICE/"))
     }
     pub fn size(&self) -> u64 {
-        self.end.wrapping_sub(self.start)
+        self.end.0.wrapping_sub(self.start.0)
     }
 }
 
@@ -110,7 +111,7 @@ impl Ptdump {
             let level = tokens.next().and_then(parse_level).ok_or_else(|| err("no level"))?;
             let attrs = tokens.map(str::to_string).collect();
             let section = sections.last_mut().ok_or_else(|| err("range before any section marker"))?;
-            section.ranges.push(PtdumpRange { start, end, level, attrs });
+            section.ranges.push(PtdumpRange { start: VirtAddr(start), end: VirtAddr(end), level, attrs });
         }
         Ok(Ptdump { sections })
     }
@@ -141,7 +142,7 @@ impl fmt::Display for PtdumpSection {
         writeln!(f, "---[ {} ]---", self.name)?;
         for r in &self.ranges {
             let attrs = if r.is_mapped() { r.attrs.join(" ") } else { "(unmapped)".into() };
-            writeln!(f, "{:#018x}-{:#018x} {:>7} {} {}", r.start, r.end, human_size(r.size()), r.level.name(), attrs)?;
+            writeln!(f, "{}-{} {:>7} {} {}", r.start, r.end, human_size(r.size()), r.level.name(), attrs)?;
         }
         Ok(())
     }

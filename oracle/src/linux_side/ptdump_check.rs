@@ -3,6 +3,7 @@
 //! `val & mask`, holes included), render each range's attributes as ptdump does, and
 //! require line-for-line equality with the in-guest dump.
 
+use rust_impl::address::VirtAddr;
 use rust_impl::descriptor::*;
 
 use crate::linux_side::ptdump::{PtdumpRange, PtdumpSection};
@@ -50,17 +51,19 @@ pub fn remerge(visits: &[Visit]) -> Vec<PtdumpRange> {
     let mut out: Vec<(PtdumpRange, u64)> = Vec::new();
     for v in visits {
         let (va, size, level, desc) = match v {
-            Visit::Leaf { leaf, desc } => (leaf.va.0, leaf.size, leaf.level, *desc),
-            Visit::Hole { va, size, level, desc } => (va.0, *size, *level, *desc),
+            Visit::Leaf { leaf, desc } => (leaf.va, leaf.size, leaf.level, *desc),
+            Visit::Hole { va, size, level, desc } => (*va, *size, *level, *desc),
         };
+        // Ranges end at 2^64 as 0, as ptdump prints them.
+        let end = VirtAddr(va.0.wrapping_add(size));
         let prot = desc & PTDUMP_MASK;
         if let Some((last, last_prot)) = out.last_mut() {
             if *last_prot == prot && last.level == level && last.end == va {
-                last.end = va.wrapping_add(size);
+                last.end = end;
                 continue;
             }
         }
-        out.push((PtdumpRange { start: va, end: va.wrapping_add(size), level, attrs: ptdump_words(prot) }, prot));
+        out.push((PtdumpRange { start: va, end, level, attrs: ptdump_words(prot) }, prot));
     }
     out.into_iter().map(|(r, _)| r).collect()
 }
@@ -76,7 +79,7 @@ pub struct Mismatch {
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let show = |r: &Option<PtdumpRange>| match r {
-            Some(r) => format!("{:#018x}-{:#018x} {} {}", r.start, r.end, r.level.name(), r.attrs.join(" ")),
+            Some(r) => format!("{}-{} {} {}", r.start, r.end, r.level.name(), r.attrs.join(" ")),
             None => "(no line)".into(),
         };
         write!(f, "line {}:\n  walker: {}\n  ptdump: {}", self.line, show(&self.walker), show(&self.ptdump))

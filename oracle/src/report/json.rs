@@ -30,8 +30,8 @@ pub fn outcome(o: &Outcome) -> serde_json::Value {
                 .iter()
                 .map(|d| {
                     json!({
-                        "start": format!("{:#018x}", d.start),
-                        "end": format!("{:#018x}", d.end),
+                        "start": d.start.to_string(),
+                        "end": d.end.to_string(),
                         "classes": d.classes.iter().map(|k| k.name()).collect::<Vec<_>>(),
                         "explanation": d.explanation(),
                         "linux": d.linux.iter().map(line_text).collect::<Vec<_>>(),

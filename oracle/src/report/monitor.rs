@@ -20,7 +20,7 @@ pub fn report(events: &MonitorEvents, lm: &LinearMap, realm: bool) -> String {
     if realm {
         let empty = RangeSet::from_ranges(events.empty_ranges());
         let mismatches = check_shared(&empty, &shared_pa_ranges(lm), "the kernel's page tables");
-        let ranges: Vec<String> = empty.ranges.iter().map(|(a, b)| format!("{a:#x}-{b:#x}")).collect();
+        let ranges: Vec<String> = empty.ranges.iter().map(|(a, b)| format!("{:#x}-{:#x}", a.0, b.0)).collect();
         let _ = writeln!(s, "RIPAS EMPTY (shared) RAM per the RSI log: {}", if ranges.is_empty() { "none".to_string() } else { ranges.join(", ") });
         if mismatches.is_empty() {
             let _ = writeln!(s, "RSI log and page tables agree on every shared range");

@@ -122,7 +122,7 @@ pub fn report(repro: &Repro) -> String {
                     }
                 }
                 if let Some(m) = &c.monitor {
-                    let empty: Vec<String> = m.empty_ranges().iter().map(|(a, b)| format!("{a:#x}-{b:#x}")).collect();
+                    let empty: Vec<String> = m.empty_ranges().iter().map(|(a, b)| format!("{:#x}-{:#x}", a.0, b.0)).collect();
                     let _ = writeln!(s, "\nrealm memory shared per the monitor's RSI log: {}", if empty.is_empty() { "none".into() } else { empty.join(", ") });
                 }
             }

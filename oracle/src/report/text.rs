@@ -50,7 +50,7 @@ pub fn outcome(o: &Outcome) -> String {
     if let Some(events) = o.capture.as_ref().and_then(|c| c.monitor.as_ref()) {
         let rsi = events.of_kind(lmo_monitor::eventlog::Kind::Rsi).count();
         let faults = events.of_kind(lmo_monitor::eventlog::Kind::Stage2Fault).count();
-        let shared: Vec<String> = events.empty_ranges().iter().map(|(a, b)| format!("{a:#x}-{b:#x}")).collect();
+        let shared: Vec<String> = events.empty_ranges().iter().map(|(a, b)| format!("{:#x}-{:#x}", a.0, b.0)).collect();
         let checks = o.checkpoints.iter().map(|c| c.rsi_mismatches.len()).sum::<usize>();
         let _ = writeln!(
             s,

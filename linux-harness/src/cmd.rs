@@ -1,6 +1,6 @@
 //! Running external commands with errors that show the command line and its stderr.
 
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 
 use crate::{Error, Result};
 
@@ -12,6 +12,23 @@ pub(crate) fn describe(cmd: &Command) -> String {
         s.push_str(&arg.to_string_lossy());
     }
     s
+}
+
+/// Starts `cmd` (a build step: make and the compilers it runs) in a process group of
+/// its own, registered with the reaper so Ctrl-C or SIGTERM stops the whole build (make
+/// deleting the targets it was writing) rather than leaving it running into the cache.
+/// Returns the child and its registration (pass it to `reaper::unregister` once waited).
+pub(crate) fn spawn_build(cmd: &mut Command) -> Result<(Child, u64)> {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no parent memory:
+    // if this process dies without reaping (SIGKILL), the kernel kills make too.
+    unsafe {
+        cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(Some(nix::sys::signal::Signal::SIGKILL)).map_err(std::io::Error::from));
+    }
+    let child = cmd.spawn().map_err(|e| Error::Command { command: describe(cmd), detail: e.to_string() })?;
+    let registration = crate::reaper::register_build_group(nix::unistd::Pid::from_raw(child.id() as i32));
+    Ok((child, registration))
 }
 
 /// Runs `cmd` to completion; a non-zero exit is an error carrying the stderr tail.

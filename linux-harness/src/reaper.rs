@@ -12,6 +12,9 @@ use nix::unistd::Pid;
 
 enum Live {
     ProcessGroup(Pid),
+    /// A build (make and its compilers): asked to stop first, so make deletes the
+    /// targets it was writing and the next build starts from whole files.
+    BuildGroup(Pid),
     RunDir(PathBuf),
 }
 
@@ -28,6 +31,10 @@ pub(crate) fn register_process_group(pgid: Pid) -> u64 {
     register(Live::ProcessGroup(pgid))
 }
 
+pub(crate) fn register_build_group(pgid: Pid) -> u64 {
+    register(Live::BuildGroup(pgid))
+}
+
 pub(crate) fn register_run_dir(dir: PathBuf) -> u64 {
     register(Live::RunDir(dir))
 }
@@ -36,11 +43,24 @@ pub(crate) fn unregister(id: u64) {
     LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|(i, _)| *i != id);
 }
 
-/// Kills every registered process group, then removes every registered run directory.
+/// Kills every registered process group (builds are sent SIGTERM and given a few
+/// seconds to clean up first), then removes every registered run directory.
 pub fn reap_all() {
     let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
     for (_, l) in &live {
-        if let Live::ProcessGroup(pgid) = l {
+        if let Live::BuildGroup(pgid) = l {
+            let _ = killpg(*pgid, Signal::SIGTERM);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            // make exits once its recipes have died and it has deleted their targets.
+            while std::time::Instant::now() < deadline
+                && matches!(nix::sys::wait::waitpid(*pgid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)), Ok(nix::sys::wait::WaitStatus::StillAlive))
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    }
+    for (_, l) in &live {
+        if let Live::ProcessGroup(pgid) | Live::BuildGroup(pgid) = l {
             let _ = killpg(*pgid, Signal::SIGKILL);
             // The group leader is our child: reap it so no zombie is left either.
             let _ = nix::sys::wait::waitpid(*pgid, None);

@@ -131,3 +131,56 @@ fn qemu_killed_mid_boot_is_reported_by_run() {
     assert!(!common::process_exists(qemu));
     assert!(!run_dir.exists(), "run directory {} left behind", run_dir.display());
 }
+
+/// A patch appending a comment with `token` to `file` of the pristine kernel source, so
+/// the variant is new (and built) every time the test runs.
+fn comment_patch(file: &str, token: &str) -> String {
+    let source = linux_harness::source::KernelSource::locate("debian:linux-source-7.3").unwrap_or_else(|e| panic!("{e}"));
+    let out = std::process::Command::new("git").arg("-C").arg(&source.tree).arg("show").arg(format!("HEAD:{file}")).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let n = lines.len();
+    let context: String = lines[n - 3..].iter().map(|l| format!(" {l}\n")).collect();
+    format!("diff --git a/{file} b/{file}\n--- a/{file}\n+++ b/{file}\n@@ -{},3 +{},4 @@\n{context}+/* lmo fault test {token} */\n", n - 2, n - 2)
+}
+
+/// Ctrl-C while the kernel builds: exit 130, make and its compilers stopped, and the
+/// next run builds the same variant and boots it, with no manual cleanup.
+#[test]
+fn a_build_interrupted_half_way_recovers_on_the_next_run() {
+    let corpus = common::TempCorpus::new();
+    let token = format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    corpus.add_patch("touch", "0001-touch.patch", &comment_patch("arch/arm64/mm/pageattr.c", &token));
+    let file = corpus.add_scenario("interrupted-build", &common::scenario_text("interrupted-build", &["touch"], "", 120));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oracle")).arg("boot").arg(&file).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    // make runs in a process group of its own (its pid), child of oracle.
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let make = loop {
+        if let Some(pid) = common::children_named(child.id(), "make").first() {
+            break *pid;
+        }
+        assert!(Instant::now() < deadline, "oracle never started make (waiting for another build?)");
+        assert!(child.try_wait().unwrap().is_none(), "oracle ended before building");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Let it get into compiling.
+    std::thread::sleep(Duration::from_secs(4));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    // Nothing of the build's process group is left.
+    let group_left = |pgid: u32| {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read_to_string(e.path().join("stat")).ok().and_then(|s| s.rsplit_once(')').and_then(|(_, t)| t.split_whitespace().nth(2).map(|g| g == pgid.to_string()))).unwrap_or(false)
+        })
+    };
+    let gone_by = Instant::now() + Duration::from_secs(5);
+    while group_left(make) && Instant::now() < gone_by {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!group_left(make), "processes of the interrupted build (group {make}) are still running");
+    // The next run recovers by itself.
+    let p = prepare(&file).unwrap_or_else(|e| panic!("the next build did not recover: {e:#}"));
+    let boot = oracle::boot::boot_scenario(&p, EndAction::Poweroff, false).unwrap();
+    assert_eq!(boot.outcome, BootOutcome::Booted, "{}", boot.console);
+    let _ = std::fs::remove_dir_all(&p.kernel.dir);
+}

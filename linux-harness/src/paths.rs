@@ -44,8 +44,12 @@ pub fn build_lock() -> PathBuf {
 }
 
 /// Directory under which private run directories (RAM file, sockets, logs) are made:
-/// `/dev/shm` when it exists, since the guest RAM file lives there.
+/// `$LMO_RUN_PARENT` if set, else `/dev/shm` when it exists, since the guest RAM file
+/// lives there.
 pub fn run_parent() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LMO_RUN_PARENT") {
+        return PathBuf::from(dir);
+    }
     let shm = PathBuf::from("/dev/shm");
     if shm.is_dir() {
         shm

@@ -184,3 +184,36 @@ fn a_build_interrupted_half_way_recovers_on_the_next_run() {
     assert_eq!(boot.outcome, BootOutcome::Booted, "{}", boot.console);
     let _ = std::fs::remove_dir_all(&p.kernel.dir);
 }
+
+/// A guest that never reaches /init (here: a timeout shorter than the kernel's own
+/// boot, with every checkpoint breakpoint armed) is an infrastructure failure of that
+/// scenario that says it hung and where the console stopped; nothing is left behind.
+#[test]
+fn a_guest_that_never_reaches_init_is_reported_as_hung() {
+    let corpus = common::TempCorpus::new();
+    let file = corpus.add_scenario("hang-early", &common::scenario_text("hang-early", &[], "", 2));
+    prepare(&file).unwrap_or_else(|e| panic!("{e:#}"));
+    let runs = tempfile::tempdir_in("/dev/shm").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oracle"))
+        .arg("run")
+        .arg(&file)
+        .env("LMO_RUN_PARENT", runs.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The boot's run directory appears there while it runs...
+    let mut seen = false;
+    while !seen && child.try_wait().unwrap().is_none() {
+        seen = std::fs::read_dir(runs.path()).unwrap().next().is_some();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(seen, "the boot never made its run directory under LMO_RUN_PARENT");
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("INFRASTRUCTURE FAILURE") && stdout.contains("hung: nothing conclusive after 2s"), "{stdout}");
+    // ... and is gone after it.
+    assert!(!stdout.contains("Run /init"), "{stdout}");
+    let left: Vec<_> = std::fs::read_dir(runs.path()).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -217,3 +217,29 @@ fn a_guest_that_never_reaches_init_is_reported_as_hung() {
     let left: Vec<_> = std::fs::read_dir(runs.path()).unwrap().flatten().map(|e| e.path()).collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// Two `oracle` processes on one cache at once, both needing the same new kernel: one
+/// builds it while the other waits for the build lock and then takes the built kernel;
+/// both boot, and the cache holds that kernel once with no half-made entry beside it.
+#[test]
+fn two_processes_share_one_cache() {
+    let corpus = common::TempCorpus::new();
+    let token = format!("shared-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    corpus.add_patch("touch", "0001-touch.patch", &comment_patch("arch/arm64/mm/pageattr.c", &token));
+    let file = corpus.add_scenario("shared-cache", &common::scenario_text("shared-cache", &["touch"], "", 120));
+    let spawn = || std::process::Command::new(env!("CARGO_BIN_EXE_oracle")).arg("boot").arg(&file).output();
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    for out in [&a, &b] {
+        assert_eq!(out.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+    let p = prepare(&file).unwrap_or_else(|e| panic!("{e:#}"));
+    let key = p.kernel.dir.file_name().unwrap().to_string_lossy().into_owned();
+    let kernels = p.kernel.dir.parent().unwrap();
+    let entries: Vec<String> = std::fs::read_dir(kernels).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(&key[..12])).collect();
+    assert_eq!(entries, vec![key.clone()], "the variant's cache entries");
+    let _ = std::fs::remove_dir_all(&p.kernel.dir);
+}

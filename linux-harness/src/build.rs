@@ -6,6 +6,11 @@
 //! every fragment and every patch. Kbuild trees are kept per *configuration family*
 //! (source + fragments + compiler), so a variant that differs from a built one only by
 //! patches rebuilds just the files its patches touch.
+//!
+//! A cached kernel is checked before it is handed out (sizes, and SHA-256 of the files
+//! the oracle reads, recorded when it was built: [`crate::cache::verify_kernel`]); one
+//! that fails is moved aside and rebuilt, never booted. While a [`KernelArtifacts`]
+//! lives it holds its entry against `oracle cache gc` (docs/cache.md).
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -13,9 +18,12 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::cache::{self, InUse};
 use crate::config::{self, ConfigFragment};
 use crate::error::IoContext;
 use crate::series::{self, PatchSeries};
@@ -72,6 +80,9 @@ pub struct KernelArtifacts {
     pub source: KernelSource,
     /// How the artifacts were obtained.
     pub provenance: Provenance,
+    /// A shared lock on the entry's `done` marker, held while this value (or a clone)
+    /// lives: gc does not remove a kernel in use.
+    pub in_use: Option<InUse>,
 }
 
 /// Whether a build was needed, and how long it took.
@@ -115,7 +126,8 @@ fn load_inputs(variant: &KernelVariant) -> Result<Inputs> {
     Ok(Inputs { source, series, fragments, family, key })
 }
 
-fn artifacts(dir: PathBuf, key: String, source: KernelSource, provenance: Provenance) -> KernelArtifacts {
+fn artifacts(dir: PathBuf, key: String, source: KernelSource, provenance: Provenance, in_use: InUse) -> KernelArtifacts {
+    let _ = cache::touch(&dir.join(cache::LAST_USED));
     KernelArtifacts {
         image: dir.join("Image"),
         vmlinux: dir.join("vmlinux"),
@@ -125,6 +137,7 @@ fn artifacts(dir: PathBuf, key: String, source: KernelSource, provenance: Proven
         key,
         source,
         provenance,
+        in_use: Some(in_use),
     }
 }
 
@@ -133,16 +146,40 @@ pub fn variant_key(variant: &KernelVariant) -> Result<String> {
     Ok(load_inputs(variant)?.key)
 }
 
+/// The configuration family and the cache key of a variant, `(family, key)`: its kbuild
+/// tree is `build/<family[..24]>`, its kernel `kernels/<key[..24]>`.
+pub fn variant_keys(variant: &KernelVariant) -> Result<(String, String)> {
+    let inputs = load_inputs(variant)?;
+    Ok((inputs.family, inputs.key))
+}
+
+/// The kernel cached in `dir`, held and verified; `None` when it must be built. Under the
+/// build lock, an entry that fails verification is reported, moved aside and rebuilt;
+/// outside it, it is left for that check (so a rebuild by another process is not moved).
+fn cached(dir: &Path, under_build_lock: bool) -> Result<Option<InUse>> {
+    let Some(held) = cache::hold_kernel(dir)? else { return Ok(None) };
+    match cache::verify_kernel(dir) {
+        Ok(_) => Ok(Some(held)),
+        Err(_) if !under_build_lock => Ok(None),
+        Err(bad) => {
+            drop(held);
+            let aside = cache::move_aside(dir)?;
+            eprintln!("warning: cached kernel {} is corrupt ({bad}): moved to {}, rebuilding", dir.display(), aside.display());
+            Ok(None)
+        }
+    }
+}
+
 /// Builds `variant` or returns it from the cache.
 pub fn build_kernel(variant: &KernelVariant) -> Result<KernelArtifacts> {
     let inputs = load_inputs(variant)?;
     let dir = paths::kernels_dir().join(&inputs.key[..24]);
-    if dir.join("done").is_file() {
-        return Ok(artifacts(dir, inputs.key, inputs.source, Provenance::Cached));
+    if let Some(held) = cached(&dir, false)? {
+        return Ok(artifacts(dir, inputs.key, inputs.source, Provenance::Cached, held));
     }
     let _lock = lock_builds()?;
-    if dir.join("done").is_file() {
-        return Ok(artifacts(dir, inputs.key, inputs.source, Provenance::Cached));
+    if let Some(held) = cached(&dir, true)? {
+        return Ok(artifacts(dir, inputs.key, inputs.source, Provenance::Cached, held));
     }
     let started = Instant::now();
     series::prepare_tree(&inputs.source, &inputs.series)?;
@@ -153,6 +190,7 @@ pub fn build_kernel(variant: &KernelVariant) -> Result<KernelArtifacts> {
         config::generate(&inputs.source, &build_dir, &inputs.fragments)?;
         fs::write(&configured, "").context(|| format!("writing {}", configured.display()))?;
     }
+    let _ = cache::touch(&build_dir.join(cache::TREE_LAST_USED));
     run_make(&inputs.source, &build_dir, &inputs.key)?;
     let dot_config = build_dir.join(".config");
     let config_text = fs::read_to_string(&dot_config).context(|| format!("reading {}", dot_config.display()))?;
@@ -179,16 +217,30 @@ pub fn build_kernel(variant: &KernelVariant) -> Result<KernelArtifacts> {
     });
     fs::write(staging.join("variant.json"), serde_json::to_string_pretty(&meta).unwrap_or_default())
         .context(|| "writing variant.json".into())?;
-    fs::write(staging.join("done"), "").context(|| "writing done marker".into())?;
+    cache::write_checksums(&staging)?;
+    fs::write(staging.join(cache::DONE), "").context(|| "writing done marker".into())?;
+    // Held before the entry appears, so gc never sees it unused.
+    let held = cache::hold_kernel(&staging)?
+        .ok_or_else(|| Error::Io { context: format!("{} vanished", staging.display()), source: std::io::ErrorKind::NotFound.into() })?;
     let _ = fs::remove_dir_all(&dir);
     fs::rename(&staging, &dir).context(|| format!("moving artifacts to {}", dir.display()))?;
     let seconds = started.elapsed().as_secs_f64();
-    Ok(artifacts(dir, inputs.key, inputs.source, Provenance::Built { seconds, reused_tree }))
+    Ok(artifacts(dir, inputs.key, inputs.source, Provenance::Built { seconds, reused_tree }, held))
 }
 
 /// Holds the cache-wide build lock (one kernel build at a time on this machine).
-pub(crate) fn lock_builds() -> Result<nix::fcntl::Flock<fs::File>> {
+pub(crate) fn lock_builds() -> Result<Flock<fs::File>> {
     let path = paths::build_lock();
+    lock_file(&path, FlockArg::LockExclusive)?
+        .ok_or_else(|| Error::Io { context: format!("locking {}", path.display()), source: Errno::EWOULDBLOCK.into() })
+}
+
+/// The build lock at `path` if no build holds it; `None` while one runs.
+pub(crate) fn try_lock_builds_at(path: &Path) -> Result<Option<Flock<fs::File>>> {
+    lock_file(path, FlockArg::LockExclusiveNonblock)
+}
+
+fn lock_file(path: &Path, how: FlockArg) -> Result<Option<Flock<fs::File>>> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).context(|| format!("creating {}", parent.display()))?;
     }
@@ -196,10 +248,13 @@ pub(crate) fn lock_builds() -> Result<nix::fcntl::Flock<fs::File>> {
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
+        .open(path)
         .context(|| format!("opening {}", path.display()))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| Error::Io { context: format!("locking {}", path.display()), source: e.into() })
+    match Flock::lock(file, how) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(Error::Io { context: format!("locking {}", path.display()), source: e.into() }),
+    }
 }
 
 fn jobs() -> usize {
@@ -215,7 +270,7 @@ fn run_make(source: &KernelSource, build_dir: &Path, key: &str) -> Result<()> {
     let mut cmd = config::make(source, build_dir);
     cmd.arg(format!("-j{}", jobs())).arg("Image").stdout(Stdio::piped()).stderr(Stdio::from(stderr_log));
     eprintln!("building kernel {} (log: {})", &key[..12], log_path.display());
-    let mut child = cmd.spawn().context(|| "starting make".into())?;
+    let (mut child, registration) = crate::cmd::spawn_build(&mut cmd)?;
     let bar = crate::progress::spinner(&format!("kernel {}", &key[..12]));
     if let Some(out) = child.stdout.take() {
         for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
@@ -224,7 +279,9 @@ fn run_make(source: &KernelSource, build_dir: &Path, key: &str) -> Result<()> {
             bar.set_message(line);
         }
     }
-    let status = child.wait().context(|| "waiting for make".into())?;
+    let status = child.wait().context(|| "waiting for make".into());
+    crate::reaper::unregister(registration);
+    let status = status?;
     bar.finish_and_clear();
     if status.success() {
         return Ok(());
@@ -280,6 +337,31 @@ mod tests {
         let v = spec.resolve(Path::new("/c"));
         assert_eq!(v.series, vec![PathBuf::from("/c/patches/revert")]);
         assert_eq!(v.configs, vec![PathBuf::from("/c/configs/base.config"), PathBuf::from("/c/configs/kfence.config")]);
+    }
+
+    #[test]
+    fn a_corrupt_cached_kernel_is_moved_aside_under_the_build_lock_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("0123456789abcdef01234567");
+        fs::create_dir_all(&dir).unwrap();
+        let mut image = vec![0u8; 8192];
+        image[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        fs::write(dir.join("Image"), &image).unwrap();
+        fs::write(dir.join("vmlinux"), b"\x7fELF").unwrap();
+        fs::write(dir.join("System.map"), "ffff800080000000 T _text\n").unwrap();
+        fs::write(dir.join("config"), "CONFIG_ARM64=y\n").unwrap();
+        cache::write_checksums(&dir).unwrap();
+        fs::write(dir.join(cache::DONE), "").unwrap();
+        assert!(cached(&dir, false).unwrap().is_some());
+
+        image[100] ^= 1;
+        fs::write(dir.join("Image"), &image).unwrap();
+        assert!(cached(&dir, false).unwrap().is_none());
+        assert!(dir.join("Image").is_file(), "outside the build lock nothing moves");
+        assert!(cached(&dir, true).unwrap().is_none());
+        assert!(!dir.exists());
+        let aside: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert!(aside.len() == 1 && aside[0].starts_with(".corrupt-0123456789abcdef01234567"), "{aside:?}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod boot;
 pub mod build;
+pub mod cache;
 pub mod config;
 pub mod dtb;
 pub mod console;

@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod boot;
+pub mod cache;
 pub mod capture;
 pub mod compare;
 pub mod diff_class;

@@ -49,6 +49,11 @@ enum Command {
     /// checkpoint the scenario calls deterministic, the Linux side and its divergences
     /// must be the same each time. Exit 0 identical, 1 not, 2 an error.
     Determinism(commands::determinism::Args),
+    /// List the kernel cache (kernels and build trees: size, last use, how many
+    /// scenarios of the corpus need each, in use) or, with `gc`, remove what the corpus
+    /// (default corpora/scenarios and corpora/reported) does not need, least recently
+    /// used first, optionally only down to --max-size. Exit 0 done, 2 an error.
+    Cache(commands::cache::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +70,7 @@ fn main() -> ExitCode {
         Command::Bisect(a) => commands::bisect::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Dump(a) => commands::dump::run(a),
+        Command::Cache(a) => commands::cache::run(a),
         Command::Determinism(a) => commands::determinism::run(a),
     };
     match result {

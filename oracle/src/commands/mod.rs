@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod bisect;
 pub mod boot;
+pub mod cache;
 pub mod determinism;
 pub mod dump;
 pub mod model;

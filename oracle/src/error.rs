@@ -46,13 +46,13 @@ pub enum Error {
     /// A request that makes no sense (an unknown checkpoint, benchmark, ...).
     #[error("{0}")]
     Usage(String),
-    /// What was being done when `source` happened.
-    #[error("{context}: {source}")]
+    /// What was being done when `inner` happened.
+    #[error("{context}: {inner}")]
     Context {
         context: String,
-        // Not `#[source]`: the message already holds it, and anyhow's `{:#}` would
-        // print it twice.
-        source: Box<Error>,
+        // Not a source (thiserror takes a field named `source` as one): the message
+        // already holds it, and anyhow's `{:#}` would print it twice.
+        inner: Box<Error>,
     },
 }
 
@@ -98,10 +98,10 @@ pub trait Context<T> {
 
 impl<T, E: Into<Error>> Context<T> for std::result::Result<T, E> {
     fn context(self, context: impl Display) -> Result<T> {
-        self.map_err(|e| Error::Context { context: context.to_string(), source: Box::new(e.into()) })
+        self.map_err(|e| Error::Context { context: context.to_string(), inner: Box::new(e.into()) })
     }
     fn with_context<D: Display>(self, context: impl FnOnce() -> D) -> Result<T> {
-        self.map_err(|e| Error::Context { context: context().to_string(), source: Box::new(e.into()) })
+        self.map_err(|e| Error::Context { context: context().to_string(), inner: Box::new(e.into()) })
     }
 }
 
@@ -125,5 +125,12 @@ mod tests {
         assert_eq!(e.to_string(), "CPU 0: reading the log: bad magic");
         let none: Option<u8> = None;
         assert_eq!(none.context("no capture at end-of-boot").unwrap_err().to_string(), "no capture at end-of-boot");
+    }
+
+    #[test]
+    fn the_cli_prints_each_cause_once() {
+        let r: Result<()> = Err(Error::Guest("bad magic".into()));
+        let e = anyhow::Error::from(r.context("reading the log").unwrap_err());
+        assert_eq!(format!("{e:#}"), "reading the log: bad magic");
     }
 }

@@ -11,8 +11,10 @@ use crate::linux_side::kernel::GuestKernel;
 /// Structures this module reads (only with CONFIG_KFENCE).
 pub const STRUCTS: &[&str] = &["kfence_metadata"];
 
-/// `enum kfence_object_state` (mm/kfence/kfence.h, 7.3).
-const KFENCE_OBJECT_RCU_FREEING: u32 = 2;
+/// `enum kfence_object_state` (mm/kfence/kfence.h, 7.3): only a FREED object's page is
+/// protected. An object of a SLAB_TYPESAFE_BY_RCU cache is RCU_FREEING (2) from
+/// `__kfence_free()` until its RCU callback runs `kfence_guarded_free()`, and its page
+/// stays mapped until then (mm/kfence/core.c:1254-1256, 599-604).
 const KFENCE_OBJECT_FREED: u32 = 3;
 
 /// The early pool and its object states.
@@ -48,7 +50,7 @@ pub fn pool<M: GuestMemory + ?Sized>(gk: &GuestKernel<'_, M>, num_objects: u64) 
     for i in 0..num_objects {
         let m = array.0 + i * meta.size;
         let state = gk.read_u64(PhysAddr(m + state_off))? as u32;
-        if state == KFENCE_OBJECT_FREED || state == KFENCE_OBJECT_RCU_FREEING {
+        if state == KFENCE_OBJECT_FREED {
             let addr = gk.read_u64(PhysAddr(m + addr_off))?;
             freed_object_pages.push(gk.view.virt_to_phys(VirtAddr(addr & !(page_size - 1)))?);
         }

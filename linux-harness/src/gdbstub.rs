@@ -88,9 +88,48 @@ pub fn parse_registers(xml: &str, first: u32, into: &mut HashMap<String, Registe
         let number = attr("regnum").and_then(|n| n.parse().ok()).unwrap_or(next);
         let bits = attr("bitsize").and_then(|b| b.parse().ok()).unwrap_or(64);
         into.insert(name, RegisterInfo { number, bits });
-        next = number + 1;
+        next = number.saturating_add(1);
     }
     next
+}
+
+/// Reads a stop reply (`T05thread:p1.2;...` or `S05`): the signal and the thread that
+/// stopped; anything else is an error.
+pub fn parse_stop_reply(reply: &str) -> Result<StopReply> {
+    let kind = reply.as_bytes().first().copied();
+    if !matches!(kind, Some(b'T' | b'S')) {
+        return Err(err(format!("unexpected stop reply {reply:?}")));
+    }
+    let signal = u8::from_str_radix(reply.get(1..3).unwrap_or("00"), 16).unwrap_or(0);
+    let thread = reply.split(';').find_map(|f| f.strip_prefix("thread:").or_else(|| f.get(3..).and_then(|g| g.strip_prefix("thread:"))));
+    Ok(StopReply { signal, thread: thread.map(str::to_string), raw: reply.to_string() })
+}
+
+/// One `qXfer:...:read` reply: its data and whether it is the last part (`l`) or more
+/// follows (`m`); `None` for anything else (an error reply).
+pub fn parse_xfer_reply(reply: &str) -> Option<(&str, bool)> {
+    if let Some(data) = reply.strip_prefix('l') {
+        Some((data, true))
+    } else {
+        reply.strip_prefix('m').map(|data| (data, false))
+    }
+}
+
+/// Takes the first complete packet (`$body#xx`) out of `pending` and returns its decoded
+/// body; bytes before it (acks) go with it. `None` while no packet is complete (an
+/// incomplete one stays for later; a buffer of acks only is cleared).
+pub fn take_packet(pending: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let Some(start) = pending.iter().position(|b| *b == b'$') else {
+        pending.clear(); // only acks
+        return None;
+    };
+    let end = start + pending[start..].iter().position(|b| *b == b'#')?;
+    if pending.len() < end + 3 {
+        return None;
+    }
+    let body = decode_body(&pending[start + 1..end]);
+    pending.drain(..end + 3);
+    Some(body)
 }
 
 fn hex_bytes(hex: &str) -> Result<Vec<u8>> {
@@ -134,20 +173,11 @@ impl GdbStub {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             // A complete packet in the buffer?
-            if let Some(start) = self.pending.iter().position(|b| *b == b'$') {
-                if let Some(hash) = self.pending[start..].iter().position(|b| *b == b'#') {
-                    let end = start + hash;
-                    if self.pending.len() >= end + 3 {
-                        let body = decode_body(&self.pending[start + 1..end]);
-                        self.pending.drain(..end + 3);
-                        if self.ack {
-                            self.stream.write_all(b"+").map_err(|e| err(e.to_string()))?;
-                        }
-                        return Ok(Some(String::from_utf8_lossy(&body).into_owned()));
-                    }
+            if let Some(body) = take_packet(&mut self.pending) {
+                if self.ack {
+                    self.stream.write_all(b"+").map_err(|e| err(e.to_string()))?;
                 }
-            } else {
-                self.pending.clear(); // only acks
+                return Ok(Some(String::from_utf8_lossy(&body).into_owned()));
             }
             let wait = match deadline {
                 Some(d) => {
@@ -182,12 +212,10 @@ impl GdbStub {
         let mut out = String::new();
         loop {
             let reply = self.request(&format!("qXfer:features:read:{annex}:{:x},{:x}", out.len(), 0x3000))?;
-            let (kind, data) = reply.split_at(reply.len().min(1));
+            let (data, last) = parse_xfer_reply(&reply).ok_or_else(|| err(format!("reading {annex}: {reply}")))?;
             out.push_str(data);
-            match kind {
-                "l" => return Ok(out),
-                "m" => continue,
-                _ => return Err(err(format!("reading {annex}: {reply}"))),
+            if last {
+                return Ok(out);
             }
         }
     }
@@ -335,13 +363,7 @@ impl GdbStub {
     /// Waits up to `timeout` for a stop reply.
     pub fn wait_stop(&mut self, timeout: Duration) -> Result<Option<StopReply>> {
         let Some(reply) = self.receive(Some(timeout))? else { return Ok(None) };
-        let kind = reply.as_bytes().first().copied();
-        if !matches!(kind, Some(b'T' | b'S')) {
-            return Err(err(format!("unexpected stop reply {reply:?}")));
-        }
-        let signal = u8::from_str_radix(reply.get(1..3).unwrap_or("00"), 16).unwrap_or(0);
-        let thread = reply.split(';').find_map(|f| f.strip_prefix("thread:").or_else(|| f.get(3..).and_then(|g| g.strip_prefix("thread:"))));
-        Ok(Some(StopReply { signal, thread: thread.map(str::to_string), raw: reply }))
+        parse_stop_reply(&reply).map(Some)
     }
 
     /// Stops a running guest (Ctrl-C) and returns the stop reply.
@@ -384,6 +406,57 @@ mod tests {
         assert_eq!(regs["TTBR1_EL1"].number, 95);
         assert_eq!(regs["TCR_EL1"].number, 96);
         assert_eq!(next, 97);
+    }
+
+    #[test]
+    fn stop_replies() {
+        let r = parse_stop_reply("T05thread:p1.2;").unwrap();
+        assert_eq!((r.signal, r.thread.as_deref()), (5, Some("p1.2")));
+        let r = parse_stop_reply("T02thread:p01.01;swbreak:;").unwrap();
+        assert_eq!((r.signal, r.thread.as_deref()), (2, Some("p01.01")));
+        // The thread field after another one.
+        assert_eq!(parse_stop_reply("T05swbreak:;thread:p1.3;").unwrap().thread.as_deref(), Some("p1.3"));
+        let r = parse_stop_reply("S05").unwrap();
+        assert_eq!((r.signal, r.thread), (5, None));
+        assert_eq!(parse_stop_reply("S").unwrap().signal, 0);
+        for bad in ["", "OK", "E01", "W00"] {
+            assert!(parse_stop_reply(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Regression (fuzz): a reply starting with a multi-byte character made the split
+    /// after the first byte panic.
+    #[test]
+    fn xfer_replies() {
+        assert_eq!(parse_xfer_reply("l<target/>"), Some(("<target/>", true)));
+        assert_eq!(parse_xfer_reply("m<feature"), Some(("<feature", false)));
+        assert_eq!(parse_xfer_reply("E01"), None);
+        assert_eq!(parse_xfer_reply(""), None);
+        assert_eq!(parse_xfer_reply("\u{fffd}001f"), None);
+    }
+
+    #[test]
+    fn packets_are_framed() {
+        let mut pending = b"++$T05thread:p1.2;#aa$O".to_vec();
+        assert_eq!(take_packet(&mut pending).unwrap(), b"T05thread:p1.2;");
+        assert_eq!(pending, b"$O");
+        assert_eq!(take_packet(&mut pending), None);
+        pending.extend_from_slice(b"K#9");
+        assert_eq!(take_packet(&mut pending), None);
+        pending.push(b'a');
+        assert_eq!(take_packet(&mut pending).unwrap(), b"OK");
+        assert!(pending.is_empty());
+        let mut acks = b"+++".to_vec();
+        assert_eq!(take_packet(&mut acks), None);
+        assert!(acks.is_empty());
+    }
+
+    /// Regression: `regnum="4294967295"` overflowed the next register number.
+    #[test]
+    fn register_numbers_at_the_top() {
+        let mut regs = HashMap::new();
+        let next = parse_registers(r#"<reg name="a" regnum="4294967295"/><reg name="b"/>"#, 0, &mut regs);
+        assert_eq!((regs["a"].number, regs["b"].number, next), (u32::MAX, u32::MAX, u32::MAX));
     }
 
     #[test]

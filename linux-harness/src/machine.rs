@@ -16,7 +16,7 @@ pub struct MachineSpec {
     #[serde(default = "default_cpu")]
     pub cpu: String,
     /// MIDR_EL1 the CPUs report (`-cpu MODEL,midr=`), as a hex string.
-    #[serde(default, deserialize_with = "midr", serialize_with = "ser_midr")]
+    #[serde(default, deserialize_with = "midr", serialize_with = "ser_midr", skip_serializing_if = "Option::is_none")]
     pub midr: Option<u32>,
     /// What each CPU shows Linux, boot CPU first (one entry per CPU). Needs the EL2
     /// monitor, which presents it through VPIDR_EL2 and the HCR_EL2.TID3 trap.

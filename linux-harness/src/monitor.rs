@@ -105,17 +105,30 @@ impl MonitorLog {
     /// Reads the header and every record claimed from the RAM file of a monitor run.
     pub fn read(ram_file: &Path) -> Result<MonitorLog> {
         use std::os::unix::fs::FileExt;
-        use lmo_monitor::eventlog::{CAPACITY_OFFSET, CLAIMED_OFFSET, RECORDS_OFFSET, RECORD_SIZE};
         let f = fs::File::open(ram_file).context(|| format!("opening {}", ram_file.display()))?;
+        Self::read_with(|offset, buf| f.read_exact_at(buf, log_offset() + offset))
+    }
+
+    /// Reads the log through `read_at(offset in the log region, buffer)`: the header,
+    /// then the records claimed. The header comes from guest RAM: a capacity that does
+    /// not fit the log region is an error, not an allocation of that size.
+    pub fn read_with(mut read_at: impl FnMut(u64, &mut [u8]) -> std::io::Result<()>) -> Result<MonitorLog> {
+        use lmo_monitor::eventlog::{CAPACITY_OFFSET, CLAIMED_OFFSET, RECORDS_OFFSET, RECORD_SIZE};
         let mut head = vec![0u8; RECORDS_OFFSET as usize];
-        f.read_exact_at(&mut head, log_offset()).context(|| "reading the monitor log header".into())?;
+        read_at(0, &mut head).context(|| "reading the monitor log header".into())?;
         let word = |off: u64| u32::from_le_bytes(head[off as usize..off as usize + 4].try_into().unwrap_or_default()) as u64;
         let (claimed, capacity) = (word(CLAIMED_OFFSET), word(CAPACITY_OFFSET));
+        if RECORDS_OFFSET + capacity * RECORD_SIZE > lmo_monitor::layout::LOG_SIZE {
+            return Err(Error::Monitor(format!(
+                "log capacity of {capacity} records does not fit its {} MiB region (header overwritten?)",
+                lmo_monitor::layout::LOG_SIZE >> 20
+            )));
+        }
         let mut bytes = head;
         let records = claimed.min(capacity) * RECORD_SIZE;
         let total = RECORDS_OFFSET + capacity * RECORD_SIZE;
         bytes.resize(total as usize, 0);
-        f.read_exact_at(&mut bytes[RECORDS_OFFSET as usize..(RECORDS_OFFSET + records) as usize], log_offset() + RECORDS_OFFSET)
+        read_at(RECORDS_OFFSET, &mut bytes[RECORDS_OFFSET as usize..(RECORDS_OFFSET + records) as usize])
             .context(|| "reading the monitor log records".into())?;
         Ok(MonitorLog { bytes })
     }
@@ -166,4 +179,49 @@ pub fn records_claimed(ram_file: &Path) -> Result<u32> {
     let mut b = [0u8; 4];
     f.read_exact_at(&mut b, log_offset() + lmo_monitor::eventlog::CLAIMED_OFFSET).context(|| "reading the monitor log header".into())?;
     Ok(u32::from_le_bytes(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lmo_monitor::eventlog::{CAPACITY_OFFSET, CLAIMED_OFFSET, MAGIC, RECORDS_OFFSET, RECORD_SIZE};
+
+    /// A log region: header, `capacity` slots, records 1..=claimed written.
+    fn region(capacity: u32, claimed: u32) -> Vec<u8> {
+        let mut r = vec![0u8; (RECORDS_OFFSET + u64::from(capacity) * RECORD_SIZE) as usize];
+        r[..8].copy_from_slice(&MAGIC.to_le_bytes());
+        r[CAPACITY_OFFSET as usize..][..8].copy_from_slice(&(u64::from(capacity) | (RECORD_SIZE << 32)).to_le_bytes());
+        r[CLAIMED_OFFSET as usize..][..4].copy_from_slice(&claimed.to_le_bytes());
+        for i in 0..claimed.min(capacity) {
+            let at = (RECORDS_OFFSET + u64::from(i) * RECORD_SIZE) as usize;
+            r[at..at + 4].copy_from_slice(&(i + 1).to_le_bytes());
+            r[at + 6] = 3;
+        }
+        r
+    }
+
+    fn read(region: &[u8]) -> Result<MonitorLog> {
+        MonitorLog::read_with(|off, buf| {
+            let src = region.get(off as usize..off as usize + buf.len()).ok_or(std::io::ErrorKind::UnexpectedEof)?;
+            buf.copy_from_slice(src);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn log_reads_back() {
+        let log = read(&region(4, 6)).unwrap();
+        let view = log.view().unwrap();
+        assert_eq!((view.records().count(), view.dropped()), (4, 2));
+    }
+
+    /// Regression: a capacity field overwritten with a large value made the host
+    /// allocate capacity × 64 bytes (up to 256 GiB) before reading.
+    #[test]
+    fn capacity_beyond_the_region_is_an_error() {
+        let mut r = region(1, 1);
+        r[CAPACITY_OFFSET as usize..][..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let e = read(&r).unwrap_err().to_string();
+        assert!(e.contains("does not fit"), "{e}");
+    }
 }

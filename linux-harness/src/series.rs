@@ -90,7 +90,7 @@ fn patch_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// `..` component, and no symbolic link created (`new file mode 120000`), through which
 /// a later patch could write elsewhere. `git apply` refuses most of these too; this says
 /// which path and why before any patch is applied.
-fn check_paths(text: &[u8]) -> std::result::Result<(), String> {
+pub fn check_paths(text: &[u8]) -> std::result::Result<(), String> {
     for line in String::from_utf8_lossy(text).lines() {
         let paths: Vec<&str> = if let Some(rest) = line.strip_prefix("diff --git ") {
             rest.split(' ').collect()
@@ -181,8 +181,8 @@ fn apply_one(tree: &Path, patch: &Path, label: &str) -> Result<()> {
     Err(Error::PatchDoesNotApply { patch: PathBuf::from(label), file, detail })
 }
 
-/// Picks the failing file and hunk out of `git apply`'s stderr.
-fn explain_apply_failure(stderr: &str) -> (String, String) {
+/// Picks the failing file and hunk out of `git apply`'s stderr: `(file, what is wrong)`.
+pub fn explain_apply_failure(stderr: &str) -> (String, String) {
     let lines: Vec<&str> = stderr.lines().map(|l| l.trim_start_matches("error: ")).collect();
     if let Some(at) = lines.iter().find_map(|l| l.strip_prefix("patch failed: ")) {
         // "patch failed: arch/arm64/mm/mmu.c:808"

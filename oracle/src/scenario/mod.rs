@@ -253,6 +253,17 @@ mod tests {
         assert!(e.starts_with("corpora/scenarios/x.json: "), "{e}");
     }
 
+    /// Regression (fuzz): a machine without `midr` printed `"midr": null`, which does not
+    /// parse back.
+    #[test]
+    fn scenarios_print_back_to_what_parses() {
+        for text in [GOOD.to_string(), GOOD.replace(", \"midr\": \"0x410fd842\"", "")] {
+            let s = Scenario::parse(&text, Path::new("x.json")).unwrap();
+            let again = serde_json::to_string(&s).unwrap();
+            assert_eq!(Scenario::parse(&again, Path::new("x.json")).unwrap(), s, "{again}");
+        }
+    }
+
     #[test]
     fn corpus_root_is_nearest_corpora() {
         assert_eq!(corpus_root(Path::new("/a/corpora/scenarios/x.json")), PathBuf::from("/a/corpora"));

@@ -110,9 +110,15 @@ fn schema_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 impl Entry {
     /// Reads and checks an entry; errors name the file and the field.
     pub fn load(path: &Path) -> Result<Entry, ScenarioError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError { file: path.to_path_buf(), field: String::new(), message: format!("cannot read: {e}") })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks entry text; `path` is used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Entry, ScenarioError> {
         let err = |field: &str, message: String| ScenarioError { file: path.to_path_buf(), field: field.into(), message };
-        let text = std::fs::read_to_string(path).map_err(|e| err("", format!("cannot read: {e}")))?;
-        let de = &mut serde_json::Deserializer::from_str(&text);
+        let de = &mut serde_json::Deserializer::from_str(text);
         let entry: Entry = serde_path_to_error::deserialize(de).map_err(|e| {
             let field = e.path().to_string();
             err(&field, e.into_inner().to_string())
@@ -175,6 +181,7 @@ mod tests {
         let e = Entry::load(&p).unwrap();
         let s = e.scenario_for(&p, &e.runs[0]).unwrap();
         assert_eq!(s.name, "bug-buggy");
+        assert_eq!(Entry::parse(GOOD, &p).unwrap(), e);
         assert_eq!(s.kernel.patches, vec!["one".to_string(), "two".to_string()]);
     }
 

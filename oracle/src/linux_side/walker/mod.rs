@@ -1,6 +1,6 @@
 //! The arm64 stage-1 walker for the kernel (TTBR1) half: granule and VA size are
 //! parameters; bounded and defensive. Every descriptor that makes no sense (a table
-//! outside RAM, a loop, a reserved encoding) becomes an error naming the VA, the level
+//! outside RAM, a loop, a table reached twice, a reserved encoding) becomes an error naming the VA, the level
 //! and the descriptor value; no input makes it panic.
 
 use rust_impl::address::{PhysAddr, VirtAddr};
@@ -80,6 +80,11 @@ pub enum WalkErrorKind {
     TableOutsideRam(PhysAddr),
     #[error("table at {0} is one of its own ancestors (loop)")]
     Loop(PhysAddr),
+    /// A second table descriptor pointing at a table already walked: Linux never
+    /// shares a table in the linear map, and a walk through shared tables grows with
+    /// the product of their entries (a few pages of RAM could make billions of leaves).
+    #[error("table at {0} was already walked through another descriptor (shared table)")]
+    SharedTable(PhysAddr),
     #[error("block descriptor at a level that has no blocks for this granule")]
     BlockNotAllowed,
     #[error("reserved encoding (bits[1:0] = 0b01 at the last level)")]
@@ -146,6 +151,8 @@ struct Walk<'m, 'v, M: GuestMemory + ?Sized, V: WalkVisitor> {
     levels: u32,
     out: &'v mut V,
     ancestors: [u64; 5],
+    /// Every table walked so far (root included).
+    walked: std::collections::HashSet<u64>,
 }
 
 /// Walks `[start, end)` of the TTBR1 half and returns every entry visited in VA order.
@@ -168,7 +175,7 @@ pub fn walk_with<M: GuestMemory + ?Sized, V: WalkVisitor>(mem: &M, cfg: WalkConf
     let levels = g.levels(cfg.va_bits);
     let mut ancestors = [u64::MAX; 5];
     ancestors[0] = cfg.root.0;
-    let mut w = Walk { mem, cfg, levels, out: visitor, ancestors };
+    let mut w = Walk { mem, cfg, levels, out: visitor, ancestors, walked: std::collections::HashSet::from([cfg.root.0]) };
     w.table(cfg.root.0, g.start_level(cfg.va_bits), lowest.0, start.0, end.0, 0)
 }
 
@@ -249,6 +256,9 @@ impl<M: GuestMemory + ?Sized, V: WalkVisitor> Walk<'_, '_, M, V> {
             let next = desc & PTE_ADDR_MASK_48 & !(g.page_size() - 1);
             if self.ancestors[..=depth.min(4)].contains(&next) {
                 return Err(err(WalkErrorKind::Loop(PhysAddr(next))));
+            }
+            if !self.walked.insert(next) {
+                return Err(err(WalkErrorKind::SharedTable(PhysAddr(next))));
             }
             if self.mem.bytes(PhysAddr(next), g.page_size() as usize).is_err() {
                 return Err(err(WalkErrorKind::TableOutsideRam(PhysAddr(next))));

@@ -182,6 +182,22 @@ fn loop_back_to_root() {
     assert!(e.to_string().contains("is one of its own ancestors (loop)"));
 }
 
+/// Regression: tables shared between descriptors made the walk visit the product of
+/// their entries (256 × 512 × 512 leaves from three pages of RAM: out of memory).
+#[test]
+fn shared_table_is_refused() {
+    let mut t = Tables::new();
+    let (pud, pmd) = (t.table(), t.table());
+    t.link(t.root, 0, pud);
+    t.link(pud, 0, pmd);
+    t.link(pud, 1, pmd);
+    t.set(pmd, 0, 0x4000_0000 | KERNEL | PMD_TYPE_SECT);
+    let e = t.walk().unwrap_err();
+    let (va, level, reason) = e.descriptor().unwrap();
+    assert_eq!((va, level, reason), (VirtAddr(PAGE_OFFSET + (1 << 30)), Level::Pud, WalkErrorKind::SharedTable(PhysAddr(pmd))));
+    assert!(e.to_string().contains("already walked through another descriptor"), "{e}");
+}
+
 #[test]
 fn block_at_root_is_refused() {
     let mut t = Tables::new();

@@ -1,5 +1,5 @@
-//! Fuzzes the walker: any guest RAM contents and any walk parameters must give a walk
-//! or an error, never a panic or a hang.
+//! Feeds guest RAM (page tables) and walk parameters (granule, VA size, root, shared
+//! bit; the first 8 bytes) to the walker: a walk or an error, never a panic or a hang.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

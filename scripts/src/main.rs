@@ -1,5 +1,6 @@
 //! `cargo xtask`: set-up that needs nobody, the test suite and the nightly run.
 
+mod fuzz;
 mod setup;
 
 use anyhow::{bail, Result};
@@ -14,7 +15,8 @@ fn main() -> Result<()> {
         Some("nightly") => nightly(&sh, &args[1..]),
         Some("bench") => bench(&sh, &args[1..]),
         Some("determinism") => determinism(&sh, &args[1..]),
-        _ => bail!("usage: cargo xtask <setup|test|nightly|bench|determinism> [args]\n  setup    install QEMU, the cross toolchain and the kernel source (idempotent)\n  test     set up, then run the whole test suite, QEMU tests included\n  nightly  set up, then diff Linux against the model for every corpus scenario\n  bench    set up, then run the benchmarks (walker vs plain read vs dump-guest-memory)\n  determinism [K]  set up, then run every corpus scenario K times (default 20) and check every run is the same"),
+        Some("fuzz") => fuzz::command(&sh, &args[1..]),
+        _ => bail!("usage: cargo xtask <setup|test|nightly|bench|determinism|fuzz> [args]\n  setup    install QEMU, the cross toolchain and the kernel source (idempotent)\n  test     set up, then run the whole test suite, QEMU tests included, then each fuzz target for 20 s\n  nightly  set up, then diff Linux against the model for every corpus scenario\n  bench    set up, then run the benchmarks (walker vs plain read vs dump-guest-memory)\n  determinism [K]  set up, then run every corpus scenario K times (default 20) and check every run is the same\n  fuzz [SECONDS]  build every fuzz target (oracle/fuzz) and run each for SECONDS (default 30)"),
     }
 }
 
@@ -39,6 +41,7 @@ fn test(sh: &Shell, extra: &[String]) -> Result<()> {
     } else {
         cmd!(sh, "cargo test --workspace --all-targets --no-fail-fast {extra...}").run()?;
     }
+    fuzz::fuzz(sh, 20)?;
     Ok(())
 }
 

@@ -40,6 +40,8 @@ const PACKAGES: &[&str] = &[
     // and libc headers.
     "gcc",
     "libc6-dev",
+    // libFuzzer, which `cargo xtask fuzz` builds, is C++.
+    "g++",
 ];
 
 /// Package lists older than this are refreshed before anything is installed or fetched.

@@ -14,7 +14,7 @@ pub struct Args {
     #[command(subcommand)]
     action: Option<Action>,
     /// Scenario files, reported-bug entries or folders of them whose kernels are needed
-    /// (default: corpora/scenarios and corpora/reported).
+    /// (default: corpora/scenarios, corpora/reported and corpora/bench).
     corpus: Vec<PathBuf>,
 }
 

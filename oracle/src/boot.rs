@@ -8,16 +8,7 @@ use crate::prepare::Prepared;
 
 /// Boots a prepared scenario with `end` as `/init`'s end action.
 pub fn boot_scenario(p: &Prepared, end: EndAction, keep_run_dir: bool) -> Result<Boot> {
-    let req = BootRequest {
-        kernel: &p.kernel,
-        initramfs: &p.initramfs,
-        machine: &p.scenario.machine,
-        cmdline: &p.scenario.cmdline,
-        end,
-        timeout: p.scenario.timeout(),
-        keep_run_dir,
-        monitor_boot_info_override: None,
-    };
+    let req = BootRequest { keep_run_dir, ..p.boot_request(end) };
     boot(&req).with_context(|| format!("{}: booting", p.file.display()))
 }
 

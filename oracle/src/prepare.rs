@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use linux_harness::{build_kernel, initramfs, KernelArtifacts};
+use linux_harness::{build_kernel, initramfs, BootRequest, EndAction, KernelArtifacts};
 
 use crate::error::{Context, Error, Result};
 use crate::linux_side::kernel::{KernelConfig, KernelInfo};
@@ -26,6 +26,20 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The harness's request to boot this scenario with `end` as `/init`'s end action.
+    pub fn boot_request(&self, end: EndAction) -> BootRequest<'_> {
+        BootRequest {
+            kernel: &self.kernel,
+            initramfs: &self.initramfs,
+            machine: &self.scenario.machine,
+            cmdline: &self.scenario.cmdline,
+            end,
+            timeout: self.scenario.timeout(),
+            keep_run_dir: false,
+            monitor_boot_info_override: None,
+        }
+    }
+
     /// The kernel's symbols and layouts, loaded the first time they are asked for.
     pub fn kernel_info(&self) -> Result<&KernelInfo> {
         if let Some(info) = self.info.get() {

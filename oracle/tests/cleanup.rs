@@ -86,19 +86,7 @@ fn ctrl_c_kills_qemu_and_removes_the_run_directory() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    let qemu = loop {
-        if let Some(pid) = common::children_named(child.id(), "qemu-system").first() {
-            break *pid;
-        }
-        assert!(Instant::now() < deadline, "oracle never started QEMU");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let cmdline = std::fs::read_to_string(format!("/proc/{qemu}/cmdline")).unwrap();
-    let run_dir = cmdline
-        .split('\0')
-        .find_map(|a| a.strip_prefix("file:"))
-        .and_then(|console| std::path::Path::new(console).parent().map(|d| d.to_path_buf()))
-        .expect("QEMU's serial file lies in the run directory");
+    let (qemu, run_dir) = common::qemu_child(child.id(), deadline, "the boot");
     assert!(run_dir.exists());
     std::thread::sleep(Duration::from_millis(300));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
@@ -138,15 +126,7 @@ fn an_interrupted_run_keeps_what_finished(#[case] signal: nix::sys::signal::Sign
         std::thread::sleep(Duration::from_millis(50));
     }
     // The second scenario is booting.
-    let qemu = loop {
-        if let Some(pid) = common::children_named(child.id(), "qemu-system").first() {
-            break *pid;
-        }
-        assert!(Instant::now() < deadline, "oracle never started QEMU for the second scenario");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let cmdline = std::fs::read_to_string(format!("/proc/{qemu}/cmdline")).unwrap();
-    let run_dir = cmdline.split('\0').find_map(|a| a.strip_prefix("file:")).and_then(|c| std::path::Path::new(c).parent().map(|d| d.to_path_buf())).unwrap();
+    let (qemu, run_dir) = common::qemu_child(child.id(), deadline, "the second scenario");
     std::thread::sleep(Duration::from_millis(500));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(130));

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use linux_harness::boot::{boot_with, BootRequest, StopHandler};
+use linux_harness::boot::{boot_with, StopHandler};
 use linux_harness::gdbstub::{GdbStub, StopReply};
 use linux_harness::qemu::RunFiles;
 use linux_harness::{BootOutcome, EndAction};
@@ -64,16 +64,7 @@ impl StopHandler for FaultAt {
 fn boot_with_fault(p: &Prepared, fault: Fault) -> (linux_harness::Result<linux_harness::boot::Boot>, FaultAt) {
     let address = p.kernel_info().unwrap().symbols.get("mem_init").unwrap();
     let mut handler = FaultAt { address, fault, qemu: None, run_dir: None };
-    let req = BootRequest {
-        kernel: &p.kernel,
-        initramfs: &p.initramfs,
-        machine: &p.scenario.machine,
-        cmdline: &p.scenario.cmdline,
-        end: EndAction::Wait,
-        timeout: p.scenario.timeout(),
-        keep_run_dir: false,
-        monitor_boot_info_override: None,
-    };
+    let req = p.boot_request(EndAction::Wait);
     let boot = boot_with(&req, Some(&mut handler));
     (boot, handler)
 }
@@ -113,15 +104,7 @@ fn qemu_killed_mid_boot_is_reported_by_run() {
     prepare(&file).unwrap_or_else(|e| panic!("{e:#}"));
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_oracle")).arg("run").arg(&file).stdout(std::process::Stdio::piped()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
-    let qemu = loop {
-        if let Some(pid) = common::children_named(child.id(), "qemu-system").first() {
-            break *pid;
-        }
-        assert!(Instant::now() < deadline, "oracle never started QEMU");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let cmdline = std::fs::read_to_string(format!("/proc/{qemu}/cmdline")).unwrap();
-    let run_dir = cmdline.split('\0').find_map(|a| a.strip_prefix("file:")).and_then(|c| std::path::Path::new(c).parent().map(|d| d.to_path_buf())).unwrap();
+    let (qemu, run_dir) = common::qemu_child(child.id(), deadline, "the boot");
     std::thread::sleep(Duration::from_secs(2));
     kill(Pid::from_raw(qemu as i32), Signal::SIGKILL).unwrap();
     let out = child.wait_with_output().unwrap();
@@ -242,4 +225,40 @@ fn two_processes_share_one_cache() {
     let entries: Vec<String> = std::fs::read_dir(kernels).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(&key[..12])).collect();
     assert_eq!(entries, vec![key.clone()], "the variant's cache entries");
     let _ = std::fs::remove_dir_all(&p.kernel.dir);
+}
+
+/// The cache's filesystem fills up during a kernel build (a 32 MiB tmpfs over the new
+/// build tree, in a private mount namespace): the build fails with an error that says
+/// the disk is full and where, exit 2, and no kernel entry (finished or half-made) is
+/// left in the cache.
+#[test]
+fn a_full_cache_filesystem_during_a_build_is_reported() {
+    let corpus = common::TempCorpus::new();
+    let token = format!("{}{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    // A fragment of its own makes a new configuration family: a build from scratch.
+    let fragment = format!("full-{token}");
+    std::fs::write(corpus.root().join("configs").join(format!("{fragment}.config")), format!("CONFIG_LOCALVERSION=\"-lmo{token}\"\n")).unwrap();
+    let text = common::scenario_text("disk-full", &[], "", 60).replace("\"configs\": [\"base\"]", &format!("\"configs\": [\"base\", \"{fragment}\"]"));
+    let file = corpus.add_scenario("disk-full", &text);
+    let scenario = oracle::scenario::Scenario::load(&file).unwrap();
+    let variant = scenario.kernel.resolve(&oracle::scenario::corpus_root(&file));
+    let (family, key) = linux_harness::build::variant_keys(&variant).unwrap_or_else(|e| panic!("{e}"));
+    let build_dir = linux_harness::paths::build_trees_dir().join(&family[..24]);
+    std::fs::create_dir_all(&build_dir).unwrap();
+    let out = std::process::Command::new("unshare")
+        .args(["--map-root-user", "--mount", "sh", "-c", "mount -t tmpfs -o size=32m lmo-full \"$1\" && exec \"$2\" boot \"$3\"", "sh"])
+        .arg(&build_dir)
+        .arg(env!("CARGO_BIN_EXE_oracle"))
+        .arg(&file)
+        .output()
+        .expect("unshare (util-linux) runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    // Outside the namespace the tree was never written; nothing of the variant is cached.
+    assert_eq!(std::fs::read_dir(&build_dir).unwrap().count(), 0);
+    std::fs::remove_dir(&build_dir).unwrap();
+    let kernels = linux_harness::paths::kernels_dir();
+    let left: Vec<_> = std::fs::read_dir(&kernels).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.contains(&key[..24])).collect();
+    assert!(left.is_empty(), "cache entries of the failed build: {left:?}");
 }

@@ -15,7 +15,7 @@ pub mod trace;
 use std::collections::BTreeMap;
 
 use linux_harness::boot::boot_with;
-use linux_harness::{BootOutcome, BootRequest, EndAction};
+use linux_harness::{BootOutcome, EndAction};
 
 use crate::error::{Context, Error, Result};
 use crate::linux_side::monitor_log::MonitorEvents;
@@ -112,16 +112,7 @@ fn breakpoints(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Breakp
 pub fn capture(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Capture> {
     let info = p.kernel_info()?;
     let mut handler = CaptureHandler::new(info, p.scenario.machine.qemu_ram_mib() << 20, p.scenario.machine.needs_monitor(), breakpoints(p, points, trace)?);
-    let req = BootRequest {
-        kernel: &p.kernel,
-        initramfs: &p.initramfs,
-        machine: &p.scenario.machine,
-        cmdline: &p.scenario.cmdline,
-        end: EndAction::Wait,
-        timeout: p.scenario.timeout(),
-        keep_run_dir: false,
-        monitor_boot_info_override: None,
-    };
+    let req = p.boot_request(EndAction::Wait);
     let boot = boot_with(&req, Some(&mut handler)).with_context(|| format!("{}: booting", p.file.display()))?;
     if boot.outcome != BootOutcome::Booted {
         return Err(Error::Capture(format!("{}: the guest did not boot: {}", p.file.display(), boot.outcome.summary())));

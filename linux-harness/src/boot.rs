@@ -4,7 +4,7 @@
 
 use std::fs::{self, File};
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -102,9 +102,10 @@ impl RunDir {
         let parent = paths::run_parent();
         let dir = tempfile::Builder::new()
             .prefix("lmo-run-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(&parent)
             .context(|| format!("creating a run directory in {}", parent.display()))?;
-        // Owner-only (tempdir's default), and cleaned up by us rather than by TempDir.
+        // Owner-only, and cleaned up by us rather than by TempDir.
         let path = dir.keep();
         let registration = (!keep).then(|| reaper::register_run_dir(path.clone()));
         Ok(RunDir { path, keep, registration })
@@ -337,8 +338,9 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
             // Waiting on the debugger is the loop's pause: a stop is handled at once.
             let stop = match g.wait_stop(Duration::from_millis(20)) {
                 Ok(stop) => stop,
-                // QEMU went away under the debugger: classify it like any other exit.
-                Err(_) if qemu.try_wait().is_some() => {
+                // QEMU went away under the debugger (its exit may take a moment to
+                // show after the socket closes): classify it like any other exit.
+                Err(_) if qemu.wait_for_exit(Duration::from_secs(1)).is_some() => {
                     gdb = None;
                     continue;
                 }

@@ -73,11 +73,24 @@ pub fn reap_all() {
     }
 }
 
+/// Set once Ctrl-C or SIGTERM has arrived; the handler is then reaping and will exit.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// If an interrupt is being handled, waits for the handler to end the process (with
+/// 130), so work the interrupt cut short (a build whose make was stopped, a boot whose
+/// QEMU was killed) is not reported as a failure of its own, or with another status.
+pub fn wait_if_interrupted() {
+    while INTERRUPTED.load(Ordering::SeqCst) {
+        std::thread::park_timeout(std::time::Duration::from_secs(1));
+    }
+}
+
 /// Installs (once) a Ctrl-C / SIGTERM handler that reaps everything and exits with 130.
 pub fn install_interrupt_handler() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let _ = ctrlc::set_handler(|| {
+            INTERRUPTED.store(true, Ordering::SeqCst);
             reap_all();
             eprintln!("interrupted: QEMU stopped and run directories removed");
             std::process::exit(130);

@@ -73,6 +73,8 @@ fn main() -> ExitCode {
         Command::Cache(a) => commands::cache::run(a),
         Command::Determinism(a) => commands::determinism::run(a),
     };
+    // A Ctrl-C or SIGTERM that cut the command short ends it with 130, from its handler.
+    linux_harness::reaper::wait_if_interrupted();
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

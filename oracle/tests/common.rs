@@ -109,21 +109,19 @@ pub fn children_named(parent: u32, comm: &str) -> Vec<u32> {
     out
 }
 
-/// Waits (until `deadline`) for `parent` to start QEMU; returns its pid and run
-/// directory (where its serial console file lies). Panics naming `what` on timeout.
+/// Waits (until `deadline`) for `parent` to start a QEMU that boots a guest (not a
+/// short-lived one such as the device-tree dump); returns its pid and run directory
+/// (where its serial console file lies). Panics naming `what` on timeout.
 pub fn qemu_child(parent: u32, deadline: std::time::Instant, what: &str) -> (u32, PathBuf) {
-    let qemu = loop {
-        if let Some(pid) = children_named(parent, "qemu-system").first() {
-            break *pid;
+    loop {
+        for pid in children_named(parent, "qemu-system") {
+            let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let console = cmdline.split('\0').find_map(|a| a.strip_prefix("file:"));
+            if let Some(run_dir) = console.and_then(|c| std::path::Path::new(c).parent()) {
+                return (pid, run_dir.to_path_buf());
+            }
         }
         assert!(std::time::Instant::now() < deadline, "oracle never started QEMU for {what}");
         std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let cmdline = std::fs::read_to_string(format!("/proc/{qemu}/cmdline")).unwrap();
-    let run_dir = cmdline
-        .split('\0')
-        .find_map(|a| a.strip_prefix("file:"))
-        .and_then(|console| std::path::Path::new(console).parent().map(|d| d.to_path_buf()))
-        .expect("QEMU's serial file lies in the run directory");
-    (qemu, run_dir)
+    }
 }

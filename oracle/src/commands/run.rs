@@ -28,6 +28,8 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     save(&outcomes)?;
     for f in &files {
         let o = run_one(f);
+        // A scenario cut short by Ctrl-C is not a result: the handler ends the run.
+        linux_harness::reaper::wait_if_interrupted();
         print!("{}", report::text::outcome(&o));
         outcomes.push(o);
         save(&outcomes)?;

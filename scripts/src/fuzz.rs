@@ -58,6 +58,7 @@ pub fn fuzz(sh: &Shell, seconds: u64) -> Result<()> {
     let host = cmd!(sh, "rustc -vV").read()?.lines().find_map(|l| l.strip_prefix("host: ").map(str::to_string)).context("rustc -vV: no host line")?;
     let bin_dir = fuzz_dir.join("target").join(host).join("release");
     let scratch = root.join("target/fuzz");
+    let _lock = lock(&scratch)?;
     let mut outcomes = Vec::new();
     for t in &targets {
         println!("fuzz {t}: {seconds} s");
@@ -82,6 +83,23 @@ pub fn fuzz(sh: &Shell, seconds: u64) -> Result<()> {
         bail!("fuzzing failed: {} (inputs under {})", failed.iter().map(|o| o.target.as_str()).collect::<Vec<_>>().join(", "), scratch.join("artifacts").display());
     }
     Ok(())
+}
+
+/// Holds `target/fuzz/lock` for the whole run: two runs in one checkout (a `cargo xtask
+/// test` beside a `cargo xtask fuzz`) would share corpora and logs and each measure the
+/// other's load, so the second waits.
+fn lock(scratch: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    use nix::fcntl::{Flock, FlockArg};
+    std::fs::create_dir_all(scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let path = scratch.join("lock");
+    let open = || std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).with_context(|| format!("opening {}", path.display()));
+    match Flock::lock(open()?, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(lock),
+        Err(_) => {
+            println!("waiting for another fuzz run in this checkout ({} is held)", path.display());
+            Flock::lock(open()?, FlockArg::LockExclusive).map_err(|(_, e)| anyhow::anyhow!("locking {}: {e}", path.display()))
+        }
+    }
 }
 
 /// Installs cargo-fuzz (under the default cargo home) when `cargo fuzz` is missing.
@@ -134,7 +152,7 @@ fn run_target(bin: &Path, target: &str, seeds: &Path, scratch: &Path, seconds: u
         std::thread::sleep(Duration::from_millis(200));
     };
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    let stat = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.trim().strip_prefix(':')?.trim().parse::<u64>().ok());
+    let stat = |name: &str| text.lines().rev().find_map(|l| l.strip_prefix(name)?.trim().strip_prefix(':')?.trim().parse::<u64>().ok());
     let failure = match status {
         None => Some(format!("still running {GRACE_S} s after its time was up")),
         Some(s) if s.success() => None,

@@ -137,7 +137,9 @@ fn a_build_interrupted_half_way_recovers_on_the_next_run() {
     let file = corpus.add_scenario("interrupted-build", &common::scenario_text("interrupted-build", &["touch"], "", 120));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oracle")).arg("boot").arg(&file).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
     // make runs in a process group of its own (its pid), child of oracle.
-    let deadline = Instant::now() + Duration::from_secs(900);
+    // On a cold cache other tests' kernel builds hold the build lock first, one after
+    // the other: make starts only when this one gets it.
+    let deadline = Instant::now() + Duration::from_secs(3600);
     let make = loop {
         if let Some(pid) = common::children_named(child.id(), "make").first() {
             break *pid;

@@ -31,9 +31,25 @@ pub(crate) fn spawn_build(cmd: &mut Command) -> Result<(Child, u64)> {
     Ok((child, registration))
 }
 
+/// [`run`] for a build step (configuring, merging fragments): in its own process group,
+/// registered with the reaper like the build itself (see [`spawn_build`]).
+pub(crate) fn run_build(cmd: &mut Command) -> Result<Output> {
+    cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let (child, registration) = spawn_build(cmd)?;
+    let out = child.wait_with_output();
+    crate::reaper::unregister(registration);
+    let out = out.map_err(|e| Error::Command { command: describe(cmd), detail: e.to_string() })?;
+    check_status(cmd, out)
+}
+
 /// Runs `cmd` to completion; a non-zero exit is an error carrying the stderr tail.
 pub(crate) fn run(cmd: &mut Command) -> Result<Output> {
     let out = cmd.output().map_err(|e| Error::Command { command: describe(cmd), detail: e.to_string() })?;
+    check_status(cmd, out)
+}
+
+/// `out` if `cmd` succeeded, else an error carrying the stderr tail.
+fn check_status(cmd: &Command, out: Output) -> Result<Output> {
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(20).collect();

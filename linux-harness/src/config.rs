@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::cmd::run;
+use crate::cmd::run_build;
 use crate::error::IoContext;
 use crate::source::KernelSource;
 use crate::toolchain::CROSS_COMPILE;
@@ -67,15 +67,15 @@ pub(crate) fn make(source: &KernelSource, build_dir: &Path) -> Command {
 /// Writes `build_dir/.config` from tinyconfig and `fragments` (later fragments win).
 pub fn generate(source: &KernelSource, build_dir: &Path, fragments: &[ConfigFragment]) -> Result<()> {
     fs::create_dir_all(build_dir).context(|| format!("creating {}", build_dir.display()))?;
-    run(make(source, build_dir).arg("-s").arg("tinyconfig"))?;
+    run_build(make(source, build_dir).arg("-s").arg("tinyconfig"))?;
     let mut merge = Command::new(source.tree.join("scripts/kconfig/merge_config.sh"));
     merge.current_dir(&source.tree).env("ARCH", "arm64").env("CROSS_COMPILE", CROSS_COMPILE);
     merge.arg("-m").arg("-O").arg(build_dir).arg(build_dir.join(".config"));
     for f in fragments {
         merge.arg(&f.path);
     }
-    run(&mut merge)?;
-    run(make(source, build_dir).arg("-s").arg("olddefconfig"))?;
+    run_build(&mut merge)?;
+    run_build(make(source, build_dir).arg("-s").arg("olddefconfig"))?;
     Ok(())
 }
 

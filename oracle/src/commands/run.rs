@@ -1,39 +1,96 @@
-//! `oracle run SCENARIO|DIR...`: a verdict per scenario, a summary, and optionally all
-//! of it as JSON.
+//! `oracle run SCENARIO|DIR...`: a verdict per scenario, a summary, and optionally a
+//! results directory (`--out`) or the data alone (`--json`); `-j` scenarios at once,
+//! `--shard I/N` for one runner's share of the matrix.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
-use oracle::compare::{exit_code, run_one};
-use oracle::report;
+use oracle::results::collect::matrix_entry;
+use oracle::results::runner::{default_jobs, run_matrix};
+use oracle::results::shard::Shard;
+use oracle::results::{dir, text, Results, RunInfo, SCHEMA};
 use oracle::scenario::files::json_files;
+
+use super::progress::Progress;
 
 #[derive(clap::Args)]
 pub struct Args {
     #[arg(required = true)]
     scenarios: Vec<PathBuf>,
-    /// Also write the full results (divergences, model steps, call traces) as JSON.
+    /// Write the results directory: report.txt, report.json, kcidb.json, junit.xml,
+    /// ktap.txt and index.html (rewritten after every scenario, marked incomplete until
+    /// the last).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Also write the results data (report.json's document) to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Scenarios run at once (default: one per core, as many as the RAM holds).
+    #[arg(short = 'j', long)]
+    jobs: Option<usize>,
+    /// Run only shard I of N of the matrix (1-based); `oracle merge` joins the shards.
+    #[arg(long)]
+    shard: Option<Shard>,
+    /// The KCIDB origin (lower-case letters, digits, `_`).
+    #[arg(long, default_value = "lmo")]
+    origin: String,
+    /// Details for every scenario, not only for those not as expected.
+    #[arg(long, short)]
+    verbose: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<u8> {
-    let files = json_files(&a.scenarios)?;
-    let mut outcomes = Vec::new();
-    // The JSON is rewritten (atomically) after every scenario, marked incomplete until
-    // the last: a run stopped by Ctrl-C or SIGTERM keeps what finished and says so.
-    let save = |outcomes: &[_]| match &a.json {
-        Some(path) => super::write_json(path, &report::json::run(outcomes, files.len())),
-        None => Ok(()),
-    };
-    save(&outcomes)?;
-    for f in &files {
-        let o = run_one(f);
-        // A scenario cut short by Ctrl-C is not a result: the handler ends the run.
-        linux_harness::reaper::wait_if_interrupted();
-        print!("{}", report::text::outcome(&o));
-        outcomes.push(o);
-        save(&outcomes)?;
+    if a.origin.is_empty() || !a.origin.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        anyhow::bail!("--origin {:?}: a KCIDB origin is lower-case letters, digits and `_`", a.origin);
     }
-    print!("{}", report::text::summary(&outcomes));
-    Ok(exit_code(&outcomes))
+    let started = Instant::now();
+    let files = json_files(&a.scenarios)?;
+    let matrix: Vec<_> = files.iter().map(|f| matrix_entry(f)).collect();
+    let mut results = Results {
+        schema: SCHEMA.to_string(),
+        complete: false,
+        run: RunInfo { origin: a.origin.clone(), matrix: matrix.clone(), shard: a.shard, seconds: 0.0 },
+        scenarios: Vec::new(),
+    };
+    let planned: Vec<_> = results.planned().into_iter().cloned().collect();
+    let planned_refs: Vec<_> = planned.iter().collect();
+    let largest = files.iter().filter_map(|f| oracle::scenario::Scenario::load(f).ok()).map(|s| s.machine.memory_mib).max().unwrap_or(1024);
+    let jobs = a.jobs.unwrap_or_else(|| default_jobs(largest.into()));
+    // Results are rewritten (atomically) after every scenario, marked incomplete until
+    // the last: a run stopped by Ctrl-C or SIGTERM keeps what finished and says so.
+    let save = |r: &Results| -> anyhow::Result<()> {
+        if let Some(out) = &a.out {
+            dir::write(out, r, a.verbose)?;
+        }
+        if let Some(json) = &a.json {
+            dir::write_file(json, serde_json::to_string_pretty(r)?.as_bytes())?;
+        }
+        Ok(())
+    };
+    save(&results)?;
+    let progress = Progress::new(planned.len(), jobs);
+    let mut failed_save = None;
+    run_matrix(&planned_refs, jobs, |e| progress.started(e), |_, r| {
+        progress.finished(&r);
+        progress.print(&text::scenario(&r, a.verbose));
+        results.scenarios.push(r);
+        results.complete = results.scenarios.len() == planned.len();
+        results.run.seconds = started.elapsed().as_secs_f64();
+        if let Err(e) = save(&results) {
+            failed_save.get_or_insert(e);
+        }
+    });
+    progress.done();
+    if let Some(e) = failed_save {
+        return Err(e);
+    }
+    // An empty share of the matrix is a complete run too.
+    results.complete = results.scenarios.len() == planned.len();
+    results.run.seconds = started.elapsed().as_secs_f64();
+    save(&results)?;
+    print!("{}", text::summary(&results));
+    if let Some(out) = &a.out {
+        println!("results: {}", out.display());
+    }
+    Ok(results.exit_code())
 }

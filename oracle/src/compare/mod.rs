@@ -70,6 +70,12 @@ pub struct Outcome {
     pub capture: Option<Capture>,
     /// The model's answer to each traced call (by trace index).
     pub answers: Vec<Option<i32>>,
+    /// The scenario, when its file could be read.
+    pub scenario: Option<crate::scenario::Scenario>,
+    /// The kernel booted, when it was built.
+    pub kernel: Option<crate::results::KernelBuild>,
+    /// Wall time of the scenario, seconds.
+    pub seconds: f64,
 }
 
 impl Outcome {
@@ -141,11 +147,18 @@ pub fn compare(p: &Prepared) -> Result<Comparison> {
 
 /// Runs one scenario file to a verdict; never fails (failures are verdicts).
 pub fn run_one(file: &Path) -> Outcome {
+    let started = std::time::Instant::now();
     let name = file.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    match prepare(file) {
+    let mut o = match prepare(file) {
         Ok(p) => run_prepared(&p),
-        Err(e) => infrastructure_failure(file, &name, e),
-    }
+        Err(e) => {
+            let mut o = infrastructure_failure(file, &name, e);
+            o.scenario = crate::scenario::Scenario::load(file).ok();
+            o
+        }
+    };
+    o.seconds = started.elapsed().as_secs_f64();
+    o
 }
 
 /// The outcome of a scenario that could not be run.
@@ -158,6 +171,9 @@ pub fn infrastructure_failure(file: &Path, name: &str, e: Error) -> Outcome {
         kernel_warnings: 0,
         capture: None,
         answers: vec![],
+        scenario: None,
+        kernel: None,
+        seconds: 0.0,
     }
 }
 
@@ -165,7 +181,12 @@ pub fn infrastructure_failure(file: &Path, name: &str, e: Error) -> Outcome {
 pub fn run_prepared(p: &Prepared) -> Outcome {
     let c = match compare(p) {
         Ok(c) => c,
-        Err(e) => return infrastructure_failure(&p.file, &p.scenario.name, e),
+        Err(e) => {
+            let mut o = infrastructure_failure(&p.file, &p.scenario.name, e);
+            o.scenario = Some(p.scenario.clone());
+            o.kernel = Some(crate::results::collect::kernel_build(p));
+            return o;
+        }
     };
     let kernel_warnings = c.capture.warnings;
     let mut all: Vec<&[DiffClass]> = c.checkpoints.iter().flat_map(|c| &c.divergences).map(|d| d.classes.as_slice()).collect();
@@ -180,5 +201,10 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
     if judged(&c.capture.trace, &c.replay.answers).iter().any(JudgedCall::mismatch) && verdict.as_expected() {
         verdict = Verdict::UnexpectedDivergence;
     }
-    Outcome { file: p.file.clone(), name: p.scenario.name.clone(), verdict, checkpoints: c.checkpoints, kernel_warnings, capture: Some(c.capture), answers: c.replay.answers }
+    Outcome { file: p.file.clone(), name: p.scenario.name.clone(), verdict, checkpoints: c.checkpoints, kernel_warnings, capture: Some(c.capture),
+        answers: c.replay.answers,
+        scenario: Some(p.scenario.clone()),
+        kernel: Some(crate::results::collect::kernel_build(p)),
+        seconds: 0.0,
+    }
 }

@@ -167,6 +167,9 @@ mod tests {
             kernel_warnings: warnings,
             capture: None,
             answers: vec![],
+            scenario: None,
+            kernel: None,
+            seconds: 0.0,
         }
     }
 

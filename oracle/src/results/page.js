@@ -1,0 +1,163 @@
+// Draws the results page from the JSON embedded in it (schema lmo-results/1).
+"use strict";
+const t0 = performance.now();
+const R = JSON.parse(document.getElementById("results").textContent);
+const COLOURS = { "PUD": "#1f3b8f", "PMD CONT": "#7b3fb0", "PMD": "#3a78d8", "PTE CONT": "#e8912d", "PTE": "#f2d04b" };
+const INVALID = "#b8b8b8", SHARED = "#d0108a";
+const tip = document.getElementById("tip");
+// Canvases are drawn once the page is laid out (their width is the page's).
+const pending = [];
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v; else if (k === "text") e.textContent = v; else e.setAttribute(k, v);
+  }
+  for (const k of kids) e.append(k);
+  return e;
+}
+function kind(l) { return l[2] + (l[3] ? " CONT" : ""); }
+function human(n) {
+  const u = ["B", "K", "M", "G", "T"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1 && n % 1024 === 0) { n /= 1024; i++; }
+  return n + u[i];
+}
+function lineText(l) {
+  const size = human(Number(BigInt(l[1]) - BigInt(l[0])));
+  return `${l[0]}-${l[1]} ${size.padStart(6)} ${l[2]} ${l[3] ? "CONT" : "    "} pa=${l[4]} ${l[5]}${l[6] ? " shared" : ""}`;
+}
+
+// One side's lines as offsets from `base` (Numbers: a linear map spans far less than 2^53).
+function prepare(lines, base) {
+  const n = lines.length, s = new Float64Array(n), e = new Float64Array(n);
+  for (let i = 0; i < n; i++) { s[i] = Number(BigInt(lines[i][0]) - base); e[i] = Number(BigInt(lines[i][1]) - base); }
+  return { lines, s, e };
+}
+function find(side, off) {
+  let lo = 0, hi = side.lines.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (side.e[mid] <= off) lo = mid + 1; else if (side.s[mid] > off) hi = mid - 1; else return side.lines[mid];
+  }
+  return null;
+}
+function draw(canvas, sides, span) {
+  const W = canvas.width = Math.max(300, Math.floor(canvas.clientWidth * (window.devicePixelRatio || 1)));
+  canvas.height = 64;
+  const g = canvas.getContext("2d");
+  sides.forEach((side, k) => {
+    const y = k * 34;
+    let lastX = -1, lastColour = "";
+    for (let i = 0; i < side.lines.length; i++) {
+      const l = side.lines[i];
+      const x0 = Math.floor(side.s[i] / span * W), x1 = Math.max(x0 + 1, Math.ceil(side.e[i] / span * W));
+      const colour = l[5].startsWith("INVALID") ? INVALID : (COLOURS[kind(l)] || "#999");
+      // A million narrow lines land on a few thousand pixels: draw each pixel once.
+      if (x1 === x0 + 1 && x0 === lastX && colour === lastColour) continue;
+      g.fillStyle = colour; g.fillRect(x0, y, x1 - x0, 28);
+      if (l[6]) { g.fillStyle = SHARED; g.fillRect(x0, y, x1 - x0, 6); }
+      lastX = x0; lastColour = colour;
+    }
+  });
+}
+
+function checkpointView(s, c) {
+  const all = c.linux.concat(c.model);
+  const box = el("div", { class: "checkpoint", "data-checkpoint": c.checkpoint });
+  box.append(el("h3", { text: `${c.checkpoint}: ${c.divergences.length} divergent range(s)` + (c.deterministic ? "" : " (nondeterministic checkpoint)") }));
+  if (!all.length) { box.append(el("p", { text: "no map read" })); return box; }
+  let lo = null, hi = null;
+  for (const l of all) { const a = BigInt(l[0]), b = BigInt(l[1]); if (lo === null || a < lo) lo = a; if (hi === null || b > hi) hi = b; }
+  const span = Number(hi - lo);
+  const sides = [prepare(c.linux, lo), prepare(c.model, lo)];
+  const band = el("div", { class: "band" });
+  const canvas = el("canvas");
+  band.append(canvas, el("span", { class: "side", style: "top:8px", text: "Linux" }), el("span", { class: "side", style: "top:42px", text: "model" }));
+  const detail = el("pre", { class: "lines", hidden: "" });
+  c.divergences.forEach((d, i) => {
+    const a = Number(BigInt(d.start) - lo), b = Number(BigInt(d.end) - lo);
+    const m = el("div", { class: "divergence", "data-scenario": s.scenario, "data-checkpoint": c.checkpoint, "data-start": d.start, "data-end": d.end, "data-classes": d.classes.join(" "), title: `${d.start}-${d.end} ${d.explanation}`, style: `left:${a / span * 100}%;width:${(b - a) / span * 100}%` });
+    m.addEventListener("click", () => {
+      band.querySelectorAll(".divergence.selected").forEach(x => x.classList.remove("selected"));
+      m.classList.add("selected");
+      detail.hidden = false;
+      detail.textContent = `${d.start}-${d.end} ${d.explanation}\n` + d.linux.map(t => "linux: " + t).join("\n") + "\n" + d.model.map(t => "model: " + t).join("\n");
+    });
+    band.append(m);
+  });
+  band.addEventListener("mousemove", ev => {
+    const r = canvas.getBoundingClientRect();
+    const off = (ev.clientX - r.left) / r.width * span;
+    const va = "0x" + (lo + BigInt(Math.floor(off))).toString(16);
+    const [l, m] = sides.map(sd => find(sd, off));
+    tip.hidden = false; tip.style.left = (ev.clientX + 12) + "px"; tip.style.top = (ev.clientY + 12) + "px";
+    tip.textContent = `${va}\nlinux: ${l ? lineText(l) : "(nothing mapped)"}\nmodel: ${m ? lineText(m) : "(nothing mapped)"}`;
+  });
+  band.addEventListener("mouseleave", () => { tip.hidden = true; });
+  const axis = el("div", { class: "axis" });
+  for (let k = 0; k <= 4; k++) {
+    const span_ = el("span", { text: "0x" + (lo + (hi - lo) * BigInt(k) / 4n).toString(16), style: `left:${k * 25}%;` + (k === 4 ? "transform:translateX(-100%)" : "") });
+    axis.append(span_);
+  }
+  box.append(band, axis, detail);
+  pending.push(() => draw(canvas, sides, span));
+  if (c.divergences.length) {
+    const list = el("details", {}, el("summary", { text: `divergent ranges (${c.divergences.length})` }));
+    const pre = el("pre", { class: "lines" });
+    pre.textContent = c.divergences.slice(0, 200).map(d => `${d.start}-${d.end} [${d.classes.join(", ")}] ${d.explanation}`).join("\n") + (c.divergences.length > 200 ? `\n... ${c.divergences.length - 200} more in report.json` : "");
+    list.append(pre);
+    box.append(list);
+  }
+  for (const m of c.rsi_mismatches) box.append(el("p", { class: "bad", text: m }));
+  return box;
+}
+
+function scenarioView(s) {
+  const sec = el("section", { id: "s-" + s.scenario, "data-verdict": s.verdict });
+  sec.append(el("h2", { text: `${s.scenario}: ${s.verdict}` }), el("p", { text: s.description }));
+  if (s.kernel) sec.append(el("p", { text: `kernel: ${s.kernel.source}, configs ${s.kernel.configs.join(" + ")}, patches [${s.kernel.patches.join(", ")}], ${s.kernel.compiler}` }));
+  if (s.infrastructure_failure) sec.append(el("pre", { text: s.infrastructure_failure }));
+  const legend = el("div", { class: "legend" });
+  for (const [k, v] of Object.entries(COLOURS)) legend.append(el("span", {}, el("i", { style: "background:" + v }), k));
+  legend.append(el("span", {}, el("i", { style: "background:" + INVALID }), "invalid"), el("span", {}, el("i", { style: "background:" + SHARED }), "shared (top strip)"), el("span", {}, el("i", { style: "border:2px solid #e00" }), "divergent"));
+  if (s.checkpoints.length) sec.append(legend);
+  for (const c of s.checkpoints) sec.append(checkpointView(s, c));
+  if (s.calls.length) {
+    const d = el("details", { open: "" }, el("summary", { text: `call trace: ${s.calls.length} call(s), ${s.calls.filter(c => c.mismatch).length} with a different return code in the model` }));
+    d.append(el("pre", { text: s.calls.map(c => c.text).join("\n") }));
+    sec.append(d);
+  }
+  if (s.monitor) {
+    const m = s.monitor;
+    const d = el("details", {}, el("summary", { text: `monitor: ${m.events.length} event(s), ${m.rsi_calls} RSI call(s), ${m.stage2_faults} stage-2 fault(s); RIPAS EMPTY: ${m.empty_ranges.join(", ") || "none"}` }));
+    d.append(el("pre", { text: m.events.join("\n") }));
+    sec.append(d);
+  }
+  for (const w of s.kernel_warnings) {
+    sec.append(el("details", { class: "warn" }, el("summary", { text: "kernel WARN: " + w.split("\n")[0] }), el("pre", { text: w })));
+  }
+  return sec;
+}
+
+function verdictTable() {
+  const t = el("table", { class: "verdicts" });
+  t.append(el("tr", {}, ...["scenario", "verdict", "divergent ranges", "kernel WARNs", "seconds"].map(h => el("th", { text: h }))));
+  for (const s of R.scenarios) {
+    const n = s.checkpoints.reduce((a, c) => a + c.divergences.length, 0);
+    const cls = !s.as_expected ? "bad" : (n ? "expected" : "");
+    const link = el("a", { href: "#s-" + s.scenario, text: s.scenario });
+    t.append(el("tr", { class: cls }, el("td", {}, link), el("td", { text: s.verdict }), el("td", { text: String(n) }), el("td", { text: String(s.kernel_warnings.length) }), el("td", { text: s.seconds.toFixed(1) })));
+  }
+  return t;
+}
+
+const summary = document.getElementById("summary");
+const bad = R.scenarios.filter(s => !s.as_expected).length;
+summary.append(el("p", { text: `${R.scenarios.length} scenario(s), ${bad} not as expected` + (R.complete ? "" : " (INCOMPLETE run)") + (R.run.shard ? ` (shard ${R.run.shard.index}/${R.run.shard.count})` : "") }), verdictTable());
+const root = document.getElementById("scenarios");
+for (const s of R.scenarios) root.append(scenarioView(s));
+for (const d of pending) d();
+window.addEventListener("resize", () => { for (const d of pending) d(); });
+document.body.dataset.renderMs = (performance.now() - t0).toFixed(0);
+document.body.dataset.ready = "1";

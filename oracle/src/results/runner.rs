@@ -1,0 +1,58 @@
+//! Runs the scenarios of a matrix, `jobs` at a time, and hands each result on in matrix
+//! order whatever order they finish in (kernel builds stay one at a time: the cache's
+//! build lock serialises them across threads and processes alike).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use super::collect::scenario_result;
+use super::{MatrixEntry, ScenarioResult};
+use crate::compare::run_one;
+
+/// How many scenarios run at once by default: one per core, and no more than the RAM
+/// available holds guests of the largest size the matrix asks for (plus QEMU's own).
+pub fn default_jobs(largest_guest_mib: u64) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let available_mib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("MemAvailable:").map(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())).flatten())
+        .map_or(u64::MAX, |kb| kb / 1024);
+    let per_guest = largest_guest_mib + 1024;
+    cores.min((available_mib / per_guest).max(1) as usize).max(1)
+}
+
+/// Runs every entry of `entries`, `jobs` at once, calling `start(entry)` as each
+/// begins and `done(i, result)` for entry `i` in order.
+pub fn run_matrix(entries: &[&MatrixEntry], jobs: usize, start: impl Fn(&MatrixEntry) + Sync, mut done: impl FnMut(usize, ScenarioResult)) {
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<(usize, ScenarioResult)>();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1).min(entries.len().max(1)) {
+            let tx = tx.clone();
+            let (next, start) = (&next, &start);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(entry) = entries.get(i) else { return };
+                start(entry);
+                let outcome = run_one(Path::new(&entry.file));
+                // A scenario cut short by Ctrl-C is not a result: the handler ends the run.
+                linux_harness::reaper::wait_if_interrupted();
+                let result = scenario_result(&outcome);
+                if tx.send((i, result)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(tx);
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut want = 0;
+        for (i, r) in rx {
+            waiting.insert(i, r);
+            while let Some(r) = waiting.remove(&want) {
+                done(want, r);
+                want += 1;
+            }
+        }
+    });
+}

@@ -1,0 +1,73 @@
+//! The renderers on synthetic results: what a person reads first, and what the
+//! machine-readable files say about each scenario.
+
+use super::sample::{results, scenario};
+use super::*;
+
+#[test]
+fn text_is_one_line_per_scenario_as_expected_details_for_the_rest() {
+    let r = results(&["good", "bad"], None, vec![scenario("good", 2, true), scenario("bad", 1, false)]);
+    let t = text::report(&r, false);
+    let lines: Vec<&str> = t.lines().collect();
+    assert!(lines[0].starts_with("good") && lines[0].contains("2 divergent range(s)"), "{t}");
+    assert!(lines[1].starts_with("bad") && lines[1].contains("UNEXPECTED DIVERGENCE"), "{t}");
+    assert_eq!(lines[2], "  at end-of-boot:");
+    assert_eq!(lines.last().unwrap(), &"2 scenario(s): 1 as expected, 1 not as expected, 0 infrastructure failure(s)");
+    // Verbose: the expected divergence's ranges too.
+    assert!(text::report(&r, true).matches("  at end-of-boot:").count() == 2);
+    let mut partial = r.clone();
+    partial.scenarios.pop();
+    partial.complete = false;
+    assert!(text::summary(&partial).contains("(INCOMPLETE: 1 of 2 planned)"));
+    assert_eq!(partial.exit_code(), 2);
+    assert_eq!(r.exit_code(), 1);
+}
+
+#[test]
+fn junit_and_ktap_say_which_scenario_failed() {
+    let r = results(&["good", "bad"], None, vec![scenario("good", 0, true), scenario("bad", 1, false)]);
+    let x = junit::junit(&r);
+    assert!(x.contains("<testcase classname=\"lmo.linear-map\" name=\"good\""), "{x}");
+    assert!(x.contains("<failure message=\"UNEXPECTED DIVERGENCE\" type=\"divergence\">bad "), "{x}");
+    assert!(x.contains("tests=\"2\" failures=\"1\" errors=\"0\""), "{x}");
+    let k = ktap::ktap(&r);
+    assert!(k.starts_with("KTAP version 1\n1..2\n"), "{k}");
+    assert!(k.contains("\nok 1 good\n") && k.contains("    not ok 1 end-of-boot\nnot ok 2 bad\n"), "{k}");
+}
+
+#[test]
+fn kcidb_ids_and_paths_fit_the_schema_patterns() {
+    let r = results(&["a.b c"], None, vec![scenario("a.b c", 1, false)]);
+    let d = kcidb::kcidb(&r);
+    for t in d["tests"].as_array().unwrap() {
+        let path = t["path"].as_str().unwrap();
+        assert!(path.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')), "{path}");
+        assert!(t["id"].as_str().unwrap().starts_with("lmo:"));
+    }
+    assert_eq!(d["version"]["major"], 5);
+}
+
+#[test]
+fn the_page_embeds_its_data_safely() {
+    let mut s = scenario("x", 0, true);
+    s.description = "</script><b>".into();
+    let page = html::page(&results(&["x"], None, vec![s]));
+    assert_eq!(page.matches("</script>").count(), 2, "only the page's own script ends can close a script");
+    assert!(page.contains("<\\/script><b>"));
+}
+
+#[test]
+fn compare_runs_names_new_and_fixed_ranges() {
+    let old = results(&["s"], None, vec![scenario("s", 1, true)]);
+    let new = results(&["s"], None, vec![scenario("s", 2, false)]);
+    let ch = changes::changes(&old, &new);
+    assert_eq!((ch.new.len(), ch.fixed.len(), ch.still.len()), (1, 0, 1));
+    assert!(ch.regressed(&new));
+    let back = changes::changes(&new, &old);
+    assert_eq!((back.new.len(), back.fixed.len()), (0, 1));
+    assert!(!back.regressed(&old));
+    // A nondeterministic checkpoint's ranges are not compared range by range.
+    let mut moving = new.clone();
+    moving.scenarios[0].checkpoints[0].deterministic = false;
+    assert_eq!(changes::changes(&old, &moving).new.len(), 0);
+}

@@ -1,0 +1,113 @@
+//! `report.txt`: one line per scenario that came out as expected (an expected divergence
+//! says how many ranges, not which), and the details a kernel developer needs only for
+//! what did not (or for everything, verbose): the call trace, the monitor's view, the
+//! divergent ranges.
+
+use std::fmt::Write as _;
+
+use super::{Results, ScenarioResult};
+
+/// Calls shown before the rest are summarised (every mismatching call is shown).
+const CALLS_SHOWN: usize = 12;
+/// Divergent ranges shown per checkpoint.
+const RANGES_SHOWN: usize = 8;
+
+/// The whole report: a block per scenario, then the summary line.
+pub fn report(r: &Results, verbose: bool) -> String {
+    let mut s: String = r.scenarios.iter().map(|o| scenario(o, verbose)).collect();
+    s.push_str(&summary(r));
+    s
+}
+
+/// One scenario: its verdict line, then details when it is not as expected (or verbose).
+pub fn scenario(o: &ScenarioResult, verbose: bool) -> String {
+    let mut s = String::new();
+    let names: Vec<&str> = o.checkpoints.iter().map(|c| c.checkpoint.as_str()).collect();
+    let detail = match &o.infrastructure_failure {
+        Some(why) => why.lines().next().unwrap_or("").to_string(),
+        None => format!(
+            "{} divergent range(s) at {} checkpoint(s) [{}], {} kernel WARN(s)",
+            o.divergences().count(),
+            names.len(),
+            names.join(" "),
+            o.kernel_warnings.len()
+        ),
+    };
+    let _ = writeln!(s, "{:28} {:26} {detail}", o.scenario, o.verdict);
+    if o.as_expected && !verbose {
+        return s;
+    }
+    if let Some(why) = &o.infrastructure_failure {
+        for line in why.lines().skip(1) {
+            let _ = writeln!(s, "  {line}");
+        }
+    }
+    if !o.calls.is_empty() {
+        let mut per_function: Vec<(&str, usize)> = Vec::new();
+        for c in &o.calls {
+            match per_function.iter_mut().find(|(f, _)| *f == c.function) {
+                Some((_, n)) => *n += 1,
+                None => per_function.push((&c.function, 1)),
+            }
+        }
+        let counts: Vec<String> = per_function.iter().map(|(f, n)| format!("{f} x{n}")).collect();
+        let _ = writeln!(s, "  call trace: {} call(s) ({}), {} with a different return code in the model", o.calls.len(), counts.join(", "), o.call_mismatches());
+        for (i, c) in o.calls.iter().enumerate() {
+            if i < CALLS_SHOWN || c.mismatch {
+                let _ = writeln!(s, "    {}", c.text);
+            }
+        }
+        if o.calls.len() > CALLS_SHOWN {
+            let _ = writeln!(s, "    ... {} more call(s) (all in report.json)", o.calls.len() - CALLS_SHOWN);
+        }
+    }
+    if let Some(m) = &o.monitor {
+        let checks = o.rsi_mismatches();
+        let _ = writeln!(
+            s,
+            "  monitor: {} event(s), {} RSI call(s), {} stage-2 fault(s); RIPAS EMPTY: {}; RSI log vs page tables and model: {}",
+            m.events.len(),
+            m.rsi_calls,
+            m.stage2_faults,
+            if m.empty_ranges.is_empty() { "none".to_string() } else { m.empty_ranges.join(", ") },
+            if checks == 0 { "agree".to_string() } else { format!("{checks} mismatch(es)") }
+        );
+    }
+    for c in &o.checkpoints {
+        for m in &c.rsi_mismatches {
+            let _ = writeln!(s, "  at {}: {m}", c.checkpoint);
+        }
+    }
+    for c in o.checkpoints.iter().filter(|c| !c.divergences.is_empty()) {
+        let _ = writeln!(s, "  at {}:", c.checkpoint);
+        for d in c.divergences.iter().take(RANGES_SHOWN) {
+            let _ = writeln!(s, "    {}-{} {}", d.start, d.end, d.explanation);
+            for (side, lines) in [("linux", &d.linux), ("model", &d.model)] {
+                if lines.is_empty() {
+                    let _ = writeln!(s, "      {side}: (nothing mapped)");
+                }
+                for l in lines {
+                    let _ = writeln!(s, "      {side}: {l}");
+                }
+            }
+        }
+        if c.divergences.len() > RANGES_SHOWN {
+            let _ = writeln!(s, "    ... and {} more", c.divergences.len() - RANGES_SHOWN);
+        }
+    }
+    for w in &o.kernel_warnings {
+        let _ = writeln!(s, "  kernel WARN:");
+        for line in w.lines() {
+            let _ = writeln!(s, "    {line}");
+        }
+    }
+    s
+}
+
+/// The summary line of a run.
+pub fn summary(r: &Results) -> String {
+    let ok = r.scenarios.iter().filter(|o| o.as_expected).count();
+    let infra = r.scenarios.iter().filter(|o| o.is_infrastructure_failure()).count();
+    let partial = if r.complete { String::new() } else { format!(" (INCOMPLETE: {} of {} planned)", r.scenarios.len(), r.planned().len()) };
+    format!("{} scenario(s): {ok} as expected, {} not as expected, {infra} infrastructure failure(s){partial}\n", r.scenarios.len(), r.scenarios.len() - ok - infra)
+}

@@ -33,7 +33,7 @@ fn oracle(args: &[&std::ffi::OsStr]) -> std::process::Output {
 
 fn run_to(dir: &Path, scenarios: &[&Path], extra: &[&str]) -> std::process::Output {
     let mut args: Vec<&std::ffi::OsStr> = vec!["run".as_ref(), "--out".as_ref(), dir.as_os_str()];
-    args.extend(extra.iter().map(|a| a.as_ref()));
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
     args.extend(scenarios.iter().map(|s| s.as_os_str()));
     oracle(&args)
 }

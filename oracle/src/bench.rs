@@ -1,6 +1,11 @@
-//! `oracle bench walk SCENARIO`: the cost of reading the Linux side, as ratios measured
-//! in one run on one paused guest: walk + normalise against a plain sequential read of
-//! the same table pages from the same mapping, and against QMP `dump-guest-memory`.
+//! Benchmarks, each a ratio against a baseline measured in the same run. Here `walk`
+//! (walk + normalise against a plain sequential read of the same table pages and against
+//! QMP `dump-guest-memory`, on one paused guest) and `trace`; `scale`, `jobs` and `page`
+//! in their own files.
+
+pub mod jobs;
+pub mod page;
+pub mod scale;
 
 use std::fmt::Write as _;
 use std::hint::black_box;

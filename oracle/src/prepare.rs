@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
 use linux_harness::{build_kernel, initramfs, BootRequest, EndAction, KernelArtifacts};
 
 use crate::error::{Context, Error, Result};
@@ -40,6 +43,34 @@ impl Prepared {
         }
     }
 
+    /// The kernel this scenario boots, as reports name it.
+    pub fn kernel_build(&self) -> KernelBuild {
+        let subjects_and_hashes: Vec<(String, String)> = self
+            .scenario
+            .kernel
+            .resolve(&crate::scenario::corpus_root(&self.file))
+            .series
+            .iter()
+            .filter_map(|s| linux_harness::series::PatchSeries::load(s).ok())
+            .flat_map(|s| s.patches)
+            .map(|(_, text)| (subject(&text), hex::encode(Sha256::digest(&text))))
+            .collect();
+        let patchset_hash = if subjects_and_hashes.is_empty() {
+            String::new()
+        } else {
+            hex::encode(Sha256::digest(subjects_and_hashes.iter().map(|(_, h)| format!("{h}\n")).collect::<String>()))
+        };
+        KernelBuild {
+            source: self.kernel.source.id.clone(),
+            patches: self.scenario.kernel.patches.clone(),
+            configs: self.scenario.kernel.configs.clone(),
+            variant: self.kernel.key.clone(),
+            compiler: self.config.get("CONFIG_CC_VERSION_TEXT").unwrap_or("").trim_matches('"').to_string(),
+            patchset_hash,
+            patch_subjects: subjects_and_hashes.into_iter().map(|(s, _)| s).collect(),
+        }
+    }
+
     /// The kernel's symbols and layouts, loaded the first time they are asked for.
     pub fn kernel_info(&self) -> Result<&KernelInfo> {
         if let Some(info) = self.info.get() {
@@ -72,4 +103,34 @@ pub fn prepare_scenario(file: &Path, scenario: Scenario, extra_series: &[PathBuf
     let config = KernelConfig::parse(&text);
     let params = boot_params(&scenario.cmdline, &config, &scenario.machine).with_context(|| format!("{}", file.display()))?;
     Ok(Prepared { file: file.to_path_buf(), scenario, kernel, initramfs, config, params, info: OnceLock::new() })
+}
+
+/// The kernel a scenario booted.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KernelBuild {
+    /// The source package and its Debian version (`linux-source-7.3 7.3.4-1~bpo13+1`).
+    pub source: String,
+    /// Patch series applied, as the scenario names them.
+    pub patches: Vec<String>,
+    pub configs: Vec<String>,
+    /// The cache's variant hash.
+    pub variant: String,
+    /// `CONFIG_CC_VERSION_TEXT` of the build.
+    pub compiler: String,
+    /// SHA-256 over the newline-terminated SHA-256 of each patch file, in order (KCIDB's
+    /// `patchset_hash`); empty without patches.
+    pub patchset_hash: String,
+    /// The subject of each patch, in order.
+    pub patch_subjects: Vec<String>,
+}
+
+/// A patch's subject without its `[PATCH n/m]` tag.
+fn subject(text: &[u8]) -> String {
+    let text = String::from_utf8_lossy(text);
+    let s = text.lines().find_map(|l| l.strip_prefix("Subject: ")).unwrap_or("").trim();
+    match s.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+        Some((_, rest)) => rest.to_string(),
+        None => s.to_string(),
+    }
 }

@@ -73,7 +73,7 @@ pub struct Outcome {
     /// The scenario, when its file could be read.
     pub scenario: Option<crate::scenario::Scenario>,
     /// The kernel booted, when it was built.
-    pub kernel: Option<crate::results::KernelBuild>,
+    pub kernel: Option<crate::prepare::KernelBuild>,
     /// Wall time of the scenario, seconds.
     pub seconds: f64,
 }
@@ -184,7 +184,7 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
         Err(e) => {
             let mut o = infrastructure_failure(&p.file, &p.scenario.name, e);
             o.scenario = Some(p.scenario.clone());
-            o.kernel = Some(crate::results::collect::kernel_build(p));
+            o.kernel = Some(p.kernel_build());
             return o;
         }
     };
@@ -204,7 +204,7 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
     Outcome { file: p.file.clone(), name: p.scenario.name.clone(), verdict, checkpoints: c.checkpoints, kernel_warnings, capture: Some(c.capture),
         answers: c.replay.answers,
         scenario: Some(p.scenario.clone()),
-        kernel: Some(crate::results::collect::kernel_build(p)),
+        kernel: Some(p.kernel_build()),
         seconds: 0.0,
     }
 }

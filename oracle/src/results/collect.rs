@@ -3,11 +3,8 @@
 
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
-use super::{CallData, CheckpointData, DivergenceData, KernelBuild, Line, MatrixEntry, MonitorData, ScenarioResult};
+use super::{CallData, CheckpointData, DivergenceData, Line, MatrixEntry, MonitorData, ScenarioResult};
 use crate::compare::{Outcome, Verdict};
-use crate::prepare::Prepared;
 use crate::report::trace::call_line;
 use crate::scenario::Scenario;
 use rust_impl::linear_map::{AttrText, LinearMap, MapLine};
@@ -104,44 +101,6 @@ pub fn line(l: &MapLine) -> Line {
 /// A normalised line as `oracle dump` prints it.
 pub fn line_text(l: &MapLine) -> String {
     LinearMap { lines: vec![*l] }.to_string().trim_end().to_string()
-}
-
-/// The kernel a prepared scenario boots, for reports.
-pub fn kernel_build(p: &Prepared) -> KernelBuild {
-    let subjects_and_hashes: Vec<(String, String)> = p
-        .scenario
-        .kernel
-        .resolve(&crate::scenario::corpus_root(&p.file))
-        .series
-        .iter()
-        .filter_map(|s| linux_harness::series::PatchSeries::load(s).ok())
-        .flat_map(|s| s.patches)
-        .map(|(_, text)| (subject(&text), hex::encode(Sha256::digest(&text))))
-        .collect();
-    let patchset_hash = if subjects_and_hashes.is_empty() {
-        String::new()
-    } else {
-        hex::encode(Sha256::digest(subjects_and_hashes.iter().map(|(_, h)| format!("{h}\n")).collect::<String>()))
-    };
-    KernelBuild {
-        source: p.kernel.source.id.clone(),
-        patches: p.scenario.kernel.patches.clone(),
-        configs: p.scenario.kernel.configs.clone(),
-        variant: p.kernel.key.clone(),
-        compiler: p.config.get("CONFIG_CC_VERSION_TEXT").unwrap_or("").trim_matches('"').to_string(),
-        patchset_hash,
-        patch_subjects: subjects_and_hashes.into_iter().map(|(s, _)| s).collect(),
-    }
-}
-
-/// A patch's subject without its `[PATCH n/m]` tag.
-fn subject(text: &[u8]) -> String {
-    let text = String::from_utf8_lossy(text);
-    let s = text.lines().find_map(|l| l.strip_prefix("Subject: ")).unwrap_or("").trim();
-    match s.strip_prefix('[').and_then(|r| r.split_once("] ")) {
-        Some((_, rest)) => rest.to_string(),
-        None => s.to_string(),
-    }
 }
 
 /// The matrix entry of a scenario file (its kernel named from the file alone, so a

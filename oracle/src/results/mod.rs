@@ -16,6 +16,8 @@ pub mod text;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::prepare::KernelBuild;
+
 /// Names the layout of [`Results`]; changed when a field changes meaning.
 pub const SCHEMA: &str = "lmo-results/1";
 
@@ -77,26 +79,6 @@ pub struct ScenarioResult {
     pub checkpoints: Vec<CheckpointData>,
     pub calls: Vec<CallData>,
     pub monitor: Option<MonitorData>,
-}
-
-/// The kernel a scenario booted.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct KernelBuild {
-    /// The source package and its Debian version (`linux-source-7.3 7.3.4-1~bpo13+1`).
-    pub source: String,
-    /// Patch series applied, as the scenario names them.
-    pub patches: Vec<String>,
-    pub configs: Vec<String>,
-    /// The cache's variant hash.
-    pub variant: String,
-    /// `CONFIG_CC_VERSION_TEXT` of the build.
-    pub compiler: String,
-    /// SHA-256 over the newline-terminated SHA-256 of each patch file, in order (KCIDB's
-    /// `patchset_hash`); empty without patches.
-    pub patchset_hash: String,
-    /// The subject of each patch, in order.
-    pub patch_subjects: Vec<String>,
 }
 
 /// One checkpoint: both sides' maps and where they differ.

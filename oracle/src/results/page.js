@@ -157,6 +157,11 @@ const bad = R.scenarios.filter(s => !s.as_expected).length;
 summary.append(el("p", { text: `${R.scenarios.length} scenario(s), ${bad} not as expected` + (R.complete ? "" : " (INCOMPLETE run)") + (R.run.shard ? ` (shard ${R.run.shard.index}/${R.run.shard.count})` : "") }), verdictTable());
 const root = document.getElementById("scenarios");
 for (const s of R.scenarios) root.append(scenarioView(s));
+// The walker's scale plot, when `oracle bench scale` left one beside the page.
+const plot = el("img", { src: "scale.svg", alt: "walk time against leaves (oracle bench scale)" });
+plot.addEventListener("error", () => scalebox.remove());
+const scalebox = el("section", { id: "scale" }, el("h2", { text: "walker scale (oracle bench scale)" }), plot);
+root.append(scalebox);
 for (const d of pending) d();
 window.addEventListener("resize", () => { for (const d of pending) d(); });
 document.body.dataset.renderMs = (performance.now() - t0).toFixed(0);

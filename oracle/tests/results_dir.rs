@@ -166,7 +166,8 @@ fn a_corpus_run_for_people_dashboards_and_ci() {
     chromium(&["--virtual-time-budget=10000", "--window-size=1400,2400", &format!("--screenshot={}", shot.display())], &full.join("index.html"));
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "an empty screenshot");
 
-    // Shards: each takes its share; merged, they are the unsharded result.
+    // Shards: each takes its share (one scenario, so run alone); merged, they are the
+    // run above at -j2: the same results whatever the parallelism and the sharding.
     let shard1 = out.path().join("shard1");
     let shard2 = out.path().join("shard2");
     for (dir, shard) in [(&shard1, "1/2"), (&shard2, "2/2")] {

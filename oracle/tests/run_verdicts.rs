@@ -18,6 +18,8 @@ fn corpus_verdicts_are_as_expected() {
     let json = tempfile::NamedTempFile::new().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_oracle"))
         .arg("run")
+        // One at a time: nextest already runs tests side by side on this machine's cores.
+        .args(["-j", "1"])
         .arg(common::corpus().join("scenarios"))
         .arg("--json")
         .arg(json.path())

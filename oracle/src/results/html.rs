@@ -12,8 +12,53 @@ const SCRIPT: &str = include_str!("page.js");
 
 /// The page for `r`.
 pub fn page(r: &Results) -> String {
-    let data = serde_json::to_string(r).expect("results serialise");
-    page_with_data(&data, &title(r))
+    let mut data = serde_json::to_value(r).expect("results serialise");
+    for s in data["scenarios"].as_array_mut().into_iter().flatten() {
+        for c in s["checkpoints"].as_array_mut().into_iter().flatten() {
+            let (linux, model) = (c["linux"].take(), c["model"].take());
+            c["map"] = columns(&linux, &model);
+        }
+    }
+    page_with_data(&data.to_string(), &title(r))
+}
+
+/// Both sides' lines in the page's compact form: a million unmergeable leaves must
+/// load quickly. Addresses become 4 KiB units from the lowest start of either side
+/// (`lo`), each line a gap from the previous line's end (`g`, mostly 0), a length (`n`),
+/// a PA step from where the previous line's PA run would continue (`d`, mostly 0), and
+/// indices into tables of leaf kinds (`k`) and attribute texts (`a`, shared included).
+fn columns(linux: &serde_json::Value, model: &serde_json::Value) -> serde_json::Value {
+    use serde_json::json;
+    const UNIT: u64 = 4096;
+    let hex = |v: &serde_json::Value| v.as_str().and_then(|t| u64::from_str_radix(t.trim_start_matches("0x"), 16).ok()).unwrap_or(0);
+    let sides = [linux.as_array().cloned().unwrap_or_default(), model.as_array().cloned().unwrap_or_default()];
+    let lo = sides.iter().flatten().map(|l| hex(&l[0])).min().unwrap_or(0);
+    let hi = sides.iter().flatten().map(|l| hex(&l[1])).max().unwrap_or(0);
+    let (mut kinds, mut attrs): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    let index = |table: &mut Vec<String>, t: String| table.iter().position(|x| *x == t).unwrap_or_else(|| {
+        table.push(t);
+        table.len() - 1
+    });
+    let mut encoded = Vec::new();
+    for side in &sides {
+        let (mut g, mut n, mut d, mut k, mut a) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut end, mut pa_next) = (lo, 0i64);
+        for l in side {
+            let (start, stop, pa) = (hex(&l[0]), hex(&l[1]), hex(&l[4]) as i64);
+            g.push((start - end) / UNIT);
+            n.push((stop - start) / UNIT);
+            d.push((pa - pa_next) / UNIT as i64);
+            let kind = format!("{}{}", l[2].as_str().unwrap_or(""), if l[3] == true { " CONT" } else { "" });
+            k.push(index(&mut kinds, kind));
+            let attr = format!("{}{}", l[5].as_str().unwrap_or(""), if l[6] == true { " shared" } else { "" });
+            a.push(index(&mut attrs, attr));
+            end = stop;
+            pa_next = pa + (stop - start) as i64;
+        }
+        encoded.push(json!({"g": g, "n": n, "d": d, "k": k, "a": a}));
+    }
+    let [l, m]: [serde_json::Value; 2] = encoded.try_into().expect("two sides");
+    json!({"lo": format!("{lo:#x}"), "units": (hi.saturating_sub(lo)) / UNIT, "kinds": kinds, "attrs": attrs, "linux": l, "model": m})
 }
 
 fn title(r: &Results) -> String {

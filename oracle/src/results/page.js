@@ -16,31 +16,37 @@ function el(tag, attrs, ...kids) {
   for (const k of kids) e.append(k);
   return e;
 }
-function kind(l) { return l[2] + (l[3] ? " CONT" : ""); }
 function human(n) {
   const u = ["B", "K", "M", "G", "T"];
   let i = 0;
   while (n >= 1024 && i < u.length - 1 && n % 1024 === 0) { n /= 1024; i++; }
   return n + u[i];
 }
-function lineText(l) {
-  const size = human(Number(BigInt(l[1]) - BigInt(l[0])));
-  return `${l[0]}-${l[1]} ${size.padStart(6)} ${l[2]} ${l[3] ? "CONT" : "    "} pa=${l[4]} ${l[5]}${l[6] ? " shared" : ""}`;
-}
+const UNIT = 4096;
+const hex = (base, units) => "0x" + (base + BigInt(units) * 4096n).toString(16);
 
-// One side's lines as offsets from `base` (Numbers: a linear map spans far less than 2^53).
-function prepare(lines, base) {
-  const n = lines.length, s = new Float64Array(n), e = new Float64Array(n);
-  for (let i = 0; i < n; i++) { s[i] = Number(BigInt(lines[i][0]) - base); e[i] = Number(BigInt(lines[i][1]) - base); }
-  return { lines, s, e };
+// One side of the page's compact map (html.rs `columns`) as arrays of 4 KiB units from
+// `lo`: starts, ends, PAs, and indices into the kinds and attributes tables.
+function decode(col, map) {
+  const n = col.n.length, s = new Float64Array(n), e = new Float64Array(n), p = new Float64Array(n);
+  let end = 0, pa = 0;
+  for (let i = 0; i < n; i++) {
+    s[i] = end + col.g[i]; e[i] = s[i] + col.n[i];
+    p[i] = pa + col.d[i]; pa = p[i] + col.n[i]; end = e[i];
+  }
+  return { n, s, e, p, k: col.k, a: col.a, map };
+}
+function lineText(side, i, lo) {
+  const kind = side.map.kinds[side.k[i]].split(" ");
+  return `${hex(lo, side.s[i])}-${hex(lo, side.e[i])} ${human((side.e[i] - side.s[i]) * UNIT).padStart(6)} ${kind[0]} ${kind[1] ? "CONT" : "    "} pa=${hex(0n, side.p[i])} ${side.map.attrs[side.a[i]]}`;
 }
 function find(side, off) {
-  let lo = 0, hi = side.lines.length - 1;
+  let lo = 0, hi = side.n - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    if (side.e[mid] <= off) lo = mid + 1; else if (side.s[mid] > off) hi = mid - 1; else return side.lines[mid];
+    if (side.e[mid] <= off) lo = mid + 1; else if (side.s[mid] > off) hi = mid - 1; else return mid;
   }
-  return null;
+  return -1;
 }
 function draw(canvas, sides, span) {
   const W = canvas.width = Math.max(300, Math.floor(canvas.clientWidth * (window.devicePixelRatio || 1)));
@@ -48,35 +54,35 @@ function draw(canvas, sides, span) {
   const g = canvas.getContext("2d");
   sides.forEach((side, k) => {
     const y = k * 34;
+    const colours = side.map.kinds.map(kd => COLOURS[kd] || "#999");
+    const invalid = side.map.attrs.map(t => t.startsWith("INVALID"));
+    const shared = side.map.attrs.map(t => t.endsWith(" shared"));
     let lastX = -1, lastColour = "";
-    for (let i = 0; i < side.lines.length; i++) {
-      const l = side.lines[i];
+    for (let i = 0; i < side.n; i++) {
       const x0 = Math.floor(side.s[i] / span * W), x1 = Math.max(x0 + 1, Math.ceil(side.e[i] / span * W));
-      const colour = l[5].startsWith("INVALID") ? INVALID : (COLOURS[kind(l)] || "#999");
+      const colour = invalid[side.a[i]] ? INVALID : colours[side.k[i]];
       // A million narrow lines land on a few thousand pixels: draw each pixel once.
       if (x1 === x0 + 1 && x0 === lastX && colour === lastColour) continue;
       g.fillStyle = colour; g.fillRect(x0, y, x1 - x0, 28);
-      if (l[6]) { g.fillStyle = SHARED; g.fillRect(x0, y, x1 - x0, 6); }
+      if (shared[side.a[i]]) { g.fillStyle = SHARED; g.fillRect(x0, y, x1 - x0, 6); }
       lastX = x0; lastColour = colour;
     }
   });
 }
 
 function checkpointView(s, c) {
-  const all = c.linux.concat(c.model);
   const box = el("div", { class: "checkpoint", "data-checkpoint": c.checkpoint });
   box.append(el("h3", { text: `${c.checkpoint}: ${c.divergences.length} divergent range(s)` + (c.deterministic ? "" : " (nondeterministic checkpoint)") }));
-  if (!all.length) { box.append(el("p", { text: "no map read" })); return box; }
-  let lo = null, hi = null;
-  for (const l of all) { const a = BigInt(l[0]), b = BigInt(l[1]); if (lo === null || a < lo) lo = a; if (hi === null || b > hi) hi = b; }
-  const span = Number(hi - lo);
-  const sides = [prepare(c.linux, lo), prepare(c.model, lo)];
+  const map = c.map;
+  if (!map.units) { box.append(el("p", { text: "no map read" })); return box; }
+  const lo = BigInt(map.lo), span = map.units;
+  const sides = [decode(map.linux, map), decode(map.model, map)];
   const band = el("div", { class: "band" });
   const canvas = el("canvas");
   band.append(canvas, el("span", { class: "side", style: "top:8px", text: "Linux" }), el("span", { class: "side", style: "top:42px", text: "model" }));
   const detail = el("pre", { class: "lines", hidden: "" });
   c.divergences.forEach((d, i) => {
-    const a = Number(BigInt(d.start) - lo), b = Number(BigInt(d.end) - lo);
+    const a = Number(BigInt(d.start) - lo) / UNIT, b = Number(BigInt(d.end) - lo) / UNIT;
     const m = el("div", { class: "divergence", "data-scenario": s.scenario, "data-checkpoint": c.checkpoint, "data-start": d.start, "data-end": d.end, "data-classes": d.classes.join(" "), title: `${d.start}-${d.end} ${d.explanation}`, style: `left:${a / span * 100}%;width:${(b - a) / span * 100}%` });
     m.addEventListener("click", () => {
       band.querySelectorAll(".divergence.selected").forEach(x => x.classList.remove("selected"));
@@ -89,15 +95,15 @@ function checkpointView(s, c) {
   band.addEventListener("mousemove", ev => {
     const r = canvas.getBoundingClientRect();
     const off = (ev.clientX - r.left) / r.width * span;
-    const va = "0x" + (lo + BigInt(Math.floor(off))).toString(16);
+    const va = hex(lo, Math.floor(off));
     const [l, m] = sides.map(sd => find(sd, off));
     tip.hidden = false; tip.style.left = (ev.clientX + 12) + "px"; tip.style.top = (ev.clientY + 12) + "px";
-    tip.textContent = `${va}\nlinux: ${l ? lineText(l) : "(nothing mapped)"}\nmodel: ${m ? lineText(m) : "(nothing mapped)"}`;
+    tip.textContent = `${va}\nlinux: ${l >= 0 ? lineText(sides[0], l, lo) : "(nothing mapped)"}\nmodel: ${m >= 0 ? lineText(sides[1], m, lo) : "(nothing mapped)"}`;
   });
   band.addEventListener("mouseleave", () => { tip.hidden = true; });
   const axis = el("div", { class: "axis" });
   for (let k = 0; k <= 4; k++) {
-    const span_ = el("span", { text: "0x" + (lo + (hi - lo) * BigInt(k) / 4n).toString(16), style: `left:${k * 25}%;` + (k === 4 ? "transform:translateX(-100%)" : "") });
+    const span_ = el("span", { text: hex(lo, Math.floor(span * k / 4)), style: `left:${k * 25}%;` + (k === 4 ? "transform:translateX(-100%)" : "") });
     axis.append(span_);
   }
   box.append(band, axis, detail);

@@ -26,14 +26,19 @@ pub fn write(dir: &Path, r: &Results, verbose: bool) -> Result<()> {
 /// Reads the results of `dir` (its `report.json`), refusing another schema by name.
 pub fn read(dir: &Path) -> Result<Results> {
     let file = if dir.is_dir() { dir.join(REPORT_JSON) } else { dir.to_path_buf() };
-    let text = std::fs::read_to_string(&file).map_err(|e| Error::io(format!("reading results {}", file.display()), e))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Results(format!("{}: not JSON: {e}", file.display())))?;
+    let text = std::fs::read(&file).map_err(|e| Error::io(format!("reading results {}", file.display()), e))?;
+    parse(&text, &file.display().to_string())
+}
+
+/// Parses the text of a `report.json`; `name` names it in errors.
+pub fn parse(text: &[u8], name: &str) -> Result<Results> {
+    let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| Error::Results(format!("{name}: not JSON: {e}")))?;
     match value.get("schema").and_then(|s| s.as_str()) {
         Some(SCHEMA) => {}
-        Some(other) => return Err(Error::Results(format!("{}: schema {other}, this oracle reads {SCHEMA}", file.display()))),
-        None => return Err(Error::Results(format!("{}: no `schema` field: not a results file of this oracle", file.display()))),
+        Some(other) => return Err(Error::Results(format!("{name}: schema {other}, this oracle reads {SCHEMA}"))),
+        None => return Err(Error::Results(format!("{name}: no `schema` field: not a results file of this oracle"))),
     }
-    serde_path_to_error::deserialize(value).map_err(|e| Error::Results(format!("{}: field `{}`: {}", file.display(), e.path(), e.inner())))
+    serde_path_to_error::deserialize(value).map_err(|e| Error::Results(format!("{name}: field `{}`: {}", e.path(), e.inner())))
 }
 
 /// Writes `bytes` to `path` through a temporary file beside it and a rename, readable

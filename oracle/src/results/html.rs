@@ -44,16 +44,17 @@ fn columns(linux: &serde_json::Value, model: &serde_json::Value) -> serde_json::
         let (mut g, mut n, mut d, mut k, mut a) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut end, mut pa_next) = (lo, 0i64);
         for l in side {
-            let (start, stop, pa) = (hex(&l[0]), hex(&l[1]), hex(&l[4]) as i64);
-            g.push((start - end) / UNIT);
-            n.push((stop - start) / UNIT);
-            d.push((pa - pa_next) / UNIT as i64);
+            // Signed steps: lines from a file of another tool need not be in order.
+            let (start, stop, pa) = (hex(&l[0]) as i128, hex(&l[1]) as i128, hex(&l[4]) as i128);
+            g.push(((start - end as i128) / UNIT as i128) as i64);
+            n.push(((stop - start) / UNIT as i128) as i64);
+            d.push(((pa - pa_next as i128) / UNIT as i128) as i64);
             let kind = format!("{}{}", l[2].as_str().unwrap_or(""), if l[3] == true { " CONT" } else { "" });
             k.push(index(&mut kinds, kind));
             let attr = format!("{}{}", l[5].as_str().unwrap_or(""), if l[6] == true { " shared" } else { "" });
             a.push(index(&mut attrs, attr));
-            end = stop;
-            pa_next = pa + (stop - start) as i64;
+            end = stop as u64;
+            pa_next = (pa + (stop - start)) as i64;
         }
         encoded.push(json!({"g": g, "n": n, "d": d, "k": k, "a": a}));
     }

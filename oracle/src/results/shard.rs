@@ -11,10 +11,25 @@ use crate::error::{Error, Result};
 
 /// Shard `index` of `count` (1-based, as CI engines number their parallel jobs).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "RawShard")]
 pub struct Shard {
     pub index: u32,
     pub count: u32,
+}
+
+/// A shard as read from a results file, before its range is checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShard {
+    index: u32,
+    count: u32,
+}
+
+impl TryFrom<RawShard> for Shard {
+    type Error = String;
+    fn try_from(r: RawShard) -> std::result::Result<Shard, String> {
+        format!("{}/{}", r.index, r.count).parse()
+    }
 }
 
 impl std::str::FromStr for Shard {

@@ -71,3 +71,14 @@ fn compare_runs_names_new_and_fixed_ranges() {
     moving.scenarios[0].checkpoints[0].deterministic = false;
     assert_eq!(changes::changes(&old, &moving).new.len(), 0);
 }
+
+#[test]
+fn a_results_file_with_a_shard_out_of_range_is_refused() {
+    let mut r = serde_json::to_value(results(&["s"], None, vec![])).unwrap();
+    r["run"]["shard"] = serde_json::json!({"index": 3, "count": 2});
+    let e = dir::parse(r.to_string().as_bytes(), "x/report.json").unwrap_err().to_string();
+    assert!(e.contains("x/report.json: field `run.shard`") && e.contains("shard 3/2 is out of range"), "{e}");
+    r["schema"] = "lmo-run/1".into();
+    let e = dir::parse(r.to_string().as_bytes(), "x/report.json").unwrap_err().to_string();
+    assert_eq!(e, "x/report.json: schema lmo-run/1, this oracle reads lmo-results/1");
+}

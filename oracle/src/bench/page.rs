@@ -1,6 +1,8 @@
 //! `oracle bench page`: how long the HTML report takes to draw itself in headless
 //! Chromium for a guest of a million leaves that do not merge (every other page unmapped,
-//! as debug_pagealloc leaves them), against the same page for a small map, in one run.
+//! as debug_pagealloc leaves them) and for a real guest's results (by default the 8 GiB
+//! PTE-mapped bench guest: two million leaves), against the page for a small map, in one
+//! run.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -8,6 +10,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::compare::run_one;
+use crate::results::collect::{matrix_entry, scenario_result};
 use crate::results::{html, CheckpointData, Line, MatrixEntry, Results, RunInfo, ScenarioResult, SCHEMA};
 
 /// Results of one scenario whose map has `leaves` lines on each side.
@@ -61,17 +65,27 @@ fn render(page: &Path) -> Result<(f64, f64)> {
     Ok((ms, wall))
 }
 
-pub fn bench_page(leaves: u64) -> Result<String> {
+/// Times the page for a small synthetic map (the baseline), for `leaves` unmergeable
+/// lines per side, and for the results of the real scenario `real` (booted here).
+pub fn bench_page(leaves: u64, real: Option<&Path>) -> Result<String> {
     let dir = tempfile::tempdir()?;
     let mut s = String::new();
+    let mut pages = vec![("1000 lines per side (synthetic)".to_string(), synthetic(1_000)), (format!("{leaves} lines per side, every other page unmapped (synthetic)"), synthetic(leaves))];
+    if let Some(file) = real {
+        let r = scenario_result(&run_one(file));
+        let leaves_read: usize = r.checkpoints.iter().map(|c| c.linux.len()).sum();
+        let matrix = vec![matrix_entry(file)];
+        let label = format!("{} (real: {}, {leaves_read} normalised Linux lines)", r.scenario, r.verdict);
+        pages.push((label, Results { schema: SCHEMA.into(), complete: true, run: RunInfo { origin: "lmo".into(), matrix, shard: None, seconds: r.seconds }, scenarios: vec![r] }));
+    }
     let mut baseline = None;
-    for n in [1_000, leaves] {
-        let page = dir.path().join(format!("{n}.html"));
-        let text = html::page(&synthetic(n));
+    for (i, (label, results)) in pages.iter().enumerate() {
+        let page = dir.path().join(format!("{i}.html"));
+        let text = html::page(results);
         std::fs::write(&page, &text)?;
         let (ms, wall) = render(&page)?;
         let base = *baseline.get_or_insert(ms);
-        let _ = writeln!(s, "{n} lines per side: page {:.1} MiB, drawn in {ms:.0} ms (browser wall time {wall:.1} s); ratio to 1000 lines: {:.1}x", text.len() as f64 / (1 << 20) as f64, ms / base.max(1.0));
+        let _ = writeln!(s, "{label}: page {:.2} MiB, drawn in {ms:.0} ms (browser wall time {wall:.1} s); ratio to the first: {:.1}x", text.len() as f64 / (1 << 20) as f64, ms / base.max(1.0));
     }
     Ok(s)
 }

@@ -12,7 +12,7 @@ pub struct Args {
     /// and the call trace against the same boot without them), `scale` (PTE- and
     /// block-mapped guests of --sizes GiB: boot, walk, leaves, memory; a table and an
     /// SVG plot), `jobs` (the scenarios at -j1 and -jN), `page` (the HTML report drawn
-    /// for a million-leaf map against a small one).
+    /// for a million-leaf map and for the scenario's real results, against a small map).
     what: String,
     /// Scenario file (walk, trace; the base guest for scale) or corpus (jobs).
     #[arg(default_value = "corpora/bench/walk-8g-pte.json")]
@@ -54,7 +54,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
             let n = a.jobs.unwrap_or_else(|| oracle::results::runner::default_jobs(largest));
             print!("{}", oracle::bench::jobs::bench_jobs(&files, &[1, n]));
         }
-        "page" => print!("{}", oracle::bench::page::bench_page(a.leaves)?),
+        "page" => print!("{}", oracle::bench::page::bench_page(a.leaves, Some(&first))?),
         other => anyhow::bail!("unknown benchmark {other:?}; known: walk, trace, scale, jobs, page"),
     }
     Ok(0)

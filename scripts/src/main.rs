@@ -111,8 +111,8 @@ fn nightly(sh: &Shell, extra: &[String]) -> Result<()> {
     std::fs::write(out_dir.join("reported.txt"), &repro.stdout)?;
     eprint!("{}", String::from_utf8_lossy(&repro.stderr));
     match std::fs::read_to_string(&repro_json).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()) {
-        Some(serde_json::Value::Array(entries)) => {
-            for e in &entries {
+        Some(d) if d["entries"].is_array() => {
+            for e in d["entries"].as_array().into_iter().flatten() {
                 println!("reported {}: {}", e["entry"].as_str().unwrap_or("?"), e["verdict"].as_str().unwrap_or("?"));
             }
         }

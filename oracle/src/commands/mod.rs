@@ -17,16 +17,9 @@ pub mod run;
 
 use std::path::Path;
 
-/// Writes `value` as pretty JSON to `path`, atomically (a temporary file beside it,
-/// then a rename), so a reader or an interrupted run never sees half a file.
+/// Writes `value` as pretty JSON to `path`, atomically, so a reader or an interrupted
+/// run never sees half a file.
 pub fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("writing {}: {e}", path.display());
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(&e))?;
-    serde_json::to_writer_pretty(&mut tmp, value).map_err(|e| err(&e))?;
-    // Results are for dashboards and other users: readable like any file written here.
-    use std::os::unix::fs::PermissionsExt;
-    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| err(&e))?;
-    tmp.persist(path).map_err(|e| err(&e))?;
-    Ok(())
+    let text = serde_json::to_string_pretty(value)?;
+    Ok(oracle::results::dir::write_file(path, text.as_bytes())?)
 }

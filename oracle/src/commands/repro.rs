@@ -11,20 +11,27 @@ use oracle::scenario::files::json_files;
 pub struct Args {
     #[arg(required = true)]
     entries: Vec<PathBuf>,
-    /// Also write each entry's verdict and runs as JSON.
+    /// Also write each entry's verdict and runs as JSON (`lmo-repro/1`).
     #[arg(long)]
     json: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<u8> {
+    let files = json_files(&a.entries)?;
     let mut all = Vec::new();
-    for f in json_files(&a.entries)? {
-        let r = repro(&f)?;
+    // Rewritten (atomically) after every entry, incomplete until the last: an
+    // interrupted run keeps the entries that finished and says so.
+    let save = |all: &[_]| match &a.json {
+        Some(path) => super::write_json(path, &report::json::repros(all, files.len())),
+        None => Ok(()),
+    };
+    save(&all)?;
+    for f in &files {
+        let r = repro(f)?;
+        linux_harness::reaper::wait_if_interrupted();
         println!("{}", report::repro::report(&r));
         all.push(r);
-    }
-    if let Some(path) = a.json {
-        super::write_json(&path, &serde_json::Value::Array(all.iter().map(report::json::repro).collect()))?;
+        save(&all)?;
     }
     Ok(exit_code(&all))
 }

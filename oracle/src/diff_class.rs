@@ -3,6 +3,17 @@
 
 use crate::named::{by_name, Named};
 
+/// Which side alone maps a divergent range validly (a presence divergence); `None` for
+/// a range both or neither map validly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Side {
+    /// Linux maps it, the model does not.
+    LinuxOnly,
+    /// The model maps it, Linux does not (or holds it present-invalid).
+    ModelOnly,
+}
+
 /// What differs in a range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DiffClass {

@@ -155,6 +155,19 @@ impl Divergence {
     }
 }
 
+impl Divergence {
+    /// Which side alone maps the range validly, if one does.
+    pub fn side(&self) -> Option<crate::diff_class::Side> {
+        use crate::diff_class::Side;
+        let valid = |lines: &[MapLine]| lines.iter().any(|l| l.valid);
+        match (valid(&self.linux), valid(&self.model)) {
+            (true, false) => Some(Side::LinuxOnly),
+            (false, true) => Some(Side::ModelOnly),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Divergence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}-{} {}", self.start, self.end, self.explanation())?;

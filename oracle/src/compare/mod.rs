@@ -22,7 +22,7 @@ use crate::replay::{replay, ModelSide, Overrides, Replay, ReplayStop};
 use crate::timeline::{Checkpoint, TracedFn};
 use differ::{diff, Divergence};
 use rsi::{check_shared, shared_pa_ranges, SharedMismatch};
-pub use verdict::{exit_code, verdict, Verdict};
+pub use verdict::{exit_code, verdict, Found, Verdict};
 
 /// One checkpoint of one scenario: the model's expectation there and the diff.
 #[derive(Clone, Debug)]
@@ -189,10 +189,11 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
         }
     };
     let kernel_warnings = c.capture.warnings;
-    let mut all: Vec<&[DiffClass]> = c.checkpoints.iter().flat_map(|c| &c.divergences).map(|d| d.classes.as_slice()).collect();
+    let mut all: Vec<Found<'_>> =
+        c.checkpoints.iter().flat_map(|cp| cp.divergences.iter().map(|d| Found { checkpoint: cp.checkpoint, classes: &d.classes, side: d.side() })).collect();
     // An RSI log that disagrees with the page tables or the model is a shared-bit
     // divergence (of PA ranges, beside the maps' VA ranges).
-    all.extend(c.checkpoints.iter().flat_map(|c| &c.rsi_mismatches).map(|_| [DiffClass::Shared].as_slice()));
+    all.extend(c.checkpoints.iter().flat_map(|cp| cp.rsi_mismatches.iter().map(|_| Found { checkpoint: cp.checkpoint, classes: &[DiffClass::Shared], side: None })));
     // A realm access the monitor had to refuse (a stage-2 fault) is a kernel outcome,
     // like a WARN.
     let faults = c.capture.monitor.as_ref().map_or(0, |m| m.of_kind(lmo_monitor::eventlog::Kind::Stage2Fault).count());

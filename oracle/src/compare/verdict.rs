@@ -1,7 +1,8 @@
 //! The verdict of one scenario against what it expects, and the exit status of a run.
 
-use crate::diff_class::DiffClass;
 use crate::compare::Outcome;
+use crate::diff_class::{DiffClass, Side};
+use crate::timeline::Checkpoint;
 use crate::scenario::Expect;
 
 /// How one scenario came out.
@@ -34,17 +35,28 @@ impl Verdict {
     }
 }
 
-/// The verdict for a scenario's expectation, given the classes of each divergence (of
-/// the maps, or of the realm's shared memory) and the number of WARN blocks in the
-/// kernel log.
-pub fn verdict(expect: &Expect, divergences: &[&[DiffClass]], kernel_warnings: usize) -> Verdict {
+/// One divergence as the verdict weighs it: where, of which classes, on which side.
+#[derive(Clone, Copy, Debug)]
+pub struct Found<'a> {
+    pub checkpoint: Checkpoint,
+    pub classes: &'a [DiffClass],
+    pub side: Option<Side>,
+}
+
+/// The verdict for a scenario's expectation, given each divergence (of the maps, or of
+/// the realm's shared memory) and the number of WARN blocks in the kernel log.
+pub fn verdict(expect: &Expect, divergences: &[Found<'_>], kernel_warnings: usize) -> Verdict {
     match expect {
         Expect::Match if divergences.is_empty() && kernel_warnings == 0 => Verdict::Match,
         Expect::Match => Verdict::UnexpectedDivergence,
         Expect::Diverge { .. } if divergences.is_empty() => Verdict::DivergenceDisappeared,
-        Expect::Diverge { classes, .. } => {
-            let outside = |d: &&[DiffClass]| d.iter().any(|c| !classes.contains(c));
-            if kernel_warnings > 0 || (!classes.is_empty() && divergences.iter().any(outside)) {
+        Expect::Diverge { classes, at, side, .. } => {
+            let outside = |d: &Found<'_>| {
+                (!classes.is_empty() && d.classes.iter().any(|c| !classes.contains(c)))
+                    || (!at.is_empty() && !at.contains(&d.checkpoint))
+                    || side.is_some_and(|s| d.side != Some(s))
+            };
+            if kernel_warnings > 0 || divergences.iter().any(outside) {
                 Verdict::UnexpectedDivergence
             } else {
                 Verdict::ExpectedDivergence
@@ -75,7 +87,7 @@ mod tests {
     fn expect(classes: Option<Vec<DiffClass>>) -> Expect {
         match classes {
             None => Expect::Match,
-            Some(classes) => Expect::Diverge { what: "w".into(), why: "y".into(), classes },
+            Some(classes) => Expect::Diverge { what: "w".into(), why: "y".into(), classes, at: vec![], side: None },
         }
     }
 
@@ -92,9 +104,21 @@ mod tests {
     // An expected divergence that went away is reported.
     #[case::gone(Some(vec![Presence]), vec![], 0, Verdict::DivergenceDisappeared)]
     fn verdicts(#[case] classes: Option<Vec<DiffClass>>, #[case] divergences: Vec<Vec<DiffClass>>, #[case] warns: usize, #[case] want: Verdict) {
-        let divs: Vec<&[DiffClass]> = divergences.iter().map(Vec::as_slice).collect();
+        let divs: Vec<Found<'_>> = divergences.iter().map(|c| Found { checkpoint: Checkpoint::EndOfBoot, classes: c, side: None }).collect();
         let got = verdict(&expect(classes), &divs, warns);
         assert_eq!(got, want);
         assert_eq!(got.as_expected(), matches!(want, Verdict::Match | Verdict::ExpectedDivergence));
+    }
+
+    /// A narrow expectation: only at the checkpoints it names, only on the side it names.
+    #[test]
+    fn narrow_expectations() {
+        use Checkpoint::*;
+        let e = Expect::Diverge { what: "w".into(), why: "y".into(), classes: vec![Presence], at: vec![MemInit, EndOfBoot], side: Some(Side::ModelOnly) };
+        let found = |checkpoint, side| Found { checkpoint, classes: &[Presence], side };
+        assert_eq!(verdict(&e, &[found(MemInit, Some(Side::ModelOnly)), found(EndOfBoot, Some(Side::ModelOnly))], 0), Verdict::ExpectedDivergence);
+        assert_eq!(verdict(&e, &[found(AfterMapMem, Some(Side::ModelOnly))], 0), Verdict::UnexpectedDivergence, "a checkpoint not named");
+        assert_eq!(verdict(&e, &[found(MemInit, Some(Side::LinuxOnly))], 0), Verdict::UnexpectedDivergence, "the other side");
+        assert_eq!(verdict(&e, &[found(MemInit, None)], 0), Verdict::UnexpectedDivergence, "neither side alone");
     }
 }

@@ -86,6 +86,14 @@ pub enum Expect {
         why: String,
         #[serde(default)]
         classes: Vec<DiffClass>,
+        /// The checkpoints where the divergence may show (empty: any); a divergence at
+        /// another checkpoint is unexpected.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        at: Vec<Checkpoint>,
+        /// Which side alone maps the divergent ranges (`linux-only`, `model-only`); a
+        /// range of the other kind is unexpected.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        side: Option<crate::diff_class::Side>,
     },
 }
 

@@ -87,3 +87,30 @@ fn call_trace_and_a_call_level_divergence() {
     let line = call_line(&calls[split]);
     assert!(line.starts_with("split_kernel_leaf_mapping(") && line.contains("= 0 from update_range_prot") && line.ends_with("MODEL RETURNS -EBUSY"), "{line}");
 }
+
+/// A kernel that panics where its scenario expects a clean boot is a kernel outcome
+/// (exit 1, KERNEL FAILURE), reported with the panic text, the last checkpoint reached
+/// and the calls traced before it; not an infrastructure failure. Here the kernel's own
+/// panic when it finds no init to run (`rdinit=` names a file the initramfs lacks).
+#[test]
+fn a_kernel_panic_is_a_kernel_outcome() {
+    let corpus = common::TempCorpus::new();
+    let mut s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::scenario("bbml3-blocks")).unwrap()).unwrap();
+    s["name"] = "no-init".into();
+    s["cmdline"] = "rodata=on rdinit=/nonexistent".into();
+    s["checkpoints"] = serde_json::json!(["after-map-mem", "after-rodata-ro", "end-of-boot"]);
+    s["timeout_s"] = 120.into();
+    let file = corpus.add_scenario("no-init", &s.to_string());
+    let json = corpus.dir.path().join("results.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_oracle")).arg("run").arg(&file).arg("--json").arg(&json).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().next().unwrap().contains("KERNEL FAILURE") && stdout.contains("Kernel panic"), "{stdout}");
+    let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let r = &data["scenarios"][0];
+    assert_eq!((r["verdict"].as_str(), r["infrastructure_failure"].is_null()), (Some("KERNEL FAILURE"), true), "{r}");
+    let why = r["kernel_failure"].as_str().unwrap();
+    assert!(why.contains("last checkpoint reached: after-rodata-ro"), "{why}");
+    assert!(why.contains("No working init found") || why.contains("Unable to mount root fs"), "{why}");
+    assert!(r["calls"].as_array().is_some_and(|c| c.iter().any(|c| c["function"] == "split_kernel_leaf_mapping")), "the calls traced before the panic are kept: {r}");
+}

@@ -31,6 +31,7 @@ fn synthetic(leaves: u64) -> Results {
         verdict: "match".into(),
         as_expected: true,
         infrastructure_failure: None,
+        kernel_failure: None,
         expect: crate::scenario::Expect::Match,
         kernel: None,
         seconds: 0.0,

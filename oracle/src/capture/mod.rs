@@ -115,6 +115,24 @@ pub fn capture(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Captur
     let req = p.boot_request(EndAction::Wait);
     let boot = boot_with(&req, Some(&mut handler)).with_context(|| format!("{}: booting", p.file.display()))?;
     if boot.outcome != BootOutcome::Booted {
+        if let Some(summary) = kernel_failure(&boot) {
+            // What was read before the kernel failed: checkpoints, calls, the monitor.
+            let monitor = boot.guest.as_ref().and_then(|g| g.monitor_log()).and_then(|l| l.ok()).and_then(|l| l.view().ok().map(|v| MonitorEvents::from_view(&v)));
+            let sides = handler.sides.into_iter().filter_map(|(point, side)| side.ok().map(|s| (point, s))).collect();
+            let capture = Capture {
+                sides,
+                order: handler.order,
+                ptdump: None,
+                ptdump_walks: handler.ptdump_walks,
+                console: boot.console.clone(),
+                warnings: boot.warnings.len(),
+                trace: handler.trace,
+                trace_marks: handler.trace_marks,
+                monitor,
+                log_marks: handler.log_marks,
+            };
+            return Err(Error::KernelFailed { summary, capture: crate::error::ReadBefore(Box::new(capture)) });
+        }
         return Err(Error::Capture(format!("{}: the guest did not boot: {}", p.file.display(), boot.outcome.summary())));
     }
     if let Some(e) = handler.trace_error.take() {
@@ -154,6 +172,22 @@ pub fn capture(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Captur
         monitor,
         log_marks: handler.log_marks,
     })
+}
+
+/// The kernel's own failure in a boot that did not reach `/init`: a panic, or a hang
+/// after an oops or BUG in the console (a hang with nothing of the kind stays the
+/// oracle's or the machine's: a timeout). `None` when the kernel is not to blame.
+fn kernel_failure(boot: &linux_harness::Boot) -> Option<String> {
+    const SIGNS: [&str; 4] = ["Internal error: Oops", "Unable to handle kernel", "BUG: ", "Kernel panic"];
+    match &boot.outcome {
+        BootOutcome::Panicked { message, text } => Some(format!("kernel panic: {message}\n{text}")),
+        BootOutcome::Hung { seconds, .. } => {
+            let at = boot.console.lines().position(|l| SIGNS.iter().any(|s| l.contains(s)))?;
+            let excerpt: Vec<&str> = boot.console.lines().skip(at).take(40).collect();
+            Some(format!("kernel failure, then no progress for {seconds:.0} s: {}\n{}", excerpt[0].trim(), excerpt.join("\n")))
+        }
+        _ => None,
+    }
 }
 
 /// Boots `p` and reads the named `checkpoints` (and the call trace, with `trace`).

@@ -181,6 +181,22 @@ pub fn infrastructure_failure(file: &Path, name: &str, e: Error) -> Outcome {
 pub fn run_prepared(p: &Prepared) -> Outcome {
     let c = match compare(p) {
         Ok(c) => c,
+        Err(Error::KernelFailed { summary, capture: crate::error::ReadBefore(capture) }) => {
+            let last = capture.checkpoints().last().map_or("none".to_string(), |c| c.name().to_string());
+            let why = format!("{}\nlast checkpoint reached: {last}; {} traced call(s) before it", summary.trim_end(), capture.trace.len());
+            return Outcome {
+                file: p.file.clone(),
+                name: p.scenario.name.clone(),
+                verdict: Verdict::KernelFailure(why),
+                checkpoints: vec![],
+                kernel_warnings: capture.warnings,
+                capture: Some(*capture),
+                answers: vec![],
+                scenario: Some(p.scenario.clone()),
+                kernel: Some(p.kernel_build()),
+                seconds: 0.0,
+            };
+        }
         Err(e) => {
             let mut o = infrastructure_failure(&p.file, &p.scenario.name, e);
             o.scenario = Some(p.scenario.clone());

@@ -16,6 +16,9 @@ pub enum Verdict {
     UnexpectedDivergence,
     /// The scenario expects a divergence that is no longer there.
     DivergenceDisappeared,
+    /// The kernel panicked (or oopsed and hung) where the scenario expects it to boot:
+    /// a kernel outcome, with the panic text and what was read before it.
+    KernelFailure(String),
     /// Patch, build, QEMU, walker or model failure: no verdict on the kernel.
     Infrastructure(String),
 }
@@ -30,6 +33,7 @@ impl Verdict {
             Verdict::ExpectedDivergence => "diverges as expected",
             Verdict::UnexpectedDivergence => "UNEXPECTED DIVERGENCE",
             Verdict::DivergenceDisappeared => "EXPECTED DIVERGENCE GONE",
+            Verdict::KernelFailure(_) => "KERNEL FAILURE",
             Verdict::Infrastructure(_) => "INFRASTRUCTURE FAILURE",
         }
     }

@@ -75,6 +75,10 @@ pub fn scenario_result(o: &Outcome) -> ScenarioResult {
             Verdict::Infrastructure(why) => Some(why.clone()),
             _ => None,
         },
+        kernel_failure: match &o.verdict {
+            Verdict::KernelFailure(why) => Some(why.clone()),
+            _ => None,
+        },
         expect: o.scenario.as_ref().map(|s| s.expect.clone()).unwrap_or(crate::scenario::Expect::Match),
         kernel: o.kernel.clone(),
         seconds: o.seconds,

@@ -22,7 +22,7 @@ fn scenario(s: &mut String, number: usize, o: &ScenarioResult) {
     let _ = writeln!(s, "    1..{}", o.checkpoints.len().max(1));
     if o.checkpoints.is_empty() {
         // No checkpoint was reached: one failing line says why.
-        let why = o.infrastructure_failure.as_deref().unwrap_or("no checkpoint was reached");
+        let why = o.infrastructure_failure.as_deref().or(o.kernel_failure.as_deref()).unwrap_or("no checkpoint was reached");
         let _ = writeln!(s, "    # {}", one_line(why));
         let _ = writeln!(s, "    not ok 1 boot");
     }

@@ -69,6 +69,9 @@ pub struct ScenarioResult {
     pub as_expected: bool,
     /// Why there is no verdict on the kernel (patch, build, QEMU, walker or model).
     pub infrastructure_failure: Option<String>,
+    /// How the kernel failed (panic text, the last checkpoint reached) where it was to
+    /// boot: a kernel outcome.
+    pub kernel_failure: Option<String>,
     /// What the scenario expects: `match`, or `diverge` with its classes and reason.
     pub expect: crate::scenario::Expect,
     pub kernel: Option<KernelBuild>,
@@ -206,6 +209,7 @@ pub(crate) mod sample {
             verdict: if as_expected { "match" } else { "UNEXPECTED DIVERGENCE" }.into(),
             as_expected,
             infrastructure_failure: None,
+            kernel_failure: None,
             expect: crate::scenario::Expect::Match,
             kernel: None,
             seconds: 1.5,

@@ -23,7 +23,7 @@ pub fn report(r: &Results, verbose: bool) -> String {
 pub fn scenario(o: &ScenarioResult, verbose: bool) -> String {
     let mut s = String::new();
     let names: Vec<&str> = o.checkpoints.iter().map(|c| c.checkpoint.as_str()).collect();
-    let detail = match &o.infrastructure_failure {
+    let detail = match o.infrastructure_failure.as_ref().or(o.kernel_failure.as_ref()) {
         Some(why) => why.lines().next().unwrap_or("").to_string(),
         None => format!(
             "{} divergent range(s) at {} checkpoint(s) [{}], {} kernel WARN(s)",
@@ -37,7 +37,7 @@ pub fn scenario(o: &ScenarioResult, verbose: bool) -> String {
     if o.as_expected && !verbose {
         return s;
     }
-    if let Some(why) = &o.infrastructure_failure {
+    if let Some(why) = o.infrastructure_failure.as_ref().or(o.kernel_failure.as_ref()) {
         for line in why.lines().skip(1) {
             let _ = writeln!(s, "  {line}");
         }

@@ -118,19 +118,8 @@ pub fn capture(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Captur
         if let Some(summary) = kernel_failure(&boot) {
             // What was read before the kernel failed: checkpoints, calls, the monitor.
             let monitor = boot.guest.as_ref().and_then(|g| g.monitor_log()).and_then(|l| l.ok()).and_then(|l| l.view().ok().map(|v| MonitorEvents::from_view(&v)));
-            let sides = handler.sides.into_iter().filter_map(|(point, side)| side.ok().map(|s| (point, s))).collect();
-            let capture = Capture {
-                sides,
-                order: handler.order,
-                ptdump: None,
-                ptdump_walks: handler.ptdump_walks,
-                console: boot.console.clone(),
-                warnings: boot.warnings.len(),
-                trace: handler.trace,
-                trace_marks: handler.trace_marks,
-                monitor,
-                log_marks: handler.log_marks,
-            };
+            let sides = std::mem::take(&mut handler.sides).into_iter().filter_map(|(point, side)| side.ok().map(|s| (point, s))).collect();
+            let capture = assemble(handler, &boot, sides, monitor, None);
             return Err(Error::KernelFailed { summary, capture: crate::error::ReadBefore(Box::new(capture)) });
         }
         return Err(Error::Capture(format!("{}: the guest did not boot: {}", p.file.display(), boot.outcome.summary())));
@@ -160,7 +149,12 @@ pub fn capture(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Captur
         }
         None => None,
     };
-    Ok(Capture {
+    Ok(assemble(handler, &boot, sides, monitor, ptdump))
+}
+
+/// A capture from what the handler recorded during `boot` and what was read after it.
+fn assemble(handler: CaptureHandler, boot: &linux_harness::Boot, sides: BTreeMap<StopPoint, LinuxSide>, monitor: Option<MonitorEvents>, ptdump: Option<PtdumpCheck>) -> Capture {
+    Capture {
         sides,
         order: handler.order,
         ptdump,
@@ -171,7 +165,7 @@ pub fn capture(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Captur
         trace_marks: handler.trace_marks,
         monitor,
         log_marks: handler.log_marks,
-    })
+    }
 }
 
 /// The kernel's own failure in a boot that did not reach `/init`: a panic, or a hang

@@ -169,9 +169,16 @@ pub fn svg(points: &[Point]) -> String {
         let of: Vec<&Point> = points.iter().filter(|p| p.mapping == mapping).collect();
         let path: Vec<String> = of.iter().map(|p| format!("{:.1},{:.1}", px(p.leaves as f64), py(p.walk_ms * 1e3))).collect();
         let _ = writeln!(s, "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>", path.join(" "));
+        // Labels of points drawn on top of each other go one under the other.
+        let mut placed: Vec<(f64, f64)> = Vec::new();
         for p in &of {
             let (x, y) = (px(p.leaves as f64), py(p.walk_ms * 1e3));
-            let _ = writeln!(s, "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"{colour}\"/><text x=\"{:.1}\" y=\"{:.1}\">{} {} GiB</text>", x + 6.0, y - 6.0, mapping, p.gib);
+            let mut ly = y - 6.0;
+            while placed.iter().any(|&(px_, py_)| (px_ - x).abs() < 60.0 && (py_ - ly).abs() < 12.0) {
+                ly += 13.0;
+            }
+            placed.push((x, ly));
+            let _ = writeln!(s, "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"{colour}\"/><text x=\"{:.1}\" y=\"{ly:.1}\">{} {} GiB</text>", x + 6.0, mapping, p.gib);
         }
     }
     s.push_str("</svg>\n");

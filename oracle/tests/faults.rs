@@ -176,7 +176,9 @@ fn a_build_interrupted_half_way_recovers_on_the_next_run() {
 #[test]
 fn a_guest_that_never_reaches_init_is_reported_as_hung() {
     let corpus = common::TempCorpus::new();
-    let file = corpus.add_scenario("hang-early", &common::scenario_text("hang-early", &[], "", 2));
+    // A real hang, whatever the host's speed: no /init in the initramfs under that name,
+    // so the kernel turns to mounting a root device and first waits rootdelay seconds.
+    let file = corpus.add_scenario("hang-early", &common::scenario_text("hang-early", &[], "rdinit=/nonexistent rootdelay=100000", 2));
     prepare(&file).unwrap_or_else(|e| panic!("{e:#}"));
     let runs = tempfile::tempdir_in("/dev/shm").unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oracle"))

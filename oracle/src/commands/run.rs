@@ -55,7 +55,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     let planned: Vec<_> = results.planned().into_iter().cloned().collect();
     let planned_refs: Vec<_> = planned.iter().collect();
     let largest = files.iter().filter_map(|f| oracle::scenario::Scenario::load(f).ok()).map(|s| s.machine.memory_mib).max().unwrap_or(1024);
-    let jobs = a.jobs.unwrap_or_else(|| default_jobs(largest));
+    let jobs = a.jobs.unwrap_or_else(|| default_jobs(largest)).clamp(1, planned.len().max(1));
     // Results are rewritten (atomically) after every scenario, marked incomplete until
     // the last: a run stopped by Ctrl-C or SIGTERM keeps what finished and says so.
     let save = |r: &Results| -> anyhow::Result<()> {

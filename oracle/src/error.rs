@@ -40,10 +40,6 @@ pub enum Error {
     /// never reached, no ptdump in the log, the walk disagrees with ptdump).
     #[error("{0}")]
     Capture(String),
-    /// The kernel itself failed (a panic, or an oops or BUG before a hang): a kernel
-    /// outcome, not the oracle's. The capture holds what was read before it.
-    #[error("{summary}")]
-    KernelFailed { summary: String, capture: ReadBefore },
     /// The model could not replay a step.
     #[error("model: {0}")]
     Model(String),
@@ -61,15 +57,6 @@ pub enum Error {
         // already holds it, and anyhow's `{:#}` would print it twice.
         inner: Box<Error>,
     },
-}
-
-/// What a capture read before the kernel failed.
-pub struct ReadBefore(pub Box<crate::capture::Capture>);
-
-impl std::fmt::Debug for ReadBefore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ReadBefore({} checkpoint(s), {} traced call(s))", self.0.sides.len(), self.0.trace.len())
-    }
 }
 
 /// The oracle library's result type.

@@ -107,9 +107,23 @@ fn breakpoints(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Breakp
     Ok(b)
 }
 
+/// The kernel failed before the boot was over (a panic, or an oops or BUG before a
+/// hang): a kernel outcome, with what was read before it.
+pub struct KernelFailure {
+    pub summary: String,
+    pub read: Capture,
+}
+
 /// Boots `p` and reads the Linux side at each of `points`; with `trace`, also records
-/// every call of the [`TracedFn`]s.
+/// every call of the [`TracedFn`]s. A kernel failure is an error here (see
+/// [`capture_or_kernel_failure`] to keep what was read before it).
 pub fn capture(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Capture> {
+    capture_or_kernel_failure(p, points, trace)?
+        .map_err(|k| Error::Capture(format!("{}: the guest did not boot: {}", p.file.display(), k.summary.lines().next().unwrap_or(""))))
+}
+
+/// [`capture`], with a kernel failure as a result of its own.
+pub fn capture_or_kernel_failure(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<std::result::Result<Capture, KernelFailure>> {
     let info = p.kernel_info()?;
     let mut handler = CaptureHandler::new(info, p.scenario.machine.qemu_ram_mib() << 20, p.scenario.machine.needs_monitor(), breakpoints(p, points, trace)?);
     let req = p.boot_request(EndAction::Wait);
@@ -119,8 +133,8 @@ pub fn capture(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Captur
             // What was read before the kernel failed: checkpoints, calls, the monitor.
             let monitor = boot.guest.as_ref().and_then(|g| g.monitor_log()).and_then(|l| l.ok()).and_then(|l| l.view().ok().map(|v| MonitorEvents::from_view(&v)));
             let sides = std::mem::take(&mut handler.sides).into_iter().filter_map(|(point, side)| side.ok().map(|s| (point, s))).collect();
-            let capture = assemble(handler, &boot, sides, monitor, None);
-            return Err(Error::KernelFailed { summary, capture: crate::error::ReadBefore(Box::new(capture)) });
+            let read = assemble(handler, &boot, sides, monitor, None);
+            return Ok(Err(KernelFailure { summary, read }));
         }
         return Err(Error::Capture(format!("{}: the guest did not boot: {}", p.file.display(), boot.outcome.summary())));
     }
@@ -149,7 +163,7 @@ pub fn capture(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Captur
         }
         None => None,
     };
-    Ok(assemble(handler, &boot, sides, monitor, ptdump))
+    Ok(Ok(assemble(handler, &boot, sides, monitor, ptdump)))
 }
 
 /// A capture from what the handler recorded during `boot` and what was read after it.

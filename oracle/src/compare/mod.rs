@@ -12,7 +12,7 @@ pub mod verdict;
 use std::path::Path;
 
 use crate::capture::trace::TracedCall;
-use crate::capture::{capture, Capture, StopPoint};
+use crate::capture::{capture_or_kernel_failure, Capture, KernelFailure, StopPoint};
 use crate::diff_class::DiffClass;
 use crate::error::{Error, Result};
 use crate::linux_side::monitor_log::{empty_after, RangeSet};
@@ -117,10 +117,18 @@ pub fn replay_stops(capture: &Capture) -> Vec<ReplayStop> {
 }
 
 /// Boots `p`, reads the Linux side at its checkpoints, replays the model once along them
-/// and diffs the two at each.
+/// and diffs the two at each. A kernel failure is an error here.
 pub fn compare(p: &Prepared) -> Result<Comparison> {
+    compare_or_kernel_failure(p)?.map_err(|k| Error::Capture(format!("{}: the guest did not boot: {}", p.file.display(), k.summary.lines().next().unwrap_or(""))))
+}
+
+/// [`compare`], with a kernel failure as a result of its own.
+fn compare_or_kernel_failure(p: &Prepared) -> Result<std::result::Result<Comparison, KernelFailure>> {
     let checkpoints: Vec<StopPoint> = p.scenario.checkpoints.iter().map(|c| StopPoint::Checkpoint(*c)).collect();
-    let capture = capture(p, &checkpoints, p.scenario.trace)?;
+    let capture = match capture_or_kernel_failure(p, &checkpoints, p.scenario.trace)? {
+        Ok(c) => c,
+        Err(k) => return Ok(Err(k)),
+    };
     if let Some(check) = capture.ptdump.as_ref().filter(|c| !c.mismatches.is_empty()) {
         return Err(Error::Capture(format!("the host walk disagrees with the kernel's ptdump ({} lines), first at {}", check.mismatches.len(), check.mismatches[0])));
     }
@@ -142,7 +150,7 @@ pub fn compare(p: &Prepared) -> Result<Comparison> {
         };
         results.push(CheckpointResult { checkpoint: *checkpoint, model: model.clone(), divergences, rsi_mismatches });
     }
-    Ok(Comparison { capture, replay, checkpoints: results })
+    Ok(Ok(Comparison { capture, replay, checkpoints: results }))
 }
 
 /// Runs one scenario file to a verdict; never fails (failures are verdicts).
@@ -179,9 +187,9 @@ pub fn infrastructure_failure(file: &Path, name: &str, e: Error) -> Outcome {
 
 /// Runs a prepared scenario to a verdict; never fails (failures are verdicts).
 pub fn run_prepared(p: &Prepared) -> Outcome {
-    let c = match compare(p) {
-        Ok(c) => c,
-        Err(Error::KernelFailed { summary, capture: crate::error::ReadBefore(capture) }) => {
+    let c = match compare_or_kernel_failure(p) {
+        Ok(Ok(c)) => c,
+        Ok(Err(KernelFailure { summary, read: capture })) => {
             let last = capture.checkpoints().last().map_or("none".to_string(), |c| c.name().to_string());
             let why = format!("{}\nlast checkpoint reached: {last}; {} traced call(s) before it", summary.trim_end(), capture.trace.len());
             return Outcome {
@@ -190,7 +198,7 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
                 verdict: Verdict::KernelFailure(why),
                 checkpoints: vec![],
                 kernel_warnings: capture.warnings,
-                capture: Some(*capture),
+                capture: Some(capture),
                 answers: vec![],
                 scenario: Some(p.scenario.clone()),
                 kernel: Some(p.kernel_build()),

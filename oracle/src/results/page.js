@@ -170,5 +170,7 @@ const scalebox = el("section", { id: "scale" }, el("h2", { text: "walker scale (
 root.append(scalebox);
 for (const d of pending) d();
 window.addEventListener("resize", () => { for (const d of pending) d(); });
+// A link to a scenario (index.html#s-NAME) lands on it once it exists.
+if (location.hash) { const target = document.getElementById(decodeURIComponent(location.hash.slice(1))); if (target) target.scrollIntoView(); }
 document.body.dataset.renderMs = (performance.now() - t0).toFixed(0);
 document.body.dataset.ready = "1";

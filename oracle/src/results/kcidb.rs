@@ -23,7 +23,10 @@ pub fn kcidb(r: &Results) -> Value {
         // failed build of its own.
         let build_id = match &s.kernel {
             Some(k) => {
-                let checkout = format!("{origin}:{}+{}", slug(&k.source), if k.patchset_hash.is_empty() { "none" } else { &k.patchset_hash[..16] });
+                // The hash's first 16 digits name the patch set (all of it if a file from
+                // elsewhere holds a shorter one).
+                let patches = if k.patchset_hash.is_empty() { "none" } else { k.patchset_hash.get(..16).unwrap_or(&k.patchset_hash) };
+                let checkout = format!("{origin}:{}+{}", slug(&k.source), slug(patches));
                 let build = format!("{origin}:{}", k.variant);
                 checkouts.entry(checkout.clone()).or_insert_with(|| {
                     json!({

@@ -82,3 +82,13 @@ fn a_results_file_with_a_shard_out_of_range_is_refused() {
     let e = dir::parse(r.to_string().as_bytes(), "x/report.json").unwrap_err().to_string();
     assert_eq!(e, "x/report.json: schema lmo-run/1, this oracle reads lmo-results/1");
 }
+
+/// Found by the `results` fuzz target: a results file whose patchset hash is shorter
+/// than the 16 digits a checkout id takes.
+#[test]
+fn a_short_patchset_hash_names_its_checkout() {
+    let mut s = scenario("a", 0, true);
+    s.kernel = Some(KernelBuild { source: "src".into(), patches: vec![], configs: vec![], variant: "v".into(), compiler: "c".into(), patchset_hash: "?".into(), patch_subjects: vec![] });
+    let d = kcidb::kcidb(&results(&["a"], None, vec![s]));
+    assert_eq!(d["checkouts"][0]["id"], "lmo:src+_");
+}

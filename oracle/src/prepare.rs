@@ -25,6 +25,8 @@ pub struct Prepared {
     pub config: KernelConfig,
     /// What the scenario decides for the model (command line, config, CPUs).
     pub params: BootParams,
+    /// Series applied after the scenario's own (`--series`).
+    pub extra_series: Vec<PathBuf>,
     info: OnceLock<KernelInfo>,
 }
 
@@ -51,9 +53,10 @@ impl Prepared {
             .resolve(&crate::scenario::corpus_root(&self.file))
             .series
             .iter()
+            .chain(&self.extra_series)
             .filter_map(|s| linux_harness::series::PatchSeries::load(s).ok())
             .flat_map(|s| s.patches)
-            .map(|(_, text)| (subject(&text), hex::encode(Sha256::digest(&text))))
+            .map(|(_, text)| (patch_subject(&text), hex::encode(Sha256::digest(&text))))
             .collect();
         let patchset_hash = if subjects_and_hashes.is_empty() {
             String::new()
@@ -62,7 +65,7 @@ impl Prepared {
         };
         KernelBuild {
             source: self.kernel.source.id.clone(),
-            patches: self.scenario.kernel.patches.clone(),
+            patches: self.scenario.kernel.patches.iter().cloned().chain(self.extra_series.iter().map(|s| s.display().to_string())).collect(),
             configs: self.scenario.kernel.configs.clone(),
             variant: self.kernel.key.clone(),
             compiler: self.config.get("CONFIG_CC_VERSION_TEXT").unwrap_or("").trim_matches('"').to_string(),
@@ -102,7 +105,7 @@ pub fn prepare_scenario(file: &Path, scenario: Scenario, extra_series: &[PathBuf
     let text = std::fs::read_to_string(&kernel.config).map_err(|e| Error::io(format!("reading {}", kernel.config.display()), e))?;
     let config = KernelConfig::parse(&text);
     let params = boot_params(&scenario.cmdline, &config, &scenario.machine).with_context(|| format!("{}", file.display()))?;
-    Ok(Prepared { file: file.to_path_buf(), scenario, kernel, initramfs, config, params, info: OnceLock::new() })
+    Ok(Prepared { file: file.to_path_buf(), scenario, kernel, initramfs, config, params, extra_series: extra_series.to_vec(), info: OnceLock::new() })
 }
 
 /// The kernel a scenario booted.
@@ -126,7 +129,7 @@ pub struct KernelBuild {
 }
 
 /// A patch's subject without its `[PATCH n/m]` tag.
-fn subject(text: &[u8]) -> String {
+pub fn patch_subject(text: &[u8]) -> String {
     let text = String::from_utf8_lossy(text);
     let s = text.lines().find_map(|l| l.strip_prefix("Subject: ")).unwrap_or("").trim();
     match s.strip_prefix('[').and_then(|r| r.split_once("] ")) {

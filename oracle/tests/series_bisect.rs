@@ -76,3 +76,54 @@ fn bisect_names_the_patch_that_changes_the_verdict() {
     assert_eq!(b.steps[0], (0, "match".to_string()));
     assert!(b.steps.iter().any(|(k, v)| *k >= 2 && v == "UNEXPECTED DIVERGENCE"), "{:?}", b.steps);
 }
+
+/// The reviewer's loop: a series saved from a thread, turned into patches by real `b4
+/// am` (offline, from the local mbox), run over corpus scenarios on top of each one's
+/// own kernel. The series' second patch forces PTE mappings: the BBML3 scenario now
+/// diverges, the PTE one still matches, and the results name the series.
+#[test]
+fn a_series_from_b4_runs_over_the_corpus() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The thread as a list archive holds it: each message with its Message-Id, the
+    // patches answering the first.
+    let mut thread = String::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixture_dir()).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for (i, f) in files.iter().enumerate() {
+        let text = std::fs::read_to_string(f).unwrap();
+        let refs = if i == 0 { String::new() } else { "In-Reply-To: <lmo-series-1@localhost>\nReferences: <lmo-series-1@localhost>\n".to_string() };
+        thread.push_str(&text.replacen("\nSubject:", &format!("\nMessage-Id: <lmo-series-{}@localhost>\n{refs}Subject:", i + 1), 1));
+    }
+    let mbox = tmp.path().join("thread.mbox");
+    std::fs::write(&mbox, thread).unwrap();
+    let b4 = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tools/venv/bin/b4");
+    assert!(b4.exists(), "{} is missing: run `cargo xtask setup`", b4.display());
+    let out = std::process::Command::new(&b4).args(["--offline-mode", "am", "-m"]).arg(&mbox).arg("-o").arg(tmp.path().join("am")).arg("lmo-series-1@localhost").output().unwrap();
+    assert!(out.status.success(), "b4 am: {}", String::from_utf8_lossy(&out.stderr));
+    let series = std::fs::read_dir(tmp.path().join("am")).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "mbx")).expect("b4 am writes an .mbx");
+
+    let results = tmp.path().join("results");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oracle"))
+        .args(["run", "-j", "1", "--series"])
+        .arg(&series)
+        .arg("--out")
+        .arg(&results)
+        .arg(common::scenario("bbml3-blocks"))
+        .arg(common::scenario("baseline-pte"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("bbml3-blocks") && lines[0].contains("UNEXPECTED DIVERGENCE"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("baseline-pte") && l.contains(" match ")), "{stdout}");
+    assert!(stdout.contains("(3 patch(es)) on each scenario's own kernel:\n  1/3: arm64: mm: a harmless comment\n  2/3: arm64: mm: always force PTE mappings\n"), "{stdout}");
+    let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(results.join("report.json")).unwrap()).unwrap();
+    assert_eq!(data["run"]["series"]["subjects"].as_array().map(Vec::len), Some(3));
+    for s in data["scenarios"].as_array().unwrap() {
+        assert_eq!(s["kernel"]["patch_subjects"][1], "arm64: mm: always force PTE mappings", "{s}");
+        assert_eq!(s["kernel"]["patchset_hash"].as_str().map(str::len), Some(64));
+    }
+    let bbml3 = &data["scenarios"][0];
+    assert!(bbml3["checkpoints"].as_array().unwrap().iter().flat_map(|c| c["divergences"].as_array().unwrap()).all(|d| d["classes"] == serde_json::json!(["granularity"])), "{bbml3}");
+}

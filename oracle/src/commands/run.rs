@@ -8,7 +8,7 @@ use std::time::Instant;
 use oracle::results::collect::matrix_entry;
 use oracle::results::runner::{default_jobs, run_matrix};
 use oracle::results::shard::Shard;
-use oracle::results::{dir, text, Results, RunInfo, SCHEMA};
+use oracle::results::{dir, text, Results, RunInfo, SeriesInfo, SCHEMA};
 use oracle::scenario::files::json_files;
 
 use super::progress::Progress;
@@ -31,6 +31,11 @@ pub struct Args {
     /// Run only shard I of N of the matrix (1-based); `oracle merge` joins the shards.
     #[arg(long)]
     shard: Option<Shard>,
+    /// A patch series (a directory of format-patch files, an mbox as `git format-patch
+    /// --stdout` or `b4 am` writes it, or one .patch file) applied on top of every
+    /// scenario's own kernel variant.
+    #[arg(long)]
+    series: Option<PathBuf>,
     /// The KCIDB origin (lower-case letters, digits, `_`).
     #[arg(long, default_value = "lmo")]
     origin: String,
@@ -46,10 +51,12 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     let started = Instant::now();
     let files = json_files(&a.scenarios)?;
     let matrix: Vec<_> = files.iter().map(|f| matrix_entry(f)).collect();
+    let series_info = a.series.as_deref().map(SeriesInfo::load).transpose()?;
+    let series: Vec<PathBuf> = a.series.iter().cloned().collect();
     let mut results = Results {
         schema: SCHEMA.to_string(),
         complete: false,
-        run: RunInfo { origin: a.origin.clone(), matrix: matrix.clone(), shard: a.shard, seconds: 0.0 },
+        run: RunInfo { origin: a.origin.clone(), matrix: matrix.clone(), shard: a.shard, series: series_info, seconds: 0.0 },
         scenarios: Vec::new(),
     };
     let planned: Vec<_> = results.planned().into_iter().cloned().collect();
@@ -70,7 +77,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     save(&results)?;
     let progress = Progress::new(planned.len(), jobs);
     let mut failed_save = None;
-    run_matrix(&planned_refs, jobs, |e| progress.started(e), |_, r| {
+    run_matrix(&planned_refs, jobs, &series, |e| progress.started(e), |_, r| {
         progress.finished(&r);
         progress.print(&text::scenario(&r, a.verbose));
         results.scenarios.push(r);

@@ -43,8 +43,28 @@ pub struct RunInfo {
     pub matrix: Vec<MatrixEntry>,
     /// Which share of the matrix this run took (`None`: all of it).
     pub shard: Option<shard::Shard>,
+    /// The series put on every scenario's kernel (`--series`), if any.
+    pub series: Option<SeriesInfo>,
     /// Wall time of the whole run, seconds (a timing: not compared across runs).
     pub seconds: f64,
+}
+
+/// A patch series applied on top of every scenario's own kernel variant.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesInfo {
+    /// Where it came from, as given.
+    pub origin: String,
+    /// The subject of each patch, in order (without `[PATCH n/m]`).
+    pub subjects: Vec<String>,
+}
+
+impl SeriesInfo {
+    /// Reads the series at `origin` (a directory, an mbox or one patch).
+    pub fn load(origin: &std::path::Path) -> crate::Result<SeriesInfo> {
+        let series = linux_harness::series::PatchSeries::load(origin)?;
+        Ok(SeriesInfo { origin: origin.display().to_string(), subjects: series.patches.iter().map(|(_, text)| crate::prepare::patch_subject(text)).collect() })
+    }
 }
 
 /// One cell of the matrix: a scenario file and the kernel it names.
@@ -231,7 +251,7 @@ pub(crate) mod sample {
     /// Results of `scenarios` as shard `shard` of the matrix of `matrix` names.
     pub fn results(matrix: &[&str], shard: Option<shard::Shard>, scenarios: Vec<ScenarioResult>) -> Results {
         let matrix = matrix.iter().map(|n| MatrixEntry { scenario: n.to_string(), file: format!("{n}.json"), kernel: "k".into() }).collect();
-        let mut r = Results { schema: SCHEMA.into(), complete: false, run: RunInfo { origin: "lmo".into(), matrix, shard, seconds: 3.0 }, scenarios };
+        let mut r = Results { schema: SCHEMA.into(), complete: false, run: RunInfo { origin: "lmo".into(), matrix, shard, series: None, seconds: 3.0 }, scenarios };
         r.complete = r.scenarios.len() == r.planned().len();
         r
     }

@@ -160,6 +160,7 @@ function verdictTable() {
 
 const summary = document.getElementById("summary");
 const bad = R.scenarios.filter(s => !s.as_expected).length;
+if (R.run.series) summary.append(el("p", { class: "series", text: `series ${R.run.series.origin} on each scenario's own kernel: ` + R.run.series.subjects.map((t, i) => `${i + 1}/${R.run.series.subjects.length} ${t}`).join("; ") }));
 summary.append(el("p", { text: `${R.scenarios.length} scenario(s), ${bad} not as expected` + (R.complete ? "" : " (INCOMPLETE run)") + (R.run.shard ? ` (shard ${R.run.shard.index}/${R.run.shard.count})` : "") }), verdictTable());
 const root = document.getElementById("scenarios");
 for (const s of R.scenarios) root.append(scenarioView(s));

@@ -104,8 +104,20 @@ pub fn scenario(o: &ScenarioResult, verbose: bool) -> String {
     s
 }
 
-/// The summary line of a run.
+/// The summary of a run: the series it put on every kernel, if any, then one line.
 pub fn summary(r: &Results) -> String {
+    let mut s = String::new();
+    if let Some(series) = &r.run.series {
+        let _ = writeln!(s, "series {} ({} patch(es)) on each scenario's own kernel:", series.origin, series.subjects.len());
+        for (i, subject) in series.subjects.iter().enumerate() {
+            let _ = writeln!(s, "  {}/{}: {subject}", i + 1, series.subjects.len());
+        }
+    }
+    s + &summary_line(r)
+}
+
+/// The one-line summary of a run.
+fn summary_line(r: &Results) -> String {
     let ok = r.scenarios.iter().filter(|o| o.as_expected).count();
     let infra = r.scenarios.iter().filter(|o| o.is_infrastructure_failure()).count();
     let partial = if r.complete { String::new() } else { format!(" (INCOMPLETE: {} of {} planned)", r.scenarios.len(), r.planned().len()) };

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use oracle::compare::repro::{exit_code, repro};
+use oracle::compare::repro::{exit_code, repro_with_series};
 use oracle::report;
 use oracle::scenario::files::json_files;
 
@@ -11,6 +11,9 @@ use oracle::scenario::files::json_files;
 pub struct Args {
     #[arg(required = true)]
     entries: Vec<PathBuf>,
+    /// A patch series put on top of every run's kernel (as `oracle run --series`).
+    #[arg(long)]
+    series: Option<PathBuf>,
     /// Also write each entry's verdict and runs as JSON (`lmo-repro/1`).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -27,7 +30,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     };
     save(&all)?;
     for f in &files {
-        let r = repro(f)?;
+        let r = repro_with_series(f, &a.series.iter().cloned().collect::<Vec<_>>())?;
         linux_harness::reaper::wait_if_interrupted();
         println!("{}", report::repro::report(&r));
         all.push(r);

@@ -114,13 +114,19 @@ pub fn unmet(expect: &RunExpect, o: &Outcome) -> Vec<String> {
 
 /// Runs every run of the entry at `file`.
 pub fn repro(file: &Path) -> Result<Repro> {
+    repro_with_series(file, &[])
+}
+
+/// [`repro`] with patch series put on top of every run's kernel (`oracle repro --series`:
+/// does a candidate fix make the buggy run match, and keep the others as they were?).
+pub fn repro_with_series(file: &Path, extra_series: &[std::path::PathBuf]) -> Result<Repro> {
     let entry = Entry::load(file)?;
     let mut runs = Vec::new();
     for run in &entry.runs {
         let scenario = entry.scenario_for(file, run)?;
         let series = if scenario.kernel.patches.is_empty() { String::new() } else { format!(" + {}", scenario.kernel.patches.join(" + ")) };
         let variant = format!("{}{series}", scenario.kernel.source.trim_start_matches("debian:"));
-        let outcome = match prepare_scenario(file, scenario.clone(), &[]) {
+        let outcome = match prepare_scenario(file, scenario.clone(), extra_series) {
             Ok(p) => run_prepared(&p),
             Err(e) => infrastructure_failure(file, &scenario.name, e),
         };

@@ -92,3 +92,13 @@ fn a_short_patchset_hash_names_its_checkout() {
     let d = kcidb::kcidb(&results(&["a"], None, vec![s]));
     assert_eq!(d["checkouts"][0]["id"], "lmo:src+_");
 }
+
+/// Found by the `results` fuzz target: a scenario that claims to be as expected and an
+/// infrastructure failure at once is counted once.
+#[test]
+fn a_scenario_counted_twice_does_not_underflow_the_summary() {
+    let mut s = scenario("a", 0, true);
+    s.infrastructure_failure = Some("boom".into());
+    let line = text::summary(&results(&["a"], None, vec![s]));
+    assert_eq!(line, "1 scenario(s): 0 as expected, 0 not as expected, 1 infrastructure failure(s)\n");
+}

@@ -116,10 +116,11 @@ pub fn summary(r: &Results) -> String {
     s + &summary_line(r)
 }
 
-/// The one-line summary of a run.
+/// The one-line summary of a run. A scenario is counted once: an infrastructure
+/// failure, else as expected or not (a file from elsewhere may claim both).
 fn summary_line(r: &Results) -> String {
-    let ok = r.scenarios.iter().filter(|o| o.as_expected).count();
     let infra = r.scenarios.iter().filter(|o| o.is_infrastructure_failure()).count();
+    let ok = r.scenarios.iter().filter(|o| o.as_expected && !o.is_infrastructure_failure()).count();
     let partial = if r.complete { String::new() } else { format!(" (INCOMPLETE: {} of {} planned)", r.scenarios.len(), r.planned().len()) };
     format!("{} scenario(s): {ok} as expected, {} not as expected, {infra} infrastructure failure(s){partial}\n", r.scenarios.len(), r.scenarios.len() - ok - infra)
 }

@@ -18,6 +18,7 @@ pub mod replay;
 pub mod report;
 pub mod results;
 pub mod scenario;
+pub mod snapshot;
 pub mod timeline;
 
 pub use error::{Error, Result};

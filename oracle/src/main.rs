@@ -63,6 +63,11 @@ enum Command {
     /// I/N --out DIR`) into one; refuses shard sets that overlap, leave a shard out or
     /// hold an incomplete shard. Exit as `run` would have for the whole matrix.
     Merge(commands::merge::Args),
+    /// Snapshot review: boot each scenario (with --series on its kernel) and compare its
+    /// Linux side at every deterministic checkpoint with the accepted snapshots, leaving
+    /// an insta .snap.new for each that changed (`cargo insta review` shows and accepts
+    /// them). Exit 0 nothing changed, 1 something did, 2 an error.
+    Snapshot(commands::snapshot::Args),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +88,7 @@ fn main() -> ExitCode {
         Command::Determinism(a) => commands::determinism::run(a),
         Command::CompareRuns(a) => commands::compare_runs::run(a),
         Command::Merge(a) => commands::merge::run(a),
+        Command::Snapshot(a) => commands::snapshot::run(a),
     };
     // A Ctrl-C or SIGTERM that cut the command short ends it with 130, from its handler.
     linux_harness::reaper::wait_if_interrupted();

@@ -99,13 +99,16 @@ pub fn prepare_with_series(file: &Path, extra_series: &[PathBuf]) -> Result<Prep
 /// against that file's corpus, and messages name it).
 pub fn prepare_scenario(file: &Path, scenario: Scenario, extra_series: &[PathBuf]) -> Result<Prepared> {
     let mut variant = scenario.kernel.resolve(&corpus_root(file));
+    // Patches are applied from inside the source tree: a series named relative to
+    // where the user stands is made absolute first.
+    let extra_series: Vec<PathBuf> = extra_series.iter().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())).collect();
     variant.series.extend(extra_series.iter().cloned());
     let kernel = build_kernel(&variant).with_context(|| format!("{}: kernel variant", file.display()))?;
     let initramfs = initramfs::build_initramfs(&kernel.source).context("building the initramfs")?;
     let text = std::fs::read_to_string(&kernel.config).map_err(|e| Error::io(format!("reading {}", kernel.config.display()), e))?;
     let config = KernelConfig::parse(&text);
     let params = boot_params(&scenario.cmdline, &config, &scenario.machine).with_context(|| format!("{}", file.display()))?;
-    Ok(Prepared { file: file.to_path_buf(), scenario, kernel, initramfs, config, params, extra_series: extra_series.to_vec(), info: OnceLock::new() })
+    Ok(Prepared { file: file.to_path_buf(), scenario, kernel, initramfs, config, params, extra_series, info: OnceLock::new() })
 }
 
 /// The kernel a scenario booted.

@@ -127,3 +127,44 @@ fn a_series_from_b4_runs_over_the_corpus() {
     let bbml3 = &data["scenarios"][0];
     assert!(bbml3["checkpoints"].as_array().unwrap().iter().flat_map(|c| c["divergences"].as_array().unwrap()).all(|d| d["classes"] == serde_json::json!(["granularity"])), "{bbml3}");
 }
+
+/// Snapshot review of a change: with a series that forces PTE mappings, `oracle
+/// snapshot` leaves an insta `.snap.new` for exactly the dumps it changes (every
+/// checkpoint of the BBML3 scenario, none of the PTE one), in the series' own folder
+/// beside the default snapshots, which stay as they were; insta reads what it wrote.
+#[test]
+fn snapshot_review_leaves_snap_new_for_what_a_series_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let snaps = tmp.path().join("snapshots");
+    std::fs::create_dir(&snaps).unwrap();
+    let project = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../snapshots");
+    for e in std::fs::read_dir(&project).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, snaps.join(p.file_name().unwrap())).unwrap();
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oracle"))
+        .args(["snapshot", "--series"])
+        .arg(fixture_dir())
+        .arg("--snapshots")
+        .arg(&snaps)
+        .arg(common::scenario("bbml3-blocks"))
+        .arg(common::scenario("baseline-pte"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let folder = snaps.join("series-bisect");
+    let mut pending: Vec<String> = std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".snap.new")).collect();
+    pending.sort();
+    let bbml3 = oracle::scenario::Scenario::load(&common::scenario("bbml3-blocks")).unwrap();
+    let mut want: Vec<String> = bbml3.deterministic_checkpoints().map(|c| format!("bbml3-blocks.{c}.linux.snap.new")).collect();
+    want.sort();
+    assert_eq!(pending, want, "{stdout}");
+    // The default snapshots are untouched and have nothing pending.
+    assert!(std::fs::read_dir(&snaps).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".snap.new")));
+    // insta reads the new snapshot: the old dump had blocks, the new one none.
+    let new = insta::Snapshot::from_file(&folder.join("bbml3-blocks.end-of-boot.linux.snap.new")).unwrap();
+    let old = insta::Snapshot::from_file(&folder.join("bbml3-blocks.end-of-boot.linux.snap")).unwrap();
+    let text = |s: &insta::Snapshot| s.as_text().unwrap().to_string();
+    assert!(text(&old).contains(" PMD ") && !text(&new).contains(" PMD ") && !text(&new).contains(" PUD "), "{}", text(&new));
+}

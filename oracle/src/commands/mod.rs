@@ -14,6 +14,7 @@ pub mod model;
 pub mod progress;
 pub mod repro;
 pub mod run;
+pub mod snapshot;
 
 use std::path::Path;
 

@@ -1,0 +1,80 @@
+//! Snapshot review of a kernel change: each scenario's normalised Linux side at each
+//! deterministic checkpoint against the accepted snapshots (`snapshots/SCENARIO.
+//! CHECKPOINT.linux.snap`, the ones the test suite keeps), leaving an insta `.snap.new`
+//! beside each one that changed, so `cargo insta review` shows the diffs and accepts or
+//! rejects them. The snapshots of a series live beside the default ones, in a folder
+//! named after it, starting as copies of the default ones.
+
+use std::path::{Path, PathBuf};
+
+use crate::capture::{capture, StopPoint};
+use crate::error::{Error, Result};
+use crate::prepare::prepare_with_series;
+
+/// What became of one snapshot.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Review {
+    Unchanged(String),
+    /// A `.snap.new` was written at this path.
+    Changed(PathBuf),
+    /// No accepted snapshot: a `.snap.new` was written at this path.
+    New(PathBuf),
+}
+
+/// The folder the snapshots of `series` live in under `base` (`base` itself without one).
+pub fn folder(base: &Path, series: Option<&Path>) -> PathBuf {
+    match series {
+        None => base.to_path_buf(),
+        Some(s) => {
+            let stem = s.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let slug: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+            base.join(format!("series-{slug}"))
+        }
+    }
+}
+
+/// Boots `file` (with `series` on its kernel) and reviews each of its deterministic
+/// checkpoints against the snapshots in `folder(base, series)`.
+pub fn review(file: &Path, series: Option<&Path>, base: &Path) -> Result<Vec<Review>> {
+    let extra: Vec<PathBuf> = series.iter().map(|s| s.to_path_buf()).collect();
+    let p = prepare_with_series(file, &extra)?;
+    let points: Vec<StopPoint> = p.scenario.checkpoints.iter().map(|c| StopPoint::Checkpoint(*c)).collect();
+    let c = capture(&p, &points, false)?;
+    let dir = folder(base, series);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    let mut out = Vec::new();
+    for cp in p.scenario.deterministic_checkpoints() {
+        let name = format!("{}.{cp}.linux", p.scenario.name);
+        let text = c.side(cp).ok_or_else(|| Error::Capture(format!("checkpoint {cp} was not read")))?.linear_map.to_string();
+        let accepted = dir.join(format!("{name}.snap"));
+        // A series' folder starts from the default snapshot, so the review shows what
+        // the series changes.
+        let default = base.join(format!("{name}.snap"));
+        if !accepted.exists() && default.exists() && accepted != default {
+            std::fs::copy(&default, &accepted).map_err(|e| Error::io(format!("copying {}", default.display()), e))?;
+        }
+        let pending = dir.join(format!("{name}.snap.new"));
+        let old = std::fs::read_to_string(&accepted).ok().map(|t| contents(&t).to_string());
+        match old {
+            Some(old) if old == text.trim_end() => {
+                let _ = std::fs::remove_file(&pending);
+                out.push(Review::Unchanged(name));
+            }
+            _ => {
+                let body = format!("---\nsource: oracle snapshot\nexpression: \"{} at {cp}\"\n---\n{}\n", file.display(), text.trim_end());
+                crate::results::dir::write_file(&pending, body.as_bytes())?;
+                out.push(if accepted.exists() { Review::Changed(pending) } else { Review::New(pending) });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The contents of an insta snapshot file: what follows its metadata block.
+fn contents(file: &str) -> &str {
+    let body = match file.strip_prefix("---\n").and_then(|rest| rest.split_once("\n---\n")) {
+        Some((_, body)) => body,
+        None => file,
+    };
+    body.trim_end()
+}

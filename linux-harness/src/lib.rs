@@ -26,6 +26,7 @@ pub mod qmp;
 pub mod reaper;
 pub mod series;
 pub mod source;
+pub mod source_git;
 pub mod toolchain;
 
 pub use boot::{boot, Boot, BootOutcome, BootRequest, EndAction};

@@ -11,16 +11,17 @@ use crate::error::IoContext;
 use crate::{paths, Error, Result};
 
 /// Name of the marker file (inside the tree's `.git`) holding the source identity.
-const SOURCE_ID_FILE: &str = "lmo-source-id";
+pub(crate) const SOURCE_ID_FILE: &str = "lmo-source-id";
 
 /// An unpacked, git-tracked kernel source tree.
 #[derive(Clone, Debug)]
 pub struct KernelSource {
-    /// Debian package name, e.g. `linux-source-7.3`.
+    /// Debian package name, e.g. `linux-source-7.3` (`git-COMMIT` for a git export).
     pub package: String,
     /// Root of the source tree.
     pub tree: PathBuf,
-    /// Package name and Debian version, e.g. `linux-source-7.3 7.3.4-1~bpo13+1`.
+    /// Package name and Debian version, e.g. `linux-source-7.3 7.3.4-1~bpo13+1`
+    /// (`git:PATH@COMMIT` for a git export).
     pub id: String,
 }
 
@@ -39,7 +40,11 @@ fn tree_path(package: &str) -> PathBuf {
 
 impl KernelSource {
     /// Finds an already fetched source; an error says to run set-up when it is missing.
+    /// A `git:PATH[@REV]` source is exported from the user's checkout the first time.
     pub fn locate(spec: &str) -> Result<Self> {
+        if spec.starts_with("git:") {
+            return crate::source_git::locate_or_export(spec);
+        }
         let package = debian_package(spec).ok_or_else(|| Error::MissingInput {
             kind: "kernel source",
             name: spec.to_string(),

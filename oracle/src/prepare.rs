@@ -91,8 +91,37 @@ pub fn prepare(file: &Path) -> Result<Prepared> {
 
 /// [`prepare`] with extra patch series applied after the scenario's own.
 pub fn prepare_with_series(file: &Path, extra_series: &[PathBuf]) -> Result<Prepared> {
-    let scenario = Scenario::load(file)?;
-    prepare_scenario(file, scenario, extra_series)
+    prepare_changed(file, &Change { kernel: None, series: extra_series.to_vec() })
+}
+
+/// What a user puts on every scenario they run: another kernel source (`--kernel`) and
+/// patch series on top of the scenario's own (`--series`).
+#[derive(Clone, Debug, Default)]
+pub struct Change {
+    /// `debian:linux-source-X.Y` or `git:PATH[@REV]`, instead of the scenario's source.
+    pub kernel: Option<String>,
+    pub series: Vec<PathBuf>,
+}
+
+impl Change {
+    /// A change from command-line options; the kernel source is checked here.
+    pub fn new(kernel: Option<String>, series: Option<PathBuf>) -> Result<Change> {
+        if let Some(k) = &kernel {
+            if linux_harness::source::debian_package(k).is_none() && linux_harness::source_git::parse(k).is_none() {
+                return Err(Error::Usage(format!("--kernel {k:?}: expected debian:linux-source-X.Y or git:PATH[@REV]")));
+            }
+        }
+        Ok(Change { kernel, series: series.into_iter().collect() })
+    }
+}
+
+/// [`prepare`] with `change` applied to the scenario.
+pub fn prepare_changed(file: &Path, change: &Change) -> Result<Prepared> {
+    let mut scenario = Scenario::load(file)?;
+    if let Some(k) = &change.kernel {
+        scenario.kernel.source = k.clone();
+    }
+    prepare_scenario(file, scenario, &change.series)
 }
 
 /// Builds what `scenario` needs; `file` is where it was read from (names in it resolve

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::capture::{capture, StopPoint};
 use crate::error::{Error, Result};
-use crate::prepare::prepare_with_series;
+use crate::prepare::{prepare_changed, Change};
 
 /// What became of one snapshot.
 #[derive(Debug, PartialEq, Eq)]
@@ -21,26 +21,31 @@ pub enum Review {
     New(PathBuf),
 }
 
-/// The folder the snapshots of `series` live in under `base` (`base` itself without one).
-pub fn folder(base: &Path, series: Option<&Path>) -> PathBuf {
-    match series {
-        None => base.to_path_buf(),
-        Some(s) => {
-            let stem = s.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let slug: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-            base.join(format!("series-{slug}"))
-        }
+/// The folder the snapshots of a change live in under `base`: `base` itself for none,
+/// else `series-NAME` and/or `kernel-NAME` after the series file and the kernel source.
+pub fn folder(base: &Path, change: &Change) -> PathBuf {
+    let slug = |t: &str| -> String { t.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect() };
+    let mut parts = Vec::new();
+    if let Some(k) = &change.kernel {
+        parts.push(format!("kernel-{}", slug(k.trim_start_matches("debian:").trim_start_matches("git:").trim_start_matches('/'))));
+    }
+    if let Some(s) = change.series.first() {
+        parts.push(format!("series-{}", slug(&s.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())));
+    }
+    if parts.is_empty() {
+        base.to_path_buf()
+    } else {
+        base.join(parts.join("+"))
     }
 }
 
-/// Boots `file` (with `series` on its kernel) and reviews each of its deterministic
-/// checkpoints against the snapshots in `folder(base, series)`.
-pub fn review(file: &Path, series: Option<&Path>, base: &Path) -> Result<Vec<Review>> {
-    let extra: Vec<PathBuf> = series.iter().map(|s| s.to_path_buf()).collect();
-    let p = prepare_with_series(file, &extra)?;
+/// Boots `file` with the user's `change` and reviews each of its deterministic
+/// checkpoints against the snapshots in `folder`, starting it from those in `base`.
+pub fn review(file: &Path, change: &Change, folder: &Path, base: &Path) -> Result<Vec<Review>> {
+    let p = prepare_changed(file, change)?;
     let points: Vec<StopPoint> = p.scenario.checkpoints.iter().map(|c| StopPoint::Checkpoint(*c)).collect();
     let c = capture(&p, &points, false)?;
-    let dir = folder(base, series);
+    let dir = folder;
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let mut out = Vec::new();
     for cp in p.scenario.deterministic_checkpoints() {

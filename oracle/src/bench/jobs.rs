@@ -18,7 +18,7 @@ pub fn bench_jobs(files: &[PathBuf], jobs: &[usize]) -> String {
         let t = Instant::now();
         let mut own = 0.0;
         let mut verdicts = Vec::new();
-        run_matrix(&refs, j, &[], |_| {}, |_, r| {
+        run_matrix(&refs, j, &Default::default(), |_| {}, |_, r| {
             own += r.seconds;
             verdicts.push(r.verdict);
         });

@@ -41,7 +41,7 @@ fn synthetic(leaves: u64) -> Results {
         monitor: None,
     };
     let matrix = vec![MatrixEntry { scenario: scenario.scenario.clone(), file: scenario.file.clone(), kernel: String::new() }];
-    Results { schema: SCHEMA.into(), complete: true, run: RunInfo { origin: "lmo".into(), matrix, shard: None, series: None, seconds: 0.0 }, scenarios: vec![scenario] }
+    Results { schema: SCHEMA.into(), complete: true, run: RunInfo { origin: "lmo".into(), matrix, shard: None, series: None, kernel: None, seconds: 0.0 }, scenarios: vec![scenario] }
 }
 
 /// Opens `page` in headless Chromium and returns (the page's own render time in ms, the
@@ -78,7 +78,7 @@ pub fn bench_page(leaves: u64, real: Option<&Path>) -> Result<String> {
         let leaves_read: usize = r.checkpoints.iter().map(|c| c.linux.len()).sum();
         let matrix = vec![matrix_entry(file)];
         let label = format!("{} (real: {}, {leaves_read} normalised Linux lines)", r.scenario, r.verdict);
-        pages.push((label, Results { schema: SCHEMA.into(), complete: true, run: RunInfo { origin: "lmo".into(), matrix, shard: None, series: None, seconds: r.seconds }, scenarios: vec![r] }));
+        pages.push((label, Results { schema: SCHEMA.into(), complete: true, run: RunInfo { origin: "lmo".into(), matrix, shard: None, series: None, kernel: None, seconds: r.seconds }, scenarios: vec![r] }));
     }
     let mut baseline = None;
     for (i, (label, results)) in pages.iter().enumerate() {

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use oracle::prepare::Change;
 use oracle::results::collect::matrix_entry;
 use oracle::results::runner::{default_jobs, run_matrix};
 use oracle::results::shard::Shard;
@@ -36,6 +37,11 @@ pub struct Args {
     /// scenario's own kernel variant.
     #[arg(long)]
     series: Option<PathBuf>,
+    /// Build every scenario from this kernel source instead of its own:
+    /// `debian:linux-source-X.Y` or `git:PATH[@REV]` (a local checkout; REV is exported
+    /// into the cache, the checkout is never touched).
+    #[arg(long)]
+    kernel: Option<String>,
     /// The KCIDB origin (lower-case letters, digits, `_`).
     #[arg(long, default_value = "lmo")]
     origin: String,
@@ -52,11 +58,11 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     let files = json_files(&a.scenarios)?;
     let matrix: Vec<_> = files.iter().map(|f| matrix_entry(f)).collect();
     let series_info = a.series.as_deref().map(SeriesInfo::load).transpose()?;
-    let series: Vec<PathBuf> = a.series.iter().cloned().collect();
+    let change = Change::new(a.kernel.clone(), a.series.clone())?;
     let mut results = Results {
         schema: SCHEMA.to_string(),
         complete: false,
-        run: RunInfo { origin: a.origin.clone(), matrix: matrix.clone(), shard: a.shard, series: series_info, seconds: 0.0 },
+        run: RunInfo { origin: a.origin.clone(), matrix: matrix.clone(), shard: a.shard, series: series_info, kernel: a.kernel.clone(), seconds: 0.0 },
         scenarios: Vec::new(),
     };
     let planned: Vec<_> = results.planned().into_iter().cloned().collect();
@@ -77,7 +83,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     save(&results)?;
     let progress = Progress::new(planned.len(), jobs);
     let mut failed_save = None;
-    run_matrix(&planned_refs, jobs, &series, |e| progress.started(e), |_, r| {
+    run_matrix(&planned_refs, jobs, &change, |e| progress.started(e), |_, r| {
         progress.finished(&r);
         progress.print(&text::scenario(&r, a.verbose));
         results.scenarios.push(r);

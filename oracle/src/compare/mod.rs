@@ -16,7 +16,7 @@ use crate::capture::{capture_or_kernel_failure, Capture, KernelFailure, StopPoin
 use crate::diff_class::DiffClass;
 use crate::error::{Error, Result};
 use crate::linux_side::monitor_log::{empty_after, RangeSet};
-use crate::prepare::{prepare_with_series, Prepared};
+use crate::prepare::{prepare_changed, Change, Prepared};
 use crate::replay::observed::Observed;
 use crate::replay::{replay, ModelSide, Overrides, Replay, ReplayStop};
 use crate::timeline::{Checkpoint, TracedFn};
@@ -155,14 +155,14 @@ fn compare_or_kernel_failure(p: &Prepared) -> Result<std::result::Result<Compari
 
 /// Runs one scenario file to a verdict; never fails (failures are verdicts).
 pub fn run_one(file: &Path) -> Outcome {
-    run_one_with_series(file, &[])
+    run_one_changed(file, &Change::default())
 }
 
-/// [`run_one`] with patch series applied after the scenario's own (`oracle run --series`).
-pub fn run_one_with_series(file: &Path, series: &[std::path::PathBuf]) -> Outcome {
+/// [`run_one`] with the user's change (`--kernel`, `--series`) applied to the scenario.
+pub fn run_one_changed(file: &Path, change: &Change) -> Outcome {
     let started = std::time::Instant::now();
     let name = file.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut o = match prepare_with_series(file, series) {
+    let mut o = match prepare_changed(file, change) {
         Ok(p) => run_prepared(&p),
         Err(e) => {
             let mut o = infrastructure_failure(file, &name, e);

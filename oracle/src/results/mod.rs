@@ -45,6 +45,8 @@ pub struct RunInfo {
     pub shard: Option<shard::Shard>,
     /// The series put on every scenario's kernel (`--series`), if any.
     pub series: Option<SeriesInfo>,
+    /// The kernel source every scenario was built from instead of its own (`--kernel`).
+    pub kernel: Option<String>,
     /// Wall time of the whole run, seconds (a timing: not compared across runs).
     pub seconds: f64,
 }
@@ -251,7 +253,7 @@ pub(crate) mod sample {
     /// Results of `scenarios` as shard `shard` of the matrix of `matrix` names.
     pub fn results(matrix: &[&str], shard: Option<shard::Shard>, scenarios: Vec<ScenarioResult>) -> Results {
         let matrix = matrix.iter().map(|n| MatrixEntry { scenario: n.to_string(), file: format!("{n}.json"), kernel: "k".into() }).collect();
-        let mut r = Results { schema: SCHEMA.into(), complete: false, run: RunInfo { origin: "lmo".into(), matrix, shard, series: None, seconds: 3.0 }, scenarios };
+        let mut r = Results { schema: SCHEMA.into(), complete: false, run: RunInfo { origin: "lmo".into(), matrix, shard, series: None, kernel: None, seconds: 3.0 }, scenarios };
         r.complete = r.scenarios.len() == r.planned().len();
         r
     }

@@ -2,13 +2,14 @@
 //! order whatever order they finish in (kernel builds stay one at a time: the cache's
 //! build lock serialises them across threads and processes alike).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use super::collect::scenario_result;
 use super::{MatrixEntry, ScenarioResult};
-use crate::compare::run_one_with_series;
+use crate::compare::run_one_changed;
+use crate::prepare::Change;
 
 /// How many scenarios run at once by default: one per core, and no more than the RAM
 /// available holds guests of the largest size the matrix asks for (plus QEMU's own).
@@ -22,10 +23,9 @@ pub fn default_jobs(largest_guest_mib: u64) -> usize {
     cores.min((available_mib / per_guest).max(1) as usize).max(1)
 }
 
-/// Runs every entry of `entries` (each with `series` applied on top of its own
-/// kernel), `jobs` at once, calling `start(entry)` as each
+/// Runs every entry of `entries` (each with the user's `change`), `jobs` at once, calling `start(entry)` as each
 /// begins and `done(i, result)` for entry `i` in order.
-pub fn run_matrix(entries: &[&MatrixEntry], jobs: usize, series: &[PathBuf], start: impl Fn(&MatrixEntry) + Sync, mut done: impl FnMut(usize, ScenarioResult)) {
+pub fn run_matrix(entries: &[&MatrixEntry], jobs: usize, change: &Change, start: impl Fn(&MatrixEntry) + Sync, mut done: impl FnMut(usize, ScenarioResult)) {
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<(usize, ScenarioResult)>();
     std::thread::scope(|scope| {
@@ -36,7 +36,7 @@ pub fn run_matrix(entries: &[&MatrixEntry], jobs: usize, series: &[PathBuf], sta
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(entry) = entries.get(i) else { return };
                 start(entry);
-                let outcome = run_one_with_series(Path::new(&entry.file), series);
+                let outcome = run_one_changed(Path::new(&entry.file), change);
                 // A scenario cut short by Ctrl-C is not a result: the handler ends the run.
                 linux_harness::reaper::wait_if_interrupted();
                 let result = scenario_result(&outcome);

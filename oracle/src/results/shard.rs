@@ -83,8 +83,8 @@ pub fn merge(parts: &[(String, Results)]) -> Result<Results> {
         if r.schema != SCHEMA {
             return Err(bad(format!("{name} has schema {}, this oracle merges {SCHEMA}", r.schema)));
         }
-        if r.run.matrix != first.run.matrix || r.run.origin != first.run.origin || r.run.series != first.run.series {
-            return Err(bad(format!("{name} ran another matrix (or origin, or series) than {first_name}")));
+        if r.run.matrix != first.run.matrix || r.run.origin != first.run.origin || r.run.series != first.run.series || r.run.kernel != first.run.kernel {
+            return Err(bad(format!("{name} ran another matrix (or origin, series or kernel) than {first_name}")));
         }
         let shard = r.run.shard.unwrap_or(Shard { index: 1, count: 1 });
         if shard.count != count {

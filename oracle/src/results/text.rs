@@ -107,6 +107,9 @@ pub fn scenario(o: &ScenarioResult, verbose: bool) -> String {
 /// The summary of a run: the series it put on every kernel, if any, then one line.
 pub fn summary(r: &Results) -> String {
     let mut s = String::new();
+    if let Some(k) = &r.run.kernel {
+        let _ = writeln!(s, "kernel source for every scenario: {k}");
+    }
     if let Some(series) = &r.run.series {
         let _ = writeln!(s, "series {} ({} patch(es)) on each scenario's own kernel:", series.origin, series.subjects.len());
         for (i, subject) in series.subjects.iter().enumerate() {

@@ -1,0 +1,97 @@
+//! A kernel source from the user's own git checkout, `git:PATH[@REV]`: the commit REV
+//! (default HEAD) is exported with `git archive` into the cache and tracked there like
+//! Debian's source, so patch series and builds never touch the user's tree (not its
+//! files, index, branches or stash). An export is made once per commit.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::error::IoContext;
+use crate::source::{git, KernelSource, SOURCE_ID_FILE};
+use crate::{paths, Error, Result};
+
+/// `git:PATH[@REV]` split into the checkout and the revision (HEAD when not given).
+pub fn parse(spec: &str) -> Option<(PathBuf, String)> {
+    let rest = spec.strip_prefix("git:")?;
+    // The revision follows the last `@`.
+    let (path, rev) = match rest.rsplit_once('@') {
+        Some((p, r)) if !r.is_empty() => (p, r),
+        _ => (rest, "HEAD"),
+    };
+    let ok_rev = rev.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./~^".contains(&b)) && !rev.starts_with('-');
+    (!path.is_empty() && ok_rev).then(|| (PathBuf::from(path), rev.to_string()))
+}
+
+/// The commit `rev` names in the checkout at `path`.
+fn resolve(path: &Path, rev: &str) -> Result<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(path)
+        .args(["rev-parse", "--verify", "--end-of-options", &format!("{rev}^{{commit}}")])
+        .output()
+        .context(|| format!("running git in {}", path.display()))?;
+    if !out.status.success() {
+        return Err(Error::MissingInput { kind: "git revision", name: format!("{}@{rev}", path.display()), path: path.to_path_buf() });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The exported source of `spec`, exporting it first if this commit was never used.
+pub fn locate_or_export(spec: &str) -> Result<KernelSource> {
+    let (path, rev) = parse(spec).ok_or_else(|| Error::MissingInput { kind: "kernel source", name: spec.to_string(), path: PathBuf::from("(expected git:PATH[@REV])") })?;
+    let path = std::path::absolute(&path).unwrap_or(path);
+    let commit = resolve(&path, &rev)?;
+    let package = format!("git-{}", &commit[..16]);
+    let tree = paths::sources_dir().join(&package);
+    let id = format!("git:{}@{commit}", path.display());
+    if let Ok(found) = fs::read_to_string(tree.join(".git").join(SOURCE_ID_FILE)) {
+        return Ok(KernelSource { package, tree, id: found.trim().to_string() });
+    }
+    let sources = paths::sources_dir();
+    fs::create_dir_all(&sources).context(|| format!("creating {}", sources.display()))?;
+    let work = tempfile::Builder::new().prefix(".export-").tempdir_in(&sources).context(|| format!("creating a work directory in {}", sources.display()))?;
+    let staged = work.path().join("tree");
+    fs::create_dir(&staged).context(|| format!("creating {}", staged.display()))?;
+    let bar = crate::progress::spinner(&format!("exporting {}", &commit[..12]));
+    bar.set_message("git archive | tar -x");
+    let mut archive = Command::new("git")
+        .arg("-C")
+        .arg(&path)
+        .args(["archive", "--format=tar", &commit])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context(|| format!("running git archive in {}", path.display()))?;
+    let tar = Command::new("tar").arg("-x").arg("-C").arg(&staged).stdin(archive.stdout.take().expect("piped")).status().context(|| "running tar".into())?;
+    let archived = archive.wait().context(|| "waiting for git archive".into())?;
+    if !archived.success() || !tar.success() {
+        return Err(Error::MissingInput { kind: "git export", name: format!("{}@{commit}", path.display()), path });
+    }
+    bar.set_message("git init (so patch series can be undone)");
+    git(&staged, &["init", "-q"])?;
+    git(&staged, &["add", "-A", "-f"])?;
+    git(&staged, &["commit", "-q", "-m", &id])?;
+    fs::write(staged.join(".git").join(SOURCE_ID_FILE), &id).context(|| "writing source id".into())?;
+    // Another process may have exported the same commit meanwhile: theirs is as good.
+    if fs::rename(&staged, &tree).is_err() && !tree.join(".git").join(SOURCE_ID_FILE).exists() {
+        return Err(Error::MissingInput { kind: "git export", name: id, path: tree });
+    }
+    bar.finish_and_clear();
+    Ok(KernelSource { package, tree, id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+    use std::path::PathBuf;
+
+    #[test]
+    fn git_specs() {
+        assert_eq!(parse("git:/src/linux"), Some((PathBuf::from("/src/linux"), "HEAD".into())));
+        assert_eq!(parse("git:/src/linux@v7.3"), Some((PathBuf::from("/src/linux"), "v7.3".into())));
+        assert_eq!(parse("git:~/linux@origin/master"), Some((PathBuf::from("~/linux"), "origin/master".into())));
+        assert_eq!(parse("git:/src/linux@-rf"), None, "a revision is not an option");
+        assert_eq!(parse("git:"), None);
+        assert_eq!(parse("debian:linux-source-7.3"), None);
+    }
+}

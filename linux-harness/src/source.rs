@@ -21,7 +21,7 @@ pub struct KernelSource {
     /// Root of the source tree.
     pub tree: PathBuf,
     /// Package name and Debian version, e.g. `linux-source-7.3 7.3.4-1~bpo13+1`
-    /// (`git:PATH@COMMIT` for a git export).
+    /// (`git:COMMIT` for a git export).
     pub id: String,
 }
 

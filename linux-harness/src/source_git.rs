@@ -44,9 +44,11 @@ pub fn locate_or_export(spec: &str) -> Result<KernelSource> {
     let commit = resolve(&path, &rev)?;
     let package = format!("git-{}", &commit[..16]);
     let tree = paths::sources_dir().join(&package);
-    let id = format!("git:{}@{commit}", path.display());
-    if let Ok(found) = fs::read_to_string(tree.join(".git").join(SOURCE_ID_FILE)) {
-        return Ok(KernelSource { package, tree, id: found.trim().to_string() });
+    // The source is the commit, wherever the checkout holding it is: two checkouts (or
+    // clones) of one commit share the export and its builds.
+    let id = format!("git:{commit}");
+    if tree.join(".git").join(SOURCE_ID_FILE).exists() {
+        return Ok(KernelSource { package, tree, id });
     }
     let sources = paths::sources_dir();
     fs::create_dir_all(&sources).context(|| format!("creating {}", sources.display()))?;

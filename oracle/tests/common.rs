@@ -125,3 +125,15 @@ pub fn qemu_child(parent: u32, deadline: std::time::Instant, what: &str) -> (u32
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// A copy of the project's accepted snapshots in `dir/snapshots` (for `oracle snapshot`,
+/// which writes beside them).
+pub fn copy_snapshots(dir: &std::path::Path) -> PathBuf {
+    let snaps = dir.join("snapshots");
+    std::fs::create_dir(&snaps).unwrap();
+    for e in std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../snapshots")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, snaps.join(p.file_name().unwrap())).unwrap();
+    }
+    snaps
+}

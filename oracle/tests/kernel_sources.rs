@@ -40,12 +40,7 @@ fn a_kernel_from_a_git_checkout() {
     assert_eq!(source, format!("git:{}", before.1.trim()), "the source is the commit");
 
     // Same source, same maps: the accepted snapshots (from Debian's package) hold.
-    let snaps = tmp.path().join("snapshots");
-    std::fs::create_dir(&snaps).unwrap();
-    for e in std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../snapshots")).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, snaps.join(p.file_name().unwrap())).unwrap();
-    }
+    let snaps = common::copy_snapshots(tmp.path());
     let out = Command::new(env!("CARGO_BIN_EXE_oracle")).args(["snapshot", "--kernel", &spec, "--snapshots"]).arg(&snaps).arg(common::scenario("bbml3-blocks")).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));

@@ -135,13 +135,7 @@ fn a_series_from_b4_runs_over_the_corpus() {
 #[test]
 fn snapshot_review_leaves_snap_new_for_what_a_series_changes() {
     let tmp = tempfile::tempdir().unwrap();
-    let snaps = tmp.path().join("snapshots");
-    std::fs::create_dir(&snaps).unwrap();
-    let project = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../snapshots");
-    for e in std::fs::read_dir(&project).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, snaps.join(p.file_name().unwrap())).unwrap();
-    }
+    let snaps = common::copy_snapshots(tmp.path());
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_oracle"))
         .args(["snapshot", "--series"])
         .arg(fixture_dir())

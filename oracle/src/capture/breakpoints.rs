@@ -10,8 +10,11 @@ use crate::timeline::TracedFn;
 /// Why a breakpoint is set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Purpose {
-    /// A traced call returns here on `thread`; `index` is its place in the trace.
-    TraceReturn { thread: String, index: usize },
+    /// A traced call returns here with the stack pointer `sp` it was called with;
+    /// `index` is its place in the trace. The stack pointer names the task (its kernel
+    /// stack), which may return on another vCPU than it called from: a call that sleeps
+    /// (a mutex in the split path) can migrate.
+    TraceReturn { sp: u64, index: usize },
     /// A traced function's entry.
     Traced(TracedFn),
     /// The kernel's ptdump walk starts: from here only the walking vCPU runs.

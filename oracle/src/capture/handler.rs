@@ -121,21 +121,24 @@ impl<'a> CaptureHandler<'a> {
         };
         let args = (0..function.nargs()).map(|i| gdb.read_register(thread, &format!("x{i}"))).collect::<linux_harness::Result<Vec<u64>>>()?;
         let lr = gdb.read_register(thread, "x30")?;
+        let sp = gdb.read_register(thread, "sp")?;
         let state = boot_state::read(&gk)?;
         let caller = self.info.symbols.symbolize(lr.wrapping_sub(4));
         self.trace.push(TracedCall { function, args, ret: None, caller, cpu: thread.to_string(), state });
-        self.breakpoints.add(lr, Purpose::TraceReturn { thread: thread.to_string(), index: self.trace.len() - 1 });
+        self.breakpoints.add(lr, Purpose::TraceReturn { sp, index: self.trace.len() - 1 });
         Ok(())
     }
 
-    /// Completes the innermost call of `thread` returning to `pc`.
+    /// Completes the innermost call returning to `pc` on the stack `thread` runs on now
+    /// (whichever vCPU the task called from).
     fn trace_return(&mut self, pc: u64, gdb: &mut GdbStub, thread: &str) -> Result<()> {
+        let sp_now = gdb.read_register(thread, "sp")?;
         let index = self
             .breakpoints
             .purposes(pc)
             .iter()
             .filter_map(|p| match p {
-                Purpose::TraceReturn { thread: t, index } if t == thread => Some(*index),
+                Purpose::TraceReturn { sp, index } if *sp == sp_now => Some(*index),
                 _ => None,
             })
             .max();

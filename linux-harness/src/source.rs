@@ -88,12 +88,8 @@ impl KernelSource {
         run(Command::new("tar").arg("-xJf").arg(&tarball).arg("-C").arg(work.path()))?;
         let tree = work.path().join(package);
         bar.set_message("git init (once, so patch series can be undone)");
-        git(&tree, &["init", "-q"])?;
-        // Debian's top-level .gitignore ignores everything: track the tree by force.
-        git(&tree, &["add", "-A", "-f"])?;
-        git(&tree, &["commit", "-q", "-m", &format!("{package} {version}")])?;
         let id = format!("{package} {version}");
-        fs::write(tree.join(".git").join(SOURCE_ID_FILE), &id).context(|| "writing source id".into())?;
+        track(&tree, &id)?;
         let dest = tree_path(package);
         fs::rename(&tree, &dest).context(|| format!("moving the tree to {}", dest.display()))?;
         bar.finish_and_clear();
@@ -121,6 +117,16 @@ fn find_with_suffix(dir: &Path, suffix: &str) -> Result<PathBuf> {
         }
     }
     Err(Error::Command { command: "apt-get download".into(), detail: format!("no {suffix} file in {}", dir.display()) })
+}
+
+/// Puts a freshly unpacked `tree` under git as one commit and records its identity
+/// `id`, so patch series can be applied and undone file by file.
+pub(crate) fn track(tree: &Path, id: &str) -> Result<()> {
+    git(tree, &["init", "-q"])?;
+    // Debian's top-level .gitignore ignores everything: track the tree by force.
+    git(tree, &["add", "-A", "-f"])?;
+    git(tree, &["commit", "-q", "-m", id])?;
+    fs::write(tree.join(".git").join(SOURCE_ID_FILE), id).context(|| "writing source id".into())
 }
 
 /// Runs git in `tree` with a fixed identity.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::error::IoContext;
-use crate::source::{git, KernelSource, SOURCE_ID_FILE};
+use crate::source::{track, KernelSource, SOURCE_ID_FILE};
 use crate::{paths, Error, Result};
 
 /// `git:PATH[@REV]` split into the checkout and the revision (HEAD when not given).
@@ -70,10 +70,7 @@ pub fn locate_or_export(spec: &str) -> Result<KernelSource> {
         return Err(Error::MissingInput { kind: "git export", name: format!("{}@{commit}", path.display()), path });
     }
     bar.set_message("git init (so patch series can be undone)");
-    git(&staged, &["init", "-q"])?;
-    git(&staged, &["add", "-A", "-f"])?;
-    git(&staged, &["commit", "-q", "-m", &id])?;
-    fs::write(staged.join(".git").join(SOURCE_ID_FILE), &id).context(|| "writing source id".into())?;
+    track(&staged, &id)?;
     // Another process may have exported the same commit meanwhile: theirs is as good.
     if fs::rename(&staged, &tree).is_err() && !tree.join(".git").join(SOURCE_ID_FILE).exists() {
         return Err(Error::MissingInput { kind: "git export", name: id, path: tree });

@@ -113,14 +113,19 @@ impl Change {
         }
         Ok(Change { kernel, series: series.into_iter().collect() })
     }
+
+    /// Puts the other kernel source, if any, into `scenario` (the series go on at build).
+    pub fn apply_kernel(&self, scenario: &mut Scenario) {
+        if let Some(k) = &self.kernel {
+            scenario.kernel.source = k.clone();
+        }
+    }
 }
 
 /// [`prepare`] with `change` applied to the scenario.
 pub fn prepare_changed(file: &Path, change: &Change) -> Result<Prepared> {
     let mut scenario = Scenario::load(file)?;
-    if let Some(k) = &change.kernel {
-        scenario.kernel.source = k.clone();
-    }
+    change.apply_kernel(&mut scenario);
     prepare_scenario(file, scenario, &change.series)
 }
 

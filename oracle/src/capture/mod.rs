@@ -114,12 +114,18 @@ pub struct KernelFailure {
     pub read: Capture,
 }
 
+impl KernelFailure {
+    /// The failure as an error, for callers that have no use for a partial capture.
+    pub fn into_error(self, file: &std::path::Path) -> Error {
+        Error::Capture(format!("{}: the guest did not boot: {}", file.display(), self.summary.lines().next().unwrap_or("")))
+    }
+}
+
 /// Boots `p` and reads the Linux side at each of `points`; with `trace`, also records
 /// every call of the [`TracedFn`]s. A kernel failure is an error here (see
 /// [`capture_or_kernel_failure`] to keep what was read before it).
 pub fn capture(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Capture> {
-    capture_or_kernel_failure(p, points, trace)?
-        .map_err(|k| Error::Capture(format!("{}: the guest did not boot: {}", p.file.display(), k.summary.lines().next().unwrap_or(""))))
+    capture_or_kernel_failure(p, points, trace)?.map_err(|k| k.into_error(&p.file))
 }
 
 /// [`capture`], with a kernel failure as a result of its own.

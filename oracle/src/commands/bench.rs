@@ -50,8 +50,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         }
         "jobs" => {
             let files = oracle::scenario::files::json_files(&a.scenarios)?;
-            let largest = files.iter().filter_map(|f| oracle::scenario::Scenario::load(f).ok()).map(|s| s.machine.memory_mib).max().unwrap_or(1024);
-            let n = a.jobs.unwrap_or_else(|| oracle::results::runner::default_jobs(largest));
+            let n = a.jobs.unwrap_or_else(|| oracle::results::runner::default_jobs_for(&files));
             print!("{}", oracle::bench::jobs::bench_jobs(&files, &[1, n]));
         }
         "page" => print!("{}", oracle::bench::page::bench_page(a.leaves, Some(&first))?),

@@ -5,22 +5,21 @@ use std::path::PathBuf;
 
 use linux_harness::EndAction;
 use oracle::boot::{boot_scenario, exit_code};
-use oracle::prepare::prepare_with_series;
+use oracle::prepare::prepare_changed;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Scenario file (JSON, schema 1).
     scenario: PathBuf,
-    /// A patch series put on top of the scenario's own kernel (as `oracle run --series`).
-    #[arg(long)]
-    series: Option<PathBuf>,
+    #[command(flatten)]
+    change: super::ChangeArgs,
     /// Keep the run directory (RAM file, sockets, console log) and print its path.
     #[arg(long)]
     keep: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<u8> {
-    let prepared = prepare_with_series(&a.scenario, &a.series.iter().cloned().collect::<Vec<_>>())?;
+    let prepared = prepare_changed(&a.scenario, &a.change.change()?)?;
     let boot = boot_scenario(&prepared, EndAction::Poweroff, a.keep)?;
     print!("{}", oracle::report::boot::summary(&prepared, &boot));
     if a.keep {

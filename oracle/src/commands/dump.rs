@@ -4,15 +4,14 @@
 use std::path::PathBuf;
 
 use oracle::capture::{capture, StopPoint};
-use oracle::prepare::prepare_with_series;
+use oracle::prepare::prepare_changed;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Scenario file (JSON, schema 1).
     scenario: PathBuf,
-    /// A patch series put on top of the scenario's own kernel (as `oracle run --series`).
-    #[arg(long)]
-    series: Option<PathBuf>,
+    #[command(flatten)]
+    change: super::ChangeArgs,
     /// Read the map at this boot checkpoint instead of the end of boot (after-map-mem,
     /// after-rsi-init, mem-init, before-smp, caps-finalized, after-repaint,
     /// after-rodata-ro, end-of-boot), or at a source line: line:FILE:LINE (the first
@@ -23,7 +22,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<u8> {
     let point = StopPoint::parse(&a.checkpoint)?;
-    let prepared = prepare_with_series(&a.scenario, &a.series.iter().cloned().collect::<Vec<_>>())?;
+    let prepared = prepare_changed(&a.scenario, &a.change.change()?)?;
     let c = capture(&prepared, std::slice::from_ref(&point), false)?;
     let side = &c.sides[&point];
     print!("{}", side.linear_map);

@@ -16,7 +16,30 @@ pub mod repro;
 pub mod run;
 pub mod snapshot;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use oracle::prepare::Change;
+
+/// The user's change on the scenarios a command boots: `--series` and `--kernel`.
+#[derive(clap::Args)]
+pub struct ChangeArgs {
+    /// A patch series (a directory of format-patch files, an mbox as `git format-patch
+    /// --stdout` or `b4 am` writes it, or one .patch file) put on top of each scenario's
+    /// own kernel variant.
+    #[arg(long)]
+    pub series: Option<PathBuf>,
+    /// Build each scenario from this kernel source instead of its own:
+    /// `debian:linux-source-X.Y` or `git:PATH[@REV]` (a local checkout; REV is exported
+    /// into the cache, the checkout is never touched).
+    #[arg(long)]
+    pub kernel: Option<String>,
+}
+
+impl ChangeArgs {
+    pub fn change(&self) -> oracle::Result<Change> {
+        Change::new(self.kernel.clone(), self.series.clone())
+    }
+}
 
 /// Writes `value` as pretty JSON to `path`, atomically, so a reader or an interrupted
 /// run never sees half a file.

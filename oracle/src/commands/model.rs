@@ -4,19 +4,18 @@
 use std::path::PathBuf;
 
 use oracle::compare::compare;
-use oracle::prepare::prepare_with_series;
+use oracle::prepare::prepare_changed;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Scenario file (JSON, schema 1).
     scenario: PathBuf,
-    /// A patch series put on top of the scenario's own kernel (as `oracle run --series`).
-    #[arg(long)]
-    series: Option<PathBuf>,
+    #[command(flatten)]
+    change: super::ChangeArgs,
 }
 
 pub fn run(a: Args) -> anyhow::Result<u8> {
-    let prepared = prepare_with_series(&a.scenario, &a.series.iter().cloned().collect::<Vec<_>>())?;
+    let prepared = prepare_changed(&a.scenario, &a.change.change()?)?;
     let c = compare(&prepared)?;
     let last = c.checkpoints.last().ok_or_else(|| anyhow::anyhow!("the scenario names no checkpoint"))?;
     for step in &last.model.steps {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use oracle::compare::repro::{exit_code, repro_with_series};
+use oracle::compare::repro::{exit_code, repro_changed};
 use oracle::report;
 use oracle::scenario::files::json_files;
 
@@ -11,9 +11,10 @@ use oracle::scenario::files::json_files;
 pub struct Args {
     #[arg(required = true)]
     entries: Vec<PathBuf>,
-    /// A patch series put on top of every run's kernel (as `oracle run --series`).
-    #[arg(long)]
-    series: Option<PathBuf>,
+    /// A change put on every run of each entry (does a candidate fix turn the buggy run
+    /// into a match? does the bug reproduce on my tree?).
+    #[command(flatten)]
+    change: super::ChangeArgs,
     /// Also write each entry's verdict and runs as JSON (`lmo-repro/1`).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -21,6 +22,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<u8> {
     let files = json_files(&a.entries)?;
+    let change = a.change.change()?;
     let mut all = Vec::new();
     // Rewritten (atomically) after every entry, incomplete until the last: an
     // interrupted run keeps the entries that finished and says so.
@@ -30,7 +32,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     };
     save(&all)?;
     for f in &files {
-        let r = repro_with_series(f, &a.series.iter().cloned().collect::<Vec<_>>())?;
+        let r = repro_changed(f, &change)?;
         linux_harness::reaper::wait_if_interrupted();
         println!("{}", report::repro::report(&r));
         all.push(r);

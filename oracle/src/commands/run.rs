@@ -5,9 +5,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use oracle::prepare::Change;
 use oracle::results::collect::matrix_entry;
-use oracle::results::runner::{default_jobs, run_matrix};
+use oracle::results::runner::{default_jobs_for, run_matrix};
 use oracle::results::shard::Shard;
 use oracle::results::{dir, text, Results, RunInfo, SeriesInfo, SCHEMA};
 use oracle::scenario::files::json_files;
@@ -32,16 +31,8 @@ pub struct Args {
     /// Run only shard I of N of the matrix (1-based); `oracle merge` joins the shards.
     #[arg(long)]
     shard: Option<Shard>,
-    /// A patch series (a directory of format-patch files, an mbox as `git format-patch
-    /// --stdout` or `b4 am` writes it, or one .patch file) applied on top of every
-    /// scenario's own kernel variant.
-    #[arg(long)]
-    series: Option<PathBuf>,
-    /// Build every scenario from this kernel source instead of its own:
-    /// `debian:linux-source-X.Y` or `git:PATH[@REV]` (a local checkout; REV is exported
-    /// into the cache, the checkout is never touched).
-    #[arg(long)]
-    kernel: Option<String>,
+    #[command(flatten)]
+    change: super::ChangeArgs,
     /// The KCIDB origin (lower-case letters, digits, `_`).
     #[arg(long, default_value = "lmo")]
     origin: String,
@@ -57,18 +48,17 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     let started = Instant::now();
     let files = json_files(&a.scenarios)?;
     let matrix: Vec<_> = files.iter().map(|f| matrix_entry(f)).collect();
-    let series_info = a.series.as_deref().map(SeriesInfo::load).transpose()?;
-    let change = Change::new(a.kernel.clone(), a.series.clone())?;
+    let series_info = a.change.series.as_deref().map(SeriesInfo::load).transpose()?;
+    let change = a.change.change()?;
     let mut results = Results {
         schema: SCHEMA.to_string(),
         complete: false,
-        run: RunInfo { origin: a.origin.clone(), matrix: matrix.clone(), shard: a.shard, series: series_info, kernel: a.kernel.clone(), seconds: 0.0 },
+        run: RunInfo { origin: a.origin.clone(), matrix: matrix.clone(), shard: a.shard, series: series_info, kernel: a.change.kernel.clone(), seconds: 0.0 },
         scenarios: Vec::new(),
     };
     let planned: Vec<_> = results.planned().into_iter().cloned().collect();
     let planned_refs: Vec<_> = planned.iter().collect();
-    let largest = files.iter().filter_map(|f| oracle::scenario::Scenario::load(f).ok()).map(|s| s.machine.memory_mib).max().unwrap_or(1024);
-    let jobs = a.jobs.unwrap_or_else(|| default_jobs(largest)).clamp(1, planned.len().max(1));
+    let jobs = a.jobs.unwrap_or_else(|| default_jobs_for(&files)).clamp(1, planned.len().max(1));
     // Results are rewritten (atomically) after every scenario, marked incomplete until
     // the last: a run stopped by Ctrl-C or SIGTERM keeps what finished and says so.
     let save = |r: &Results| -> anyhow::Result<()> {

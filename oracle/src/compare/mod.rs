@@ -119,7 +119,7 @@ pub fn replay_stops(capture: &Capture) -> Vec<ReplayStop> {
 /// Boots `p`, reads the Linux side at its checkpoints, replays the model once along them
 /// and diffs the two at each. A kernel failure is an error here.
 pub fn compare(p: &Prepared) -> Result<Comparison> {
-    compare_or_kernel_failure(p)?.map_err(|k| Error::Capture(format!("{}: the guest did not boot: {}", p.file.display(), k.summary.lines().next().unwrap_or(""))))
+    compare_or_kernel_failure(p)?.map_err(|k| k.into_error(&p.file))
 }
 
 /// [`compare`], with a kernel failure as a result of its own.

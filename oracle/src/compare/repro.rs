@@ -9,7 +9,7 @@ use crate::timeline::Checkpoint;
 
 use crate::compare::{infrastructure_failure, run_prepared, Outcome, Verdict};
 use crate::error::Result;
-use crate::prepare::prepare_scenario;
+use crate::prepare::{prepare_scenario, Change};
 use crate::scenario::reported::{Entry, ModelExpect, Run, RunExpect};
 
 /// One run, done.
@@ -114,19 +114,20 @@ pub fn unmet(expect: &RunExpect, o: &Outcome) -> Vec<String> {
 
 /// Runs every run of the entry at `file`.
 pub fn repro(file: &Path) -> Result<Repro> {
-    repro_with_series(file, &[])
+    repro_changed(file, &Change::default())
 }
 
-/// [`repro`] with patch series put on top of every run's kernel (`oracle repro --series`:
-/// does a candidate fix make the buggy run match, and keep the others as they were?).
-pub fn repro_with_series(file: &Path, extra_series: &[std::path::PathBuf]) -> Result<Repro> {
+/// [`repro`] with the user's `change` on every run (`oracle repro --series/--kernel`:
+/// does a candidate fix make the buggy run match? does the bug show on my tree?).
+pub fn repro_changed(file: &Path, change: &Change) -> Result<Repro> {
     let entry = Entry::load(file)?;
     let mut runs = Vec::new();
     for run in &entry.runs {
-        let scenario = entry.scenario_for(file, run)?;
+        let mut scenario = entry.scenario_for(file, run)?;
+        change.apply_kernel(&mut scenario);
         let series = if scenario.kernel.patches.is_empty() { String::new() } else { format!(" + {}", scenario.kernel.patches.join(" + ")) };
         let variant = format!("{}{series}", scenario.kernel.source.trim_start_matches("debian:"));
-        let outcome = match prepare_scenario(file, scenario.clone(), extra_series) {
+        let outcome = match prepare_scenario(file, scenario.clone(), &change.series) {
             Ok(p) => run_prepared(&p),
             Err(e) => infrastructure_failure(file, &scenario.name, e),
         };

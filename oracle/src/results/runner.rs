@@ -23,6 +23,12 @@ pub fn default_jobs(largest_guest_mib: u64) -> usize {
     cores.min((available_mib / per_guest).max(1) as usize).max(1)
 }
 
+/// [`default_jobs`] for the scenario files of a run (the largest guest among them).
+pub fn default_jobs_for(files: &[std::path::PathBuf]) -> usize {
+    let largest = files.iter().filter_map(|f| crate::scenario::Scenario::load(f).ok()).map(|s| s.machine.memory_mib).max().unwrap_or(1024);
+    default_jobs(largest)
+}
+
 /// Runs every entry of `entries` (each with the user's `change`), `jobs` at once, calling `start(entry)` as each
 /// begins and `done(i, result)` for entry `i` in order.
 pub fn run_matrix(entries: &[&MatrixEntry], jobs: usize, change: &Change, start: impl Fn(&MatrixEntry) + Sync, mut done: impl FnMut(usize, ScenarioResult)) {

@@ -189,6 +189,18 @@ impl Named for TracedFn {
 
 by_name!(TracedFn);
 
+/// The functions the call tracer and the checkpoints stop in, by name.
+pub fn traced_and_anchor_functions() -> Vec<&'static str> {
+    let anchors = TIMELINE.iter().filter_map(|r| match r.anchor {
+        Anchor::Entry(f) | Anchor::Return(f) => Some(f),
+        Anchor::PtdumpWalk => None,
+    });
+    let mut names: Vec<&'static str> = TRACED.iter().map(|t| t.1).chain(anchors).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,6 +38,7 @@ fn synthetic(leaves: u64) -> Results {
         kernel_warnings: vec![],
         checkpoints: vec![CheckpointData { checkpoint: "end-of-boot".into(), deterministic: true, model_steps: vec![], divergences: vec![], rsi_mismatches: vec![], linux: lines.clone(), model: lines }],
         calls: vec![],
+        trace_gaps: vec![],
         monitor: None,
     };
     let matrix = vec![MatrixEntry { scenario: scenario.scenario.clone(), file: scenario.file.clone(), kernel: String::new() }];

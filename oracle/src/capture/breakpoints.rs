@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::capture::stop_point::StopPoint;
+use crate::linux_side::code_sites::{CodeSite, Exit};
 use crate::timeline::TracedFn;
 
 /// Why a breakpoint is set.
@@ -15,8 +16,8 @@ pub enum Purpose {
     /// stack), which may return on another vCPU than it called from: a call that sleeps
     /// (a mutex in the split path) can migrate.
     TraceReturn { sp: u64, index: usize },
-    /// A traced function's entry.
-    Traced(TracedFn),
+    /// A traced function's entry, at one of its sites in this build.
+    Traced(TracedFn, CodeSite),
     /// The kernel's ptdump walk starts: from here only the walking vCPU runs.
     PtdumpWalkStart,
     /// The walk proper starts, its locks taken (`walk_page_range_debug`): from here to
@@ -30,8 +31,8 @@ pub enum Purpose {
     /// Read the Linux side here (a function entry or a source line), once.
     Stop(StopPoint),
     /// The entry of a function whose return is the stop point: arm a breakpoint at the
-    /// return address.
-    StopAtReturn(StopPoint),
+    /// return address (a call) or the ends of the inlined instance's code.
+    StopAtReturn(StopPoint, Exit),
     /// The return address armed for a stop point.
     Returned(StopPoint),
 }
@@ -42,11 +43,11 @@ impl Purpose {
     fn rank(&self) -> u8 {
         match self {
             Purpose::TraceReturn { .. } => 0,
-            Purpose::Traced(_) => 1,
+            Purpose::Traced(..) => 1,
             Purpose::PtdumpWalkStart | Purpose::PtdumpWalkReads => 2,
             Purpose::PtdumpWalkEnd => 3,
             Purpose::IdleHold => 3,
-            Purpose::Stop(_) | Purpose::StopAtReturn(_) => 4,
+            Purpose::Stop(_) | Purpose::StopAtReturn(..) => 4,
             Purpose::Returned(_) => 5,
         }
     }
@@ -104,14 +105,15 @@ mod tests {
     fn an_address_stays_while_any_purpose_needs_it() {
         let mut b = Breakpoints::default();
         let cp = StopPoint::Checkpoint(Checkpoint::MemInit);
-        b.add(0x10, Purpose::Traced(TracedFn::SetMemoryValid));
+        let site = CodeSite { entry: 0x10, exit: Exit::Call, params: vec![] };
+        b.add(0x10, Purpose::Traced(TracedFn::SetMemoryValid, site.clone()));
         b.add(0x10, Purpose::Returned(cp.clone()));
         b.add(0x20, Purpose::Stop(cp.clone()));
         b.add(0x30, Purpose::Stop(cp.clone()));
-        assert_eq!(b.purposes(0x10)[0], Purpose::Traced(TracedFn::SetMemoryValid));
+        assert_eq!(b.purposes(0x10)[0], Purpose::Traced(TracedFn::SetMemoryValid, site));
         b.remove_all(|p| matches!(p, Purpose::Stop(s) | Purpose::Returned(s) if *s == cp));
         assert_eq!(b.addresses(), vec![0x10]);
-        assert!(b.remove_one(0x10, |p| matches!(p, Purpose::Traced(_))));
+        assert!(b.remove_one(0x10, |p| matches!(p, Purpose::Traced(..))));
         assert!(b.addresses().is_empty());
         assert!(!b.remove_one(0x10, |_| true));
     }

@@ -14,6 +14,7 @@ use crate::capture::breakpoints::{Breakpoints, Purpose};
 use crate::capture::stop_point::StopPoint;
 use crate::capture::trace::TracedCall;
 use crate::error::{Error, Result};
+use crate::linux_side::code_sites::{CodeSite, Exit, ParamAt};
 use crate::linux_side::cpu_regs::CpuRegs;
 use crate::linux_side::guest_memory::MappedRam;
 use crate::linux_side::kernel::{GuestKernel, KernelInfo};
@@ -108,8 +109,9 @@ impl<'a> CaptureHandler<'a> {
         self.sides.insert(point, side);
     }
 
-    /// Records a call of `function` and arms a breakpoint at its return address.
-    fn trace_entry(&mut self, function: TracedFn, gdb: &mut GdbStub, thread: &str, files: &RunFiles) -> Result<()> {
+    /// Records a call of `function` entered at `site` and arms a breakpoint where it
+    /// returns (a real call; an inlined instance has no return value to read).
+    fn trace_entry(&mut self, function: TracedFn, site: &CodeSite, gdb: &mut GdbStub, thread: &str, files: &RunFiles) -> Result<()> {
         let mem = Self::ram(files)?;
         let gk = match self.view {
             Some(view) => GuestKernel { mem: &mem, info: self.info, view },
@@ -119,13 +121,30 @@ impl<'a> CaptureHandler<'a> {
                 gk
             }
         };
-        let args = (0..function.nargs()).map(|i| gdb.read_register(thread, &format!("x{i}"))).collect::<linux_harness::Result<Vec<u64>>>()?;
-        let lr = gdb.read_register(thread, "x30")?;
-        let sp = gdb.read_register(thread, "sp")?;
+        let mut args = Vec::with_capacity(function.nargs());
+        for at in site.params.iter().take(function.nargs()) {
+            args.push(match *at {
+                ParamAt::Reg(n) => Some(gdb.read_register(thread, &format!("x{n}"))?),
+                ParamAt::RegPlus(n, off) => Some(gdb.read_register(thread, &format!("x{n}"))?.wrapping_add(off as u64)),
+                ParamAt::Const(c) => Some(c),
+                ParamAt::Unknown => None,
+            });
+        }
+        args.resize(function.nargs(), None);
         let state = boot_state::read(&gk)?;
-        let caller = self.info.symbols.symbolize(lr.wrapping_sub(4));
-        self.trace.push(TracedCall { function, args, ret: None, caller, cpu: thread.to_string(), state });
-        self.breakpoints.add(lr, Purpose::TraceReturn { sp, index: self.trace.len() - 1 });
+        match &site.exit {
+            Exit::Call => {
+                let lr = gdb.read_register(thread, "x30")?;
+                let sp = gdb.read_register(thread, "sp")?;
+                let caller = self.info.symbols.symbolize(lr.wrapping_sub(4));
+                self.trace.push(TracedCall { function, args, ret: None, caller, cpu: thread.to_string(), state, inlined_into: None });
+                self.breakpoints.add(lr, Purpose::TraceReturn { sp, index: self.trace.len() - 1 });
+            }
+            Exit::Inlined { into, .. } => {
+                let caller = self.info.symbols.symbolize(site.entry);
+                self.trace.push(TracedCall { function, args, ret: None, caller, cpu: thread.to_string(), state, inlined_into: Some(into.clone()) });
+            }
+        }
         Ok(())
     }
 
@@ -160,8 +179,8 @@ impl<'a> CaptureHandler<'a> {
                     }
                 }
                 Purpose::TraceReturn { .. } => {}
-                Purpose::Traced(f) => {
-                    if let Err(e) = self.trace_entry(f, gdb, thread, files) {
+                Purpose::Traced(f, site) => {
+                    if let Err(e) = self.trace_entry(f, &site, gdb, thread, files) {
                         self.trace_error.get_or_insert(e);
                     }
                 }
@@ -190,10 +209,20 @@ impl<'a> CaptureHandler<'a> {
                     self.breakpoints.remove_all(|p| *p == Purpose::Stop(point.clone()));
                     self.capture(point, gdb, thread, files);
                 }
-                Purpose::StopAtReturn(point) => {
-                    self.breakpoints.remove_all(|p| *p == Purpose::StopAtReturn(point.clone()));
-                    let lr = gdb.read_register(thread, "x30")?;
-                    self.breakpoints.add(lr, Purpose::Returned(point));
+                Purpose::StopAtReturn(point, exit) => {
+                    self.breakpoints.remove_all(|p| matches!(p, Purpose::StopAtReturn(s, _) if *s == point));
+                    match exit {
+                        Exit::Call => {
+                            let lr = gdb.read_register(thread, "x30")?;
+                            self.breakpoints.add(lr, Purpose::Returned(point));
+                        }
+                        // The first end of the inlined code reached is its return.
+                        Exit::Inlined { ends, .. } => {
+                            for end in ends {
+                                self.breakpoints.add(end, Purpose::Returned(point.clone()));
+                            }
+                        }
+                    }
                 }
                 Purpose::Returned(point) => {
                     self.breakpoints.remove_all(|p| *p == Purpose::Returned(point.clone()));

@@ -21,6 +21,7 @@ use crate::error::{Context, Error, Result};
 use crate::linux_side::monitor_log::MonitorEvents;
 use crate::linux_side::ptdump::Ptdump;
 use crate::linux_side::ptdump_check::{compare, remerge, Mismatch};
+use crate::linux_side::code_sites::CodeSite;
 use crate::linux_side::{dwarf, LinuxSide};
 use crate::prepare::Prepared;
 use crate::named::Named;
@@ -46,6 +47,9 @@ pub struct Capture {
     pub warnings: usize,
     /// The call trace, in call order (empty unless tracing was asked for).
     pub trace: Vec<TracedCall>,
+    /// Traced functions this build has nowhere to stop in: no symbol, no clone, no
+    /// inlined instance (docs/call-tracing.md).
+    pub trace_gaps: Vec<String>,
     /// Stop point → how many traced calls had been made when it was read.
     pub trace_marks: BTreeMap<StopPoint, usize>,
     /// The EL2 monitor's event log at the end (monitor runs only).
@@ -77,15 +81,31 @@ impl Capture {
     }
 }
 
-/// The registry for `points` (and the traced functions, with `trace`).
-fn breakpoints(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Breakpoints> {
-    let syms = &p.kernel_info()?.symbols;
+/// The registry for `points` (and the traced functions, with `trace`), and what of the
+/// traced functions this build does not let the tracer see.
+fn breakpoints(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<(Breakpoints, Vec<String>)> {
+    let info = p.kernel_info()?;
+    let syms = &info.symbols;
     let mut b = Breakpoints::default();
+    let mut gaps = Vec::new();
     if trace {
         for &f in TracedFn::all() {
-            b.add(syms.get(f.symbol())?, Purpose::Traced(f));
+            let sites = info.sites(f.symbol(), f.nargs());
+            if sites.is_empty() {
+                gaps.push(format!("{f}: not in this build (no symbol, and no clone or inlined instance in the DWARF): its calls are not traced"));
+            }
+            for site in sites {
+                b.add(site.entry, Purpose::Traced(f, site));
+            }
         }
     }
+    let anchor_sites = |point: &StopPoint, f: &str| -> Result<Vec<CodeSite>> {
+        let sites = info.sites(f, 0);
+        if sites.is_empty() {
+            return Err(Error::Debuginfo(format!("checkpoint {point}: {f} is not in this build (no symbol, and no clone or inlined instance in the DWARF)")));
+        }
+        Ok(sites)
+    };
     for point in points {
         match point {
             StopPoint::Line { file, line } => {
@@ -94,8 +114,16 @@ fn breakpoints(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Breakp
                 }
             }
             StopPoint::Checkpoint(c) => match c.anchor() {
-                Anchor::Entry(f) => b.add(syms.get(f)?, Purpose::Stop(point.clone())),
-                Anchor::Return(f) => b.add(syms.get(f)?, Purpose::StopAtReturn(point.clone())),
+                Anchor::Entry(f) => {
+                    for site in anchor_sites(point, f)? {
+                        b.add(site.entry, Purpose::Stop(point.clone()));
+                    }
+                }
+                Anchor::Return(f) => {
+                    for site in anchor_sites(point, f)? {
+                        b.add(site.entry, Purpose::StopAtReturn(point.clone(), site.exit));
+                    }
+                }
                 Anchor::PtdumpWalk => {
                     b.add(syms.get("note_page_flush")?, Purpose::PtdumpWalkEnd);
                     // The walk runs alone (handler::WalkHold).
@@ -104,7 +132,7 @@ fn breakpoints(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Breakp
             },
         }
     }
-    Ok(b)
+    Ok((b, gaps))
 }
 
 /// The kernel failed before the boot was over (a panic, or an oops or BUG before a
@@ -131,7 +159,8 @@ pub fn capture(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Captur
 /// [`capture`], with a kernel failure as a result of its own.
 pub fn capture_or_kernel_failure(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<std::result::Result<Capture, KernelFailure>> {
     let info = p.kernel_info()?;
-    let mut handler = CaptureHandler::new(info, p.scenario.machine.qemu_ram_mib() << 20, p.scenario.machine.needs_monitor(), breakpoints(p, points, trace)?);
+    let (breakpoints, trace_gaps) = breakpoints(p, points, trace)?;
+    let mut handler = CaptureHandler::new(info, p.scenario.machine.qemu_ram_mib() << 20, p.scenario.machine.needs_monitor(), breakpoints);
     let req = p.boot_request(EndAction::Wait);
     let boot = boot_with(&req, Some(&mut handler)).with_context(|| format!("{}: booting", p.file.display()))?;
     if boot.outcome != BootOutcome::Booted {
@@ -139,7 +168,7 @@ pub fn capture_or_kernel_failure(p: &Prepared, points: &[StopPoint], trace: bool
             // What was read before the kernel failed: checkpoints, calls, the monitor.
             let monitor = boot.guest.as_ref().and_then(|g| g.monitor_log()).and_then(|l| l.ok()).and_then(|l| l.view().ok().map(|v| MonitorEvents::from_view(&v)));
             let sides = std::mem::take(&mut handler.sides).into_iter().filter_map(|(point, side)| side.ok().map(|s| (point, s))).collect();
-            let read = assemble(handler, &boot, sides, monitor, None);
+            let read = assemble(handler, &boot, sides, monitor, None, trace_gaps);
             return Ok(Err(KernelFailure { summary, read }));
         }
         return Err(Error::Capture(format!("{}: the guest did not boot: {}", p.file.display(), boot.outcome.summary())));
@@ -169,11 +198,11 @@ pub fn capture_or_kernel_failure(p: &Prepared, points: &[StopPoint], trace: bool
         }
         None => None,
     };
-    Ok(Ok(assemble(handler, &boot, sides, monitor, ptdump)))
+    Ok(Ok(assemble(handler, &boot, sides, monitor, ptdump, trace_gaps)))
 }
 
 /// A capture from what the handler recorded during `boot` and what was read after it.
-fn assemble(handler: CaptureHandler, boot: &linux_harness::Boot, sides: BTreeMap<StopPoint, LinuxSide>, monitor: Option<MonitorEvents>, ptdump: Option<PtdumpCheck>) -> Capture {
+fn assemble(handler: CaptureHandler, boot: &linux_harness::Boot, sides: BTreeMap<StopPoint, LinuxSide>, monitor: Option<MonitorEvents>, ptdump: Option<PtdumpCheck>, trace_gaps: Vec<String>) -> Capture {
     Capture {
         sides,
         order: handler.order,
@@ -182,6 +211,7 @@ fn assemble(handler: CaptureHandler, boot: &linux_harness::Boot, sides: BTreeMap
         console: boot.console.clone(),
         warnings: boot.warnings.len(),
         trace: handler.trace,
+        trace_gaps,
         trace_marks: handler.trace_marks,
         monitor,
         log_marks: handler.log_marks,

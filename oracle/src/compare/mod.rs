@@ -70,6 +70,9 @@ pub struct Outcome {
     pub capture: Option<Capture>,
     /// The model's answer to each traced call (by trace index).
     pub answers: Vec<Option<i32>>,
+    /// What the tracer could not see in this build, and calls the model could not
+    /// replay for it (docs/call-tracing.md).
+    pub trace_gaps: Vec<String>,
     /// The scenario, when its file could be read.
     pub scenario: Option<crate::scenario::Scenario>,
     /// The kernel booted, when it was built.
@@ -91,6 +94,29 @@ impl Outcome {
     pub fn mismatched_functions(&self) -> Vec<TracedFn> {
         self.calls().iter().filter(|c| c.mismatch()).map(|c| c.call.function).collect()
     }
+}
+
+/// Calls recorded with arguments this build's DWARF does not locate, one line per
+/// function, site and set of missing arguments.
+fn unlocated_arguments(trace: &[TracedCall]) -> Vec<String> {
+    let mut groups: Vec<(TracedFn, &str, Vec<usize>, usize)> = Vec::new();
+    for call in trace {
+        let missing: Vec<usize> = call.args.iter().enumerate().filter(|(_, a)| a.is_none()).map(|(i, _)| i).collect();
+        if missing.is_empty() {
+            continue;
+        }
+        match groups.iter_mut().find(|g| g.0 == call.function && g.1 == call.caller && g.2 == missing) {
+            Some(g) => g.3 += 1,
+            None => groups.push((call.function, &call.caller, missing, 1)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(f, at, missing, n)| {
+            let list: Vec<String> = missing.iter().map(usize::to_string).collect();
+            format!("{n} call(s) of {f} at {at}: argument(s) {} (from 0) not located by the DWARF at the entry, shown as ?", list.join(", "))
+        })
+        .collect()
 }
 
 /// `trace` with the model's `answers` beside it.
@@ -184,6 +210,7 @@ pub fn infrastructure_failure(file: &Path, name: &str, e: Error) -> Outcome {
         kernel_warnings: 0,
         capture: None,
         answers: vec![],
+        trace_gaps: vec![],
         scenario: None,
         kernel: None,
         seconds: 0.0,
@@ -203,6 +230,7 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
                 verdict: Verdict::KernelFailure(why),
                 checkpoints: vec![],
                 kernel_warnings: capture.warnings,
+                trace_gaps: capture.trace_gaps.clone(),
                 capture: Some(capture),
                 answers: vec![],
                 scenario: Some(p.scenario.clone()),
@@ -231,8 +259,15 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
     if judged(&c.capture.trace, &c.replay.answers).iter().any(JudgedCall::mismatch) && verdict.as_expected() {
         verdict = Verdict::UnexpectedDivergence;
     }
+    let mut trace_gaps = c.capture.trace_gaps.clone();
+    trace_gaps.extend(unlocated_arguments(&c.capture.trace));
+    for &i in &c.replay.unreplayable {
+        let call = &c.capture.trace[i];
+        trace_gaps.push(format!("call #{i} {}({}) at {}: arguments not located in this build, not replayed by the model", call.function, call.args_text().join(", "), call.caller));
+    }
     Outcome { file: p.file.clone(), name: p.scenario.name.clone(), verdict, checkpoints: c.checkpoints, kernel_warnings, capture: Some(c.capture),
         answers: c.replay.answers,
+        trace_gaps,
         scenario: Some(p.scenario.clone()),
         kernel: Some(p.kernel_build()),
         seconds: 0.0,

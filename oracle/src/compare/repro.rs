@@ -174,6 +174,7 @@ mod tests {
             kernel_warnings: warnings,
             capture: None,
             answers: vec![],
+            trace_gaps: vec![],
             scenario: None,
             kernel: None,
             seconds: 0.0,

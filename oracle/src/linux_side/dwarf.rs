@@ -37,10 +37,10 @@ pub fn layouts(vmlinux: &Path, cache: &Path, names: &[&str]) -> Result<HashMap<S
     Ok(found)
 }
 
-type Dwarf<'a> = gimli::Dwarf<EndianSlice<'a, LittleEndian>>;
+pub(crate) type Dwarf<'a> = gimli::Dwarf<EndianSlice<'a, LittleEndian>>;
 
 /// Runs `f` on the DWARF of `vmlinux` (sections located with goblin).
-fn with_dwarf<T>(vmlinux: &Path, f: impl FnOnce(&Dwarf<'_>) -> Result<T>) -> Result<T> {
+pub(crate) fn with_dwarf<T>(vmlinux: &Path, f: impl FnOnce(&Dwarf<'_>) -> Result<T>) -> Result<T> {
     let bytes = std::fs::read(vmlinux).with_context(|| format!("reading {}", vmlinux.display()))?;
     let elf = goblin::elf::Elf::parse(&bytes).with_context(|| format!("parsing {}", vmlinux.display()))?;
     let section = |id: gimli::SectionId| -> Result<EndianSlice<'_, LittleEndian>, gimli::Error> {
@@ -113,7 +113,7 @@ fn layouts_in(dwarf: &Dwarf<'_>, vmlinux: &Path, names: &[&str]) -> Result<HashM
     Ok(found)
 }
 
-fn attr_name<R: gimli::Reader>(dwarf: &gimli::Dwarf<R>, unit: &gimli::Unit<R>, entry: &gimli::DebuggingInformationEntry<R>) -> Result<Option<String>> {
+pub(crate) fn attr_name<R: gimli::Reader>(dwarf: &gimli::Dwarf<R>, unit: &gimli::Unit<R>, entry: &gimli::DebuggingInformationEntry<R>) -> Result<Option<String>> {
     match entry.attr_value(gimli::DW_AT_name)? {
         Some(v) => Ok(Some(dwarf.attr_string(unit, v)?.to_string_lossy()?.into_owned())),
         None => Ok(None),

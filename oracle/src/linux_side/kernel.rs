@@ -11,6 +11,7 @@ use rust_impl::address::{PhysAddr, VirtAddr};
 use rust_impl::granule::Granule;
 
 use crate::error::{Context, Error, Result};
+use crate::linux_side::code_sites::{self, CodeSite, CodeSites, Exit, ParamAt};
 use crate::linux_side::dwarf::{self, StructLayout};
 use crate::linux_side::guest_memory::GuestMemory;
 use crate::linux_side::kernel_view::KernelView;
@@ -63,6 +64,9 @@ pub struct KernelInfo {
     pub va_bits: u32,
     /// The first bytes of the Image (its header): how the Image is found in guest RAM.
     pub image_head: Vec<u8>,
+    /// Where the traced and checkpoint functions run besides their symbols (clones,
+    /// inlined instances).
+    pub code_sites: CodeSites,
 }
 
 impl KernelInfo {
@@ -80,7 +84,31 @@ impl KernelInfo {
         std::fs::File::open(&kernel.image)
             .and_then(|f| f.take(256).read_to_end(&mut image_head))
             .map_err(|e| Error::io(format!("reading {}", kernel.image.display()), e))?;
-        Ok(KernelInfo { config, symbols, layouts, granule, va_bits, image_head })
+        let functions = crate::timeline::traced_and_anchor_functions();
+        let code_sites = code_sites::code_sites(&kernel.vmlinux, &kernel.dir.join("code-sites.json"), &functions)?;
+        Ok(KernelInfo { config, symbols, layouts, granule, va_bits, image_head, code_sites })
+    }
+
+    /// Every place `function` runs in this build: its symbol, as a call with its first
+    /// `nargs` arguments in x0.. (the procedure call standard), then the DWARF's other
+    /// sites in the symbol's compile unit: compiler clones (`function.constprop.0`, ...)
+    /// and instances inlined into other functions. Without a symbol, every clone and
+    /// inlined instance of the name. Empty when the build has none of them.
+    pub fn sites(&self, function: &str, nargs: usize) -> Vec<CodeSite> {
+        let symbol = self.symbols.get(function).ok();
+        let dwarf_sites = self.code_sites.get(function).map(Vec::as_slice).unwrap_or_default();
+        let home = symbol.and_then(|entry| dwarf_sites.iter().find(|s| s.entry == entry)).map(|s| s.unit.as_str());
+        let is_clone = |entry: u64| {
+            let name = self.symbols.symbolize(entry);
+            name.starts_with(&format!("{function}.")) && name.ends_with("+0x0")
+        };
+        let plain = symbol.map(|entry| CodeSite { entry, unit: home.unwrap_or_default().to_string(), exit: Exit::Call, params: (0..nargs as u16).map(ParamAt::Reg).collect() });
+        let others = dwarf_sites
+            .iter()
+            .filter(|s| Some(s.entry) != symbol && home.is_none_or(|h| s.unit == h))
+            .filter(|s| s.is_inlined() || is_clone(s.entry))
+            .cloned();
+        plain.into_iter().chain(others).collect()
     }
 
     /// The layout of `name` (loaded by [`KernelInfo::load`]).

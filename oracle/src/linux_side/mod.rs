@@ -4,6 +4,7 @@
 //! the inputs the model takes from the guest (docs/observed-inputs.md).
 
 pub mod boot_state;
+pub mod code_sites;
 pub mod cpu_regs;
 pub mod dwarf;
 pub mod guest_memory;

@@ -66,6 +66,9 @@ pub struct Replay {
     /// The model's return code for each traced call it decides, by trace index (`None`
     /// for calls it does not replay).
     pub answers: Vec<Option<i32>>,
+    /// Calls the model should replay but cannot, because this build's DWARF does not
+    /// locate their arguments (inlined instances), by trace index.
+    pub unreplayable: Vec<usize>,
 }
 
 impl Replay {
@@ -139,6 +142,7 @@ struct Run<'a> {
     /// How many of them the model has applied.
     applied: usize,
     answers: Vec<Option<i32>>,
+    unreplayable: Vec<usize>,
     kfence_va: Option<(VirtAddr, u64)>,
     /// KFENCE object pages the model has protected because their object was freed.
     freed_protected: BTreeSet<PhysAddr>,
@@ -160,7 +164,12 @@ impl Run<'_> {
             }
             self.applied += 1;
             let state = self.boot_state_at(&call.state);
-            let (addr, numpages) = (VirtAddr(call.args[0]), call.args[1] as u32);
+            let Some((addr, numpages)) = call.first_two() else {
+                self.steps.push(format!("{}({}) from {}: arguments not located in this build, not replayed", call.function, call.args_text().join(", "), call.caller));
+                self.unreplayable.push(index);
+                continue;
+            };
+            let (addr, numpages) = (VirtAddr(addr), numpages as u32);
             let ret = if call.function == TracedFn::SetMemoryDecrypted {
                 self.mmu.set_memory_decrypted(&state, &mut self.rsi, addr, numpages)
             } else {
@@ -289,13 +298,18 @@ pub fn replay(p: &BootParams, stops: &[ReplayStop], trace: &[TracedCall], overri
     let policy = inputs.policy();
     let kfence_va = first.kfence.as_ref().filter(|_| early_pool).map(|k| (mmu.lm(k.pa), k.size));
     let mut answers = vec![None; trace.len()];
+    let mut unreplayable = Vec::new();
     // The split gate answers each traced split call on the map as map_mem left it (a
     // split there can only succeed or run out of memory), in the boot state of the call.
     for (i, call) in trace.iter().enumerate().filter(|(_, c)| c.function == TracedFn::SplitKernelLeafMapping) {
         let kfence = first.kfence.as_ref().map(|k| (mmu.lm(k.pa), k.size));
         let state = boot_state_at(&call.state, requires, policy, p, kfence, overrides.forget_finalisation);
+        let Some((start, end)) = call.first_two() else {
+            unreplayable.push(i);
+            continue;
+        };
         let mut m = mmu.clone();
-        answers[i] = Some(ret_code(m.split_kernel_leaf_mapping(&state, VirtAddr(call.args[0]), VirtAddr(call.args[1]))));
+        answers[i] = Some(ret_code(m.split_kernel_leaf_mapping(&state, VirtAddr(start), VirtAddr(end))));
     }
     let mut boot = BootState::at_map_mem(requires, policy);
     // arm64_rsi_init() finds the realm after map_mem (arch/arm64/kernel/setup.c:355).
@@ -315,6 +329,7 @@ pub fn replay(p: &BootParams, stops: &[ReplayStop], trace: &[TracedCall], overri
         enc_dec: trace.iter().enumerate().filter(|(_, c)| c.function.is_enc_dec()).collect(),
         applied: 0,
         answers,
+        unreplayable,
         kfence_va,
         freed_protected: BTreeSet::new(),
     };
@@ -340,5 +355,7 @@ pub fn replay(p: &BootParams, stops: &[ReplayStop], trace: &[TracedCall], overri
             }
         }
     }
-    Ok(Replay { at, answers: run.answers })
+    let mut unreplayable = run.unreplayable;
+    unreplayable.sort_unstable();
+    Ok(Replay { at, answers: run.answers, unreplayable })
 }

@@ -16,8 +16,8 @@ pub fn errno_name(v: i32) -> String {
 /// `function(args) = ret from caller on cpu [boot state]`, then the model's verdict.
 pub fn call_line(j: &JudgedCall<'_>) -> String {
     let c = j.call;
-    let args: Vec<String> = c.args.iter().map(|a| format!("{a:#x}")).collect();
-    let ret = c.ret.map(errno_name).unwrap_or_else(|| "(no return)".into());
+    let args = c.args_text();
+    let ret = c.ret_text(errno_name);
     let mut s = format!(
         "{}({}) = {ret} from {} on {} [page_alloc_available={} online={} caps_finalized={}]",
         c.function,

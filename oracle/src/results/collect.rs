@@ -46,7 +46,7 @@ pub fn scenario_result(o: &Outcome) -> ScenarioResult {
             let t = j.call;
             CallData {
                 function: t.function.symbol().to_string(),
-                args: t.args.iter().map(|a| format!("{a:#x}")).collect(),
+                args: t.args_text(),
                 ret: t.ret,
                 model_ret: j.model_ret,
                 mismatch: j.mismatch(),
@@ -85,6 +85,7 @@ pub fn scenario_result(o: &Outcome) -> ScenarioResult {
         kernel_warnings: o.capture.as_ref().map(|c| linux_harness::console::warnings(&c.console).into_iter().map(|w| w.text).collect()).unwrap_or_default(),
         checkpoints,
         calls,
+        trace_gaps: o.trace_gaps.clone(),
         monitor,
     }
 }

@@ -103,6 +103,11 @@ pub struct ScenarioResult {
     pub kernel_warnings: Vec<String>,
     pub checkpoints: Vec<CheckpointData>,
     pub calls: Vec<CallData>,
+    /// What this kernel build kept from the call tracer or the model's replay (a traced
+    /// function with nowhere to stop, an inlined call whose arguments the DWARF does not
+    /// locate); the verdict is computed from what was seen.
+    #[serde(default)]
+    pub trace_gaps: Vec<String>,
     pub monitor: Option<MonitorData>,
 }
 
@@ -236,6 +241,7 @@ pub(crate) mod sample {
             kernel: None,
             seconds: 1.5,
             kernel_warnings: vec![],
+            trace_gaps: vec![],
             checkpoints: vec![CheckpointData {
                 checkpoint: "end-of-boot".into(),
                 deterministic: true,

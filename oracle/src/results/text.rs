@@ -34,6 +34,10 @@ pub fn scenario(o: &ScenarioResult, verbose: bool) -> String {
         ),
     };
     let _ = writeln!(s, "{:28} {:26} {detail}", o.scenario, o.verdict);
+    // Shown whatever the verdict: a verdict on a build the tracer could not fully see.
+    for gap in &o.trace_gaps {
+        let _ = writeln!(s, "  tracing: {gap}");
+    }
     if o.as_expected && !verbose {
         return s;
     }

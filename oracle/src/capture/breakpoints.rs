@@ -105,7 +105,7 @@ mod tests {
     fn an_address_stays_while_any_purpose_needs_it() {
         let mut b = Breakpoints::default();
         let cp = StopPoint::Checkpoint(Checkpoint::MemInit);
-        let site = CodeSite { entry: 0x10, exit: Exit::Call, params: vec![] };
+        let site = CodeSite { entry: 0x10, unit: String::new(), exit: Exit::Call, params: vec![] };
         b.add(0x10, Purpose::Traced(TracedFn::SetMemoryValid, site.clone()));
         b.add(0x10, Purpose::Returned(cp.clone()));
         b.add(0x20, Purpose::Stop(cp.clone()));

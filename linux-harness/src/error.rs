@@ -8,6 +8,12 @@ pub enum Error {
     /// Something set-up should have provided is missing.
     #[error("{what} is missing ({path}); run `cargo xtask setup`")]
     NotSetUp { what: &'static str, path: PathBuf },
+    /// The cached tree of a Debian source is another version than its pin.
+    #[error("kernel source {package}: the cache holds {cached} ({tree}), the pin is {pinned}; `cargo xtask setup` fetches the pinned version")]
+    SourceVersion { package: String, pinned: String, cached: String, tree: PathBuf },
+    /// The archive does not serve (any more) the version a source is pinned to.
+    #[error("the Debian archive no longer serves {package} {version} (it serves: {}); `oracle pin debian:{package}` moves the pin to the newest it serves, rebuilds and leaves the snapshot changes for review", if served.is_empty() { "nothing".to_string() } else { served.join(", ") })]
+    NotServed { package: String, version: String, served: Vec<String> },
     /// A patch of a series does not apply to the tree it was given.
     #[error("patch {patch} does not apply: {file}: {detail}")]
     PatchDoesNotApply { patch: PathBuf, file: String, detail: String },

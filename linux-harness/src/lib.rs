@@ -17,6 +17,7 @@ mod cmd;
 mod error;
 pub mod gdbstub;
 pub mod initramfs;
+pub mod lock;
 pub mod machine;
 pub mod monitor;
 pub mod paths;

@@ -25,13 +25,46 @@ pub struct KernelSource {
     pub id: String,
 }
 
-/// Parses a scenario's `kernel.source` (`debian:linux-source-7.3`) into the package name.
+/// Parses a scenario's `kernel.source` (`debian:linux-source-7.3`, or pinned to an exact
+/// Debian version: `debian:linux-source-7.3=7.3.4-1~bpo13+1`) into the package name.
 pub fn debian_package(spec: &str) -> Option<&str> {
-    let pkg = spec.strip_prefix("debian:")?;
+    let rest = spec.strip_prefix("debian:")?;
+    let (pkg, version) = match rest.split_once('=') {
+        Some((p, v)) => (p, Some(v)),
+        None => (rest, None),
+    };
     let ok = pkg.starts_with("linux-source-")
         && pkg.len() > "linux-source-".len()
-        && pkg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        && pkg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && version.is_none_or(debian_version_ok);
     ok.then_some(pkg)
+}
+
+/// The exact Debian version a source spec is pinned to (`debian:PKG=VERSION`).
+pub fn debian_version(spec: &str) -> Option<&str> {
+    debian_package(spec)?;
+    spec.split_once('=').map(|(_, v)| v)
+}
+
+/// Whether `v` is a Debian version as `apt-get download PKG=VERSION` takes it.
+pub(crate) fn debian_version_ok(v: &str) -> bool {
+    v.starts_with(|c: char| c.is_ascii_digit()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b".+~-:".contains(&b))
+}
+
+/// The versions of `package` the configured archive serves, newest first
+/// (`apt-cache madison`).
+pub fn served_versions(package: &str) -> Result<Vec<String>> {
+    let out = run(Command::new("apt-cache").arg("madison").arg(package))?;
+    let mut versions: Vec<String> = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut cols = line.split('|').map(str::trim);
+        if let (Some(p), Some(v)) = (cols.next(), cols.next()) {
+            if p == package && !versions.iter().any(|x| x == v) {
+                versions.push(v.to_string());
+            }
+        }
+    }
+    Ok(versions)
 }
 
 fn tree_path(package: &str) -> PathBuf {
@@ -54,7 +87,14 @@ impl KernelSource {
         let id_file = tree.join(".git").join(SOURCE_ID_FILE);
         let id = fs::read_to_string(&id_file)
             .map_err(|_| Error::NotSetUp { what: "kernel source", path: tree.clone() })?;
-        Ok(KernelSource { package: package.to_string(), tree, id: id.trim().to_string() })
+        let id = id.trim().to_string();
+        if let Some(pinned) = debian_version(spec) {
+            let cached = id.strip_prefix(package).unwrap_or(&id).trim();
+            if cached != pinned {
+                return Err(Error::SourceVersion { package: package.to_string(), pinned: pinned.to_string(), cached: cached.to_string(), tree });
+            }
+        }
+        Ok(KernelSource { package: package.to_string(), tree, id })
     }
 
     /// Fetches and unpacks the source unless it is already there.
@@ -74,9 +114,23 @@ impl KernelSource {
             .prefix(".fetch-")
             .tempdir_in(&sources)
             .context(|| format!("creating a work directory in {}", sources.display()))?;
-        let bar = crate::progress::spinner(&format!("fetching {package}"));
+        let pinned = debian_version(spec);
+        let bar = crate::progress::spinner(&format!("fetching {package}{}", pinned.map(|v| format!(" {v}")).unwrap_or_default()));
         bar.set_message("apt-get download");
-        run(Command::new("apt-get").arg("download").arg(package).current_dir(work.path()))?;
+        let what = match pinned {
+            Some(v) => format!("{package}={v}"),
+            None => package.to_string(),
+        };
+        if let Err(e) = run(Command::new("apt-get").arg("download").arg(&what).current_dir(work.path())) {
+            bar.finish_and_clear();
+            return Err(match pinned {
+                Some(version) => match served_versions(package) {
+                    Ok(served) if !served.iter().any(|s| s == version) => Error::NotServed { package: package.to_string(), version: version.to_string(), served },
+                    _ => e,
+                },
+                None => e,
+            });
+        }
         let deb = find_with_suffix(work.path(), ".deb")?;
         let version = run(Command::new("dpkg-deb").arg("-f").arg(&deb).arg("Version"))?;
         let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
@@ -91,6 +145,12 @@ impl KernelSource {
         let id = format!("{package} {version}");
         track(&tree, &id)?;
         let dest = tree_path(package);
+        // Another version of the package (a moved pin): out of the way, into the work
+        // directory that is removed below.
+        if dest.exists() {
+            let old = work.path().join("replaced");
+            fs::rename(&dest, &old).context(|| format!("moving the previous {} out of the way", dest.display()))?;
+        }
         fs::rename(&tree, &dest).context(|| format!("moving the tree to {}", dest.display()))?;
         bar.finish_and_clear();
         Ok((KernelSource { package: package.to_string(), tree: dest, id }, true))
@@ -140,7 +200,7 @@ pub(crate) fn git(tree: &Path, args: &[&str]) -> Result<std::process::Output> {
 
 #[cfg(test)]
 mod tests {
-    use super::debian_package;
+    use super::{debian_package, debian_version};
 
     #[test]
     fn source_spec() {
@@ -149,5 +209,10 @@ mod tests {
         assert_eq!(debian_package("debian:linux-source-"), None);
         assert_eq!(debian_package("debian:linux-source-7.3;rm"), None);
         assert_eq!(debian_package("debian:bash"), None);
+        assert_eq!(debian_package("debian:linux-source-7.3=7.3.4-1~bpo13+1"), Some("linux-source-7.3"));
+        assert_eq!(debian_version("debian:linux-source-7.3=7.3.4-1~bpo13+1"), Some("7.3.4-1~bpo13+1"));
+        assert_eq!(debian_version("debian:linux-source-7.3"), None);
+        assert_eq!(debian_package("debian:linux-source-7.3="), None);
+        assert_eq!(debian_package("debian:linux-source-7.3=7.3 rm"), None);
     }
 }

@@ -11,7 +11,7 @@ use linux_harness::cache::{self, GcReport, GcRequest, Listing};
 use crate::error::{Context, Error, Result};
 use crate::scenario::files::json_files;
 use crate::scenario::reported::Entry;
-use crate::scenario::{corpus_root, project_corpora, Scenario};
+use crate::scenario::{project_corpora, Scenario};
 
 /// The corpus folders whose kernels are needed when none are named.
 pub fn default_corpora() -> Vec<PathBuf> {
@@ -59,7 +59,7 @@ pub fn needed(corpus: &[PathBuf]) -> Result<Needed> {
     let mut needed = Needed::default();
     for file in json_files(corpus)? {
         for (label, scenario) in scenarios_in(&file)? {
-            let variant = scenario.kernel.resolve(&corpus_root(&file));
+            let variant = crate::prepare::variant_of(&file, &scenario.kernel)?;
             let (family, key) = variant_keys(&variant)
                 .with_context(|| format!("{label}: cannot tell which cached kernel it needs"))?;
             needed.kernels.entry(key).or_default().push(label.clone());

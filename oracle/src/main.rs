@@ -68,6 +68,11 @@ enum Command {
     /// an insta .snap.new for each that changed (`cargo insta review` shows and accepts
     /// them). Exit 0 nothing changed, 1 something did, 2 an error.
     Snapshot(commands::snapshot::Args),
+    /// Move a Debian kernel source's pin in the corpus's kernels.lock (to the newest
+    /// version the archive serves, or --version), fetch it, rebuild and review the
+    /// snapshots of the scenarios built from it. Exit 0 nothing changed, 1 snapshots
+    /// changed (review them), 2 an error.
+    Pin(commands::pin::Args),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +94,7 @@ fn main() -> ExitCode {
         Command::CompareRuns(a) => commands::compare_runs::run(a),
         Command::Merge(a) => commands::merge::run(a),
         Command::Snapshot(a) => commands::snapshot::run(a),
+        Command::Pin(a) => commands::pin::run(a),
     };
     // A Ctrl-C or SIGTERM that cut the command short ends it with 130, from its handler.
     linux_harness::reaper::wait_if_interrupted();

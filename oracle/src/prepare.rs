@@ -129,10 +129,31 @@ pub fn prepare_changed(file: &Path, change: &Change) -> Result<Prepared> {
     prepare_scenario(file, scenario, &change.series)
 }
 
+/// The kernel variant of a scenario read from `file`: names resolved against its corpus,
+/// and a Debian source pinned to the exact version of that corpus's `kernels.lock`
+/// (this project's when the corpus has none).
+pub fn variant_of(file: &Path, kernel: &linux_harness::build::KernelSpec) -> Result<linux_harness::KernelVariant> {
+    let root = corpus_root(file);
+    let mut variant = kernel.resolve(&root);
+    let lock = kernels_lock(&root)?;
+    variant.source = lock.pin(&variant.source).with_context(|| format!("{}: kernel.source", file.display()))?;
+    Ok(variant)
+}
+
+/// The kernel-source lock of the corpus at `root` (this project's when it has none).
+pub fn kernels_lock(root: &Path) -> Result<linux_harness::lock::KernelsLock> {
+    let own = root.join(KERNELS_LOCK);
+    let path = if own.exists() { own } else { crate::scenario::project_corpora().join(KERNELS_LOCK) };
+    Ok(linux_harness::lock::KernelsLock::load(&path)?)
+}
+
+/// The lock's file name in a corpus folder.
+pub const KERNELS_LOCK: &str = "kernels.lock";
+
 /// Builds what `scenario` needs; `file` is where it was read from (names in it resolve
 /// against that file's corpus, and messages name it).
 pub fn prepare_scenario(file: &Path, scenario: Scenario, extra_series: &[PathBuf]) -> Result<Prepared> {
-    let mut variant = scenario.kernel.resolve(&corpus_root(file));
+    let mut variant = variant_of(file, &scenario.kernel)?;
     // Patches are applied from inside the source tree: a series named relative to
     // where the user stands is made absolute first.
     let extra_series: Vec<PathBuf> = extra_series.iter().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())).collect();

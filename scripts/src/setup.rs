@@ -70,8 +70,15 @@ fn lists_fresh() -> bool {
     })
 }
 
-/// Kernel sources the corpus builds from.
+/// Kernel sources the corpus builds from (at the versions `corpora/kernels.lock` pins).
 const KERNEL_SOURCES: &[&str] = &["debian:linux-source-7.3"];
+
+/// [`KERNEL_SOURCES`], each pinned to its version in `corpora/kernels.lock`.
+fn pinned_sources() -> Result<Vec<String>> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/kernels.lock");
+    let lock = linux_harness::lock::KernelsLock::load(&path)?;
+    KERNEL_SOURCES.iter().map(|spec| Ok(lock.pin(spec)?)).collect()
+}
 
 fn installed_version(sh: &Shell, package: &str) -> Option<String> {
     let format = "${Status}|${Version}";
@@ -114,7 +121,8 @@ pub fn setup(sh: &Shell) -> Result<()> {
         && std::fs::read_to_string(PIN_FILE).is_ok_and(|s| s == PIN);
     let missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| installed_version(sh, p).is_none()).collect();
     let need_qemu = !qemu_ok(sh);
-    let need_source = KERNEL_SOURCES.iter().any(|spec| KernelSource::locate(spec).is_err());
+    let sources = pinned_sources()?;
+    let need_source = sources.iter().any(|spec| KernelSource::locate(spec).is_err());
     let mut updated = false;
     if !apt_config_ok || !missing.is_empty() || need_qemu || need_source {
         if !apt_config_ok {
@@ -157,7 +165,7 @@ pub fn setup(sh: &Shell) -> Result<()> {
         }
     }
 
-    for spec in KERNEL_SOURCES {
+    for spec in &sources {
         let fetch = || KernelSource::fetch(spec).with_context(|| format!("setup could not fetch the kernel source {spec} (`apt-get download`)"));
         let (source, fetched) = match fetch() {
             // Lists that looked fresh may still predate the archive's current upload.

@@ -11,6 +11,7 @@ pub mod determinism;
 pub mod dump;
 pub mod merge;
 pub mod model;
+pub mod pin;
 pub mod progress;
 pub mod repro;
 pub mod run;

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::capture::boot_events::BootEvent;
 use crate::capture::stop_point::StopPoint;
 use crate::linux_side::code_sites::{CodeSite, Exit};
 use crate::timeline::TracedFn;
@@ -16,6 +17,8 @@ pub enum Purpose {
     /// stack), which may return on another vCPU than it called from: a call that sleeps
     /// (a mutex in the split path) can migrate.
     TraceReturn { sp: u64, index: usize },
+    /// A boot event that changes the split gate's state.
+    BootEvent(BootEvent),
     /// A traced function's entry, at one of its sites in this build.
     Traced(TracedFn, CodeSite),
     /// The kernel's ptdump walk starts: from here only the walking vCPU runs.
@@ -43,6 +46,7 @@ impl Purpose {
     fn rank(&self) -> u8 {
         match self {
             Purpose::TraceReturn { .. } => 0,
+            Purpose::BootEvent(_) => 1,
             Purpose::Traced(..) => 1,
             Purpose::PtdumpWalkStart | Purpose::PtdumpWalkReads => 2,
             Purpose::PtdumpWalkEnd => 3,

@@ -10,6 +10,7 @@ use linux_harness::gdbstub::{GdbStub, StopReply};
 use linux_harness::qemu::{RunFiles, VIRT_RAM_BASE};
 use rust_impl::address::PhysAddr;
 
+use crate::capture::boot_events::{BootEvent, EventAt};
 use crate::capture::breakpoints::{Breakpoints, Purpose};
 use crate::capture::stop_point::StopPoint;
 use crate::capture::trace::TracedCall;
@@ -59,6 +60,7 @@ pub struct CaptureHandler<'a> {
     pub trace: Vec<TracedCall>,
     pub trace_marks: BTreeMap<StopPoint, usize>,
     pub log_marks: BTreeMap<StopPoint, u32>,
+    pub boot_events: Vec<EventAt>,
     pub ptdump_walks: usize,
     /// Where the kernel is, once known (for reading boot-state variables).
     view: Option<KernelView>,
@@ -79,6 +81,7 @@ impl<'a> CaptureHandler<'a> {
             trace: Vec::new(),
             trace_marks: BTreeMap::new(),
             log_marks: BTreeMap::new(),
+            boot_events: Vec::new(),
             ptdump_walks: 0,
             view: None,
             trace_error: None,
@@ -137,12 +140,12 @@ impl<'a> CaptureHandler<'a> {
                 let lr = gdb.read_register(thread, "x30")?;
                 let sp = gdb.read_register(thread, "sp")?;
                 let caller = self.info.symbols.symbolize(lr.wrapping_sub(4));
-                self.trace.push(TracedCall { function, args, ret: None, caller, cpu: thread.to_string(), state, inlined_into: None });
+                self.trace.push(TracedCall { function, args, ret: None, caller, cpu: thread.to_string(), state, timeline: state, inlined_into: None });
                 self.breakpoints.add(lr, Purpose::TraceReturn { sp, index: self.trace.len() - 1 });
             }
             Exit::Inlined { into, .. } => {
                 let caller = self.info.symbols.symbolize(site.entry);
-                self.trace.push(TracedCall { function, args, ret: None, caller, cpu: thread.to_string(), state, inlined_into: Some(into.clone()) });
+                self.trace.push(TracedCall { function, args, ret: None, caller, cpu: thread.to_string(), state, timeline: state, inlined_into: Some(into.clone()) });
             }
         }
         Ok(())
@@ -183,6 +186,15 @@ impl<'a> CaptureHandler<'a> {
                     if let Err(e) = self.trace_entry(f, &site, gdb, thread, files) {
                         self.trace_error.get_or_insert(e);
                     }
+                }
+                Purpose::BootEvent(event) => {
+                    let cpu = match event {
+                        // set_cpu_online(cpu, online): only bringing a CPU online counts.
+                        BootEvent::CpuOnline if gdb.read_register(thread, "x1")? & 0xff == 0 => continue,
+                        BootEvent::CpuOnline => Some(gdb.read_register(thread, "x0")? & 0xffff_ffff),
+                        _ => None,
+                    };
+                    self.boot_events.push(EventAt { event, mark: self.trace.len(), cpu });
                 }
                 Purpose::PtdumpWalkStart => self.hold_for_walk(gdb, thread)?,
                 Purpose::IdleHold => {

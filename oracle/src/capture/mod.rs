@@ -7,6 +7,7 @@
 //! walk, which runs with every other vCPU held (docs/walker.md). With tracing, every call
 //! of the traced functions is recorded. The result is an immutable observation.
 
+pub mod boot_events;
 pub mod breakpoints;
 pub mod handler;
 pub mod stop_point;
@@ -26,6 +27,7 @@ use crate::linux_side::{dwarf, LinuxSide};
 use crate::prepare::Prepared;
 use crate::named::Named;
 use crate::timeline::{Anchor, Checkpoint, TracedFn};
+use boot_events::BootEvent;
 use breakpoints::{Breakpoints, Purpose};
 use handler::CaptureHandler;
 pub use stop_point::StopPoint;
@@ -47,6 +49,10 @@ pub struct Capture {
     pub warnings: usize,
     /// The call trace, in call order (empty unless tracing was asked for).
     pub trace: Vec<TracedCall>,
+    /// The boot events that open the split gate's windows, as they happened (traced
+    /// boots only), and those this build has nowhere to see.
+    pub boot_events: Vec<boot_events::EventAt>,
+    pub unobserved_events: Vec<boot_events::BootEvent>,
     /// Traced functions this build has nowhere to stop in: no symbol, no clone, no
     /// inlined instance (docs/call-tracing.md).
     pub trace_gaps: Vec<String>,
@@ -83,12 +89,23 @@ impl Capture {
 
 /// The registry for `points` (and the traced functions, with `trace`), and what of the
 /// traced functions this build does not let the tracer see.
-fn breakpoints(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<(Breakpoints, Vec<String>)> {
+fn breakpoints(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<(Breakpoints, Vec<String>, Vec<BootEvent>)> {
     let info = p.kernel_info()?;
     let syms = &info.symbols;
     let mut b = Breakpoints::default();
     let mut gaps = Vec::new();
+    let mut unobserved = Vec::new();
     if trace {
+        for e in BootEvent::ALL {
+            let sites = info.sites(e.function(), 0);
+            if sites.is_empty() {
+                gaps.push(format!("boot event {}: {} is not in this build, so the kernel's own {} stands in for the timeline", e.function(), e.function(), e.variable()));
+                unobserved.push(e);
+            }
+            for site in sites {
+                b.add(site.entry, Purpose::BootEvent(e));
+            }
+        }
         for &f in TracedFn::all() {
             let sites = info.sites(f.symbol(), f.nargs());
             if sites.is_empty() {
@@ -132,7 +149,7 @@ fn breakpoints(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<(Break
             },
         }
     }
-    Ok((b, gaps))
+    Ok((b, gaps, unobserved))
 }
 
 /// The kernel failed before the boot was over (a panic, or an oops or BUG before a
@@ -159,7 +176,7 @@ pub fn capture(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Captur
 /// [`capture`], with a kernel failure as a result of its own.
 pub fn capture_or_kernel_failure(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<std::result::Result<Capture, KernelFailure>> {
     let info = p.kernel_info()?;
-    let (breakpoints, trace_gaps) = breakpoints(p, points, trace)?;
+    let (breakpoints, trace_gaps, unobserved) = breakpoints(p, points, trace)?;
     let mut handler = CaptureHandler::new(info, p.scenario.machine.qemu_ram_mib() << 20, p.scenario.machine.needs_monitor(), breakpoints);
     let req = p.boot_request(EndAction::Wait);
     let boot = boot_with(&req, Some(&mut handler)).with_context(|| format!("{}: booting", p.file.display()))?;
@@ -168,7 +185,7 @@ pub fn capture_or_kernel_failure(p: &Prepared, points: &[StopPoint], trace: bool
             // What was read before the kernel failed: checkpoints, calls, the monitor.
             let monitor = boot.guest.as_ref().and_then(|g| g.monitor_log()).and_then(|l| l.ok()).and_then(|l| l.view().ok().map(|v| MonitorEvents::from_view(&v)));
             let sides = std::mem::take(&mut handler.sides).into_iter().filter_map(|(point, side)| side.ok().map(|s| (point, s))).collect();
-            let read = assemble(handler, &boot, sides, monitor, None, trace_gaps);
+            let read = assemble(handler, &boot, sides, monitor, None, trace_gaps, unobserved);
             return Ok(Err(KernelFailure { summary, read }));
         }
         return Err(Error::Capture(format!("{}: the guest did not boot: {}", p.file.display(), boot.outcome.summary())));
@@ -198,11 +215,23 @@ pub fn capture_or_kernel_failure(p: &Prepared, points: &[StopPoint], trace: bool
         }
         None => None,
     };
-    Ok(Ok(assemble(handler, &boot, sides, monitor, ptdump, trace_gaps)))
+    Ok(Ok(assemble(handler, &boot, sides, monitor, ptdump, trace_gaps, unobserved)))
 }
 
 /// A capture from what the handler recorded during `boot` and what was read after it.
-fn assemble(handler: CaptureHandler, boot: &linux_harness::Boot, sides: BTreeMap<StopPoint, LinuxSide>, monitor: Option<MonitorEvents>, ptdump: Option<PtdumpCheck>, trace_gaps: Vec<String>) -> Capture {
+fn assemble(
+    handler: CaptureHandler,
+    boot: &linux_harness::Boot,
+    sides: BTreeMap<StopPoint, LinuxSide>,
+    monitor: Option<MonitorEvents>,
+    ptdump: Option<PtdumpCheck>,
+    trace_gaps: Vec<String>,
+    unobserved: Vec<BootEvent>,
+) -> Capture {
+    let mut trace = handler.trace;
+    for (i, call) in trace.iter_mut().enumerate() {
+        call.timeline = boot_events::timeline_state(&handler.boot_events, &unobserved, i, call.state);
+    }
     Capture {
         sides,
         order: handler.order,
@@ -210,7 +239,9 @@ fn assemble(handler: CaptureHandler, boot: &linux_harness::Boot, sides: BTreeMap
         ptdump_walks: handler.ptdump_walks,
         console: boot.console.clone(),
         warnings: boot.warnings.len(),
-        trace: handler.trace,
+        trace,
+        boot_events: handler.boot_events,
+        unobserved_events: unobserved,
         trace_gaps,
         trace_marks: handler.trace_marks,
         monitor,

@@ -22,7 +22,11 @@ pub struct TracedCall {
     pub inlined_into: Option<String>,
     /// The gdbstub thread (vCPU) that made the call.
     pub cpu: String,
+    /// The kernel's own boot-state variables at the call.
     pub state: ObservedBootState,
+    /// The boot state the timeline's events give the call (what the model decides
+    /// with; [`crate::capture::boot_events`]).
+    pub timeline: ObservedBootState,
 }
 
 impl TracedCall {

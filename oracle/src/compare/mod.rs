@@ -56,6 +56,11 @@ impl JudgedCall<'_> {
     pub fn mismatch(&self) -> bool {
         matches!((self.call.ret, self.model_ret), (Some(k), Some(m)) if k != m)
     }
+    /// Where the kernel's boot-state variables at this call disagree with the boot
+    /// state the timeline's events give it (empty: they agree).
+    pub fn boot_state_disagreement(&self) -> Vec<String> {
+        crate::capture::boot_events::disagreement(&self.call.state, &self.call.timeline)
+    }
 }
 
 /// Everything `run` learned about one scenario.
@@ -93,6 +98,13 @@ impl Outcome {
     /// The traced functions of which some call returned something else than the model.
     pub fn mismatched_functions(&self) -> Vec<TracedFn> {
         self.calls().iter().filter(|c| c.mismatch()).map(|c| c.call.function).collect()
+    }
+    /// The boot-state variables some call saw otherwise than the timeline says.
+    pub fn boot_state_variables_disagreeing(&self) -> Vec<String> {
+        let mut vars: Vec<String> = self.calls().iter().flat_map(|c| c.boot_state_disagreement()).filter_map(|d| d.split(':').next().map(str::to_string)).collect();
+        vars.sort();
+        vars.dedup();
+        vars
     }
 }
 
@@ -255,8 +267,10 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
     // like a WARN.
     let faults = c.capture.monitor.as_ref().map_or(0, |m| m.of_kind(lmo_monitor::eventlog::Kind::Stage2Fault).count());
     let mut verdict = verdict(&p.scenario.expect, &all, kernel_warnings + faults);
-    // A call whose return code the model does not reproduce is a divergence too.
-    if judged(&c.capture.trace, &c.replay.answers).iter().any(JudgedCall::mismatch) && verdict.as_expected() {
+    // A call whose return code the model does not reproduce is a divergence too, and so
+    // is one made in another boot state than the timeline gives it (a moved window).
+    let calls = judged(&c.capture.trace, &c.replay.answers);
+    if calls.iter().any(|j| j.mismatch() || !j.boot_state_disagreement().is_empty()) && verdict.as_expected() {
         verdict = Verdict::UnexpectedDivergence;
     }
     let mut trace_gaps = c.capture.trace_gaps.clone();

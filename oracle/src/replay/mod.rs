@@ -159,11 +159,11 @@ impl Run<'_> {
     /// `before_finalisation`, stops at the first made once the capabilities were final.
     fn apply_calls(&mut self, limit: usize, before_finalisation: bool) {
         while let Some(&(index, call)) = self.enc_dec.get(self.applied) {
-            if index >= limit || (before_finalisation && call.state.caps_finalized) {
+            if index >= limit || (before_finalisation && call.timeline.caps_finalized) {
                 break;
             }
             self.applied += 1;
-            let state = self.boot_state_at(&call.state);
+            let state = self.boot_state_at(&call.timeline);
             let Some((addr, numpages)) = call.first_two() else {
                 self.steps.push(format!("{}({}) from {}: arguments not located in this build, not replayed", call.function, call.args_text().join(", "), call.caller));
                 self.unreplayable.push(index);
@@ -303,7 +303,7 @@ pub fn replay(p: &BootParams, stops: &[ReplayStop], trace: &[TracedCall], overri
     // split there can only succeed or run out of memory), in the boot state of the call.
     for (i, call) in trace.iter().enumerate().filter(|(_, c)| c.function == TracedFn::SplitKernelLeafMapping) {
         let kfence = first.kfence.as_ref().map(|k| (mmu.lm(k.pa), k.size));
-        let state = boot_state_at(&call.state, requires, policy, p, kfence, overrides.forget_finalisation);
+        let state = boot_state_at(&call.timeline, requires, policy, p, kfence, overrides.forget_finalisation);
         let Some((start, end)) = call.first_two() else {
             unreplayable.push(i);
             continue;

@@ -28,6 +28,10 @@ pub fn call_line(j: &JudgedCall<'_>) -> String {
         c.state.online_cpus,
         c.state.caps_finalized as u8
     );
+    let timeline = j.boot_state_disagreement();
+    if !timeline.is_empty() {
+        s.push_str(&format!("  BOOT STATE NOT THE TIMELINE'S ({})", timeline.join("; ")));
+    }
     if let Some(m) = j.model_ret {
         if j.mismatch() {
             s.push_str(&format!("  MODEL RETURNS {}", errno_name(m)));

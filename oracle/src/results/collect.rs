@@ -55,6 +55,7 @@ pub fn scenario_result(o: &Outcome) -> ScenarioResult {
                 page_alloc_available: t.state.page_alloc_available,
                 online_cpus: t.state.online_cpus,
                 caps_finalized: t.state.caps_finalized,
+                boot_state_disagreement: j.boot_state_disagreement(),
                 text: call_line(j),
             }
         })

@@ -109,9 +109,10 @@ fn scenario_tests(origin: &str, build_id: &str, s: &ScenarioResult) -> Vec<Value
         }
     }
     if !s.calls.is_empty() {
-        let log: String = s.calls.iter().filter(|c| c.mismatch).map(|c| format!("{}\n", c.text)).collect();
-        let status = if s.call_mismatches() == 0 { "PASS" } else { "FAIL" };
-        out.push(test(format!("{base}.calls"), status, format!("{} call(s), {} with a different return code in the model", s.calls.len(), s.call_mismatches()), log));
+        let log: String = s.calls.iter().filter(|c| c.mismatch || !c.boot_state_disagreement.is_empty()).map(|c| format!("{}\n", c.text)).collect();
+        let status = if s.call_mismatches() + s.boot_state_disagreements() == 0 { "PASS" } else { "FAIL" };
+        let what = format!("{} call(s), {} with a different return code in the model, {} in another boot state than the timeline's", s.calls.len(), s.call_mismatches(), s.boot_state_disagreements());
+        out.push(test(format!("{base}.calls"), status, what, log));
     }
     let warn_status = if s.kernel_warnings.is_empty() { "PASS" } else { "FAIL" };
     out.push(test(format!("{base}.warnings"), warn_status, format!("{} kernel WARN(s)", s.kernel_warnings.len()), s.kernel_warnings.join("\n")));

@@ -159,6 +159,10 @@ pub struct CallData {
     pub page_alloc_available: bool,
     pub online_cpus: u32,
     pub caps_finalized: bool,
+    /// Where the kernel's boot-state variables at the call disagree with the timeline's
+    /// boot events (`page_alloc_available: kernel 0, timeline 1`); empty when they agree.
+    #[serde(default)]
+    pub boot_state_disagreement: Vec<String>,
     /// The call as a line for people (`report::trace::call_line`).
     pub text: String,
 }
@@ -183,6 +187,10 @@ impl ScenarioResult {
     }
     pub fn call_mismatches(&self) -> usize {
         self.calls.iter().filter(|c| c.mismatch).count()
+    }
+    /// Calls made in another boot state than the timeline gives them.
+    pub fn boot_state_disagreements(&self) -> usize {
+        self.calls.iter().filter(|c| !c.boot_state_disagreement.is_empty()).count()
     }
     pub fn rsi_mismatches(&self) -> usize {
         self.checkpoints.iter().map(|c| c.rsi_mismatches.len()).sum()

@@ -55,9 +55,16 @@ pub fn scenario(o: &ScenarioResult, verbose: bool) -> String {
             }
         }
         let counts: Vec<String> = per_function.iter().map(|(f, n)| format!("{f} x{n}")).collect();
-        let _ = writeln!(s, "  call trace: {} call(s) ({}), {} with a different return code in the model", o.calls.len(), counts.join(", "), o.call_mismatches());
+        let _ = writeln!(
+            s,
+            "  call trace: {} call(s) ({}), {} with a different return code in the model, {} in another boot state than the timeline's",
+            o.calls.len(),
+            counts.join(", "),
+            o.call_mismatches(),
+            o.boot_state_disagreements()
+        );
         for (i, c) in o.calls.iter().enumerate() {
-            if i < CALLS_SHOWN || c.mismatch {
+            if i < CALLS_SHOWN || c.mismatch || !c.boot_state_disagreement.is_empty() {
                 let _ = writeln!(s, "    {}", c.text);
             }
         }

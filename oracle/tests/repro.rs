@@ -38,6 +38,28 @@ fn realm_findings_reproduce_as_recorded() {
     }
 }
 
+/// A moved window edge is caught by the boot timeline, not only by the kernel's WARN:
+/// the swiotlb share is made while the kernel's `page_alloc_available` is still false,
+/// which the timeline (mem_init() entered) says it is not; the model, deciding from the
+/// timeline, shares the pool the gate refused. On 7.3 every call agrees.
+#[test]
+fn a_moved_window_edge_is_a_boot_state_divergence() {
+    let r = repro(&entry("late-page-alloc-available")).unwrap_or_else(|e| panic!("{e:#}"));
+    let report = report(&r);
+    assert!(r.reproduced(), "{report}");
+    let moved = &r.runs[0].outcome;
+    let calls = moved.calls();
+    let share = calls.iter().find(|c| c.call.function == TracedFn::SetMemoryDecrypted).unwrap();
+    assert!(share.call.caller.starts_with("swiotlb_update_mem_attributes"), "{}", share.call.caller);
+    assert!(!share.call.state.page_alloc_available && share.call.timeline.page_alloc_available);
+    assert_eq!(share.boot_state_disagreement(), vec!["page_alloc_available: kernel 0, timeline 1".to_string()]);
+    assert_eq!((share.call.ret, share.model_ret), (Some(-16), Some(0)));
+    // Only the calls before the variable is set disagree.
+    assert!(calls.iter().skip_while(|c| !c.boot_state_disagreement().is_empty()).all(|c| c.boot_state_disagreement().is_empty()));
+    assert!(report.contains("BOOT STATE NOT THE TIMELINE'S (page_alloc_available: kernel 0, timeline 1)  MODEL RETURNS 0"), "{report}");
+    assert!(r.runs[1].outcome.calls().iter().all(|c| c.boot_state_disagreement().is_empty()));
+}
+
 #[test]
 fn an_entry_whose_expectation_is_wrong_is_not_reproduced() {
     let corpus = common::TempCorpus::new();

@@ -58,6 +58,7 @@ pub fn unmet(expect: &RunExpect, o: &Outcome) -> Vec<String> {
     let console = o.capture.as_ref().map(|c| c.console.as_str()).unwrap_or_default();
     let divergent: Vec<Checkpoint> = o.checkpoints.iter().filter(|c| !c.divergences.is_empty() || !c.rsi_mismatches.is_empty()).map(|c| c.checkpoint).collect();
     let mismatched_calls = o.mismatched_functions();
+    let boot_state = o.boot_state_variables_disagreeing();
     let mut classes: Vec<DiffClass> = o.divergences().flat_map(|d| d.classes.iter().copied()).collect();
     if o.checkpoints.iter().any(|c| !c.rsi_mismatches.is_empty()) {
         classes.push(DiffClass::Shared);
@@ -72,9 +73,12 @@ pub fn unmet(expect: &RunExpect, o: &Outcome) -> Vec<String> {
                 let fns: Vec<&str> = mismatched_calls.iter().map(|f| f.symbol()).collect();
                 out.push(format!("the model returns something else for {} call(s) ({})", mismatched_calls.len(), fns.join(", ")));
             }
+            if !boot_state.is_empty() {
+                out.push(format!("calls were made in another boot state than the timeline's ({})", boot_state.join(", ")));
+            }
         }
         ModelExpect::Diverge => {
-            if divergent.is_empty() && mismatched_calls.is_empty() {
+            if divergent.is_empty() && mismatched_calls.is_empty() && boot_state.is_empty() {
                 out.push("Linux and the model were to diverge, but agree everywhere".into());
             }
             for c in &expect.divergent_at {
@@ -90,6 +94,11 @@ pub fn unmet(expect: &RunExpect, o: &Outcome) -> Vec<String> {
             for f in &expect.call_mismatches {
                 if !mismatched_calls.contains(f) {
                     out.push(format!("the model agrees with every call of {f}"));
+                }
+            }
+            for v in &expect.boot_state {
+                if !boot_state.iter().any(|b| b == v.name()) {
+                    out.push(format!("every call saw {} as the timeline gives it", v.name()));
                 }
             }
         }
@@ -182,7 +191,7 @@ mod tests {
     }
 
     fn expect(model: ModelExpect) -> RunExpect {
-        RunExpect { model, divergent_at: vec![], classes: vec![], call_mismatches: vec![], warns: false, kernel_log: vec![], kernel_log_absent: vec![] }
+        RunExpect { model, divergent_at: vec![], classes: vec![], call_mismatches: vec![], boot_state: vec![], warns: false, kernel_log: vec![], kernel_log_absent: vec![] }
     }
 
     #[test]

@@ -88,6 +88,11 @@ pub struct RunExpect {
     /// model says.
     #[serde(default)]
     pub call_mismatches: Vec<TracedFn>,
+    /// Boot-state variables some traced call must see otherwise than the timeline's
+    /// boot events give it (a moved window edge): `page_alloc_available`,
+    /// `online_cpus`, `caps_finalized`.
+    #[serde(default)]
+    pub boot_state: Vec<BootVariable>,
     /// Whether the kernel WARNs (false: it must not).
     #[serde(default)]
     pub warns: bool,
@@ -97,6 +102,25 @@ pub struct RunExpect {
     /// Text that must not appear in the kernel log.
     #[serde(default)]
     pub kernel_log_absent: Vec<String>,
+}
+
+/// A boot-state variable of the split gate.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BootVariable {
+    PageAllocAvailable,
+    OnlineCpus,
+    CapsFinalized,
+}
+
+impl BootVariable {
+    pub fn name(self) -> &'static str {
+        match self {
+            BootVariable::PageAllocAvailable => "page_alloc_available",
+            BootVariable::OnlineCpus => "online_cpus",
+            BootVariable::CapsFinalized => "caps_finalized",
+        }
+    }
 }
 
 fn schema_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {

@@ -114,3 +114,25 @@ fn a_kernel_panic_is_a_kernel_outcome() {
     assert!(why.contains("No working init found") || why.contains("Unable to mount root fs"), "{why}");
     assert!(r["calls"].as_array().is_some_and(|c| c.iter().any(|c| c["function"] == "split_kernel_leaf_mapping")), "the calls traced before the panic are kept: {r}");
 }
+
+/// A traced call the model does not replay is never ignored: a kernel that calls
+/// `set_memory_ro()` at boot (an initcall of our own on one page) gets no verdict, an
+/// infrastructure failure naming the function and its caller.
+#[test]
+fn a_traced_call_the_model_does_not_replay_is_named() {
+    let corpus = common::TempCorpus::new();
+    corpus.add_patch(
+        "ro-at-boot",
+        "0001-ro-at-boot.patch",
+        "Subject: [PATCH] arm64: mm: set_memory_ro() one page at boot (for tests)\n\n---\n--- a/arch/arm64/mm/pageattr.c\n+++ b/arch/arm64/mm/pageattr.c\n@@ -218,6 +218,15 @@\n \t\t\t\t\t__pgprot(PTE_WRITE));\n }\n \n+static int __init lmo_ro_at_boot(void)\n+{\n+\tunsigned long page = __get_free_page(GFP_KERNEL);\n+\n+\tif (page)\n+\t\tset_memory_ro(page, 1);\n+\treturn 0;\n+}\n+late_initcall(lmo_ro_at_boot);\n int set_memory_rw(unsigned long addr, int numpages)\n {\n \treturn change_memory_common(addr, numpages,\n",
+    );
+    let mut s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::scenario("bbml3-blocks")).unwrap()).unwrap();
+    s["name"] = "ro-at-boot".into();
+    s["kernel"]["patches"] = serde_json::json!(["ro-at-boot"]);
+    let file = corpus.add_scenario("ro-at-boot", &s.to_string());
+    let out = Command::new(env!("CARGO_BIN_EXE_oracle")).arg("run").arg(&file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let first = stdout.lines().next().unwrap();
+    assert!(first.contains("INFRASTRUCTURE FAILURE") && first.contains("the model does not replay 1 call(s) of set_memory_ro from lmo_ro_at_boot"), "{stdout}");
+}

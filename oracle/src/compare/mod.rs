@@ -273,6 +273,12 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
     if calls.iter().any(|j| j.mismatch() || !j.boot_state_disagreement().is_empty()) && verdict.as_expected() {
         verdict = Verdict::UnexpectedDivergence;
     }
+    // A traced call the model neither replays nor accounts for otherwise would be
+    // ignored: no verdict on this kernel until the model covers it.
+    let unaccounted = crate::replay::accounting::unaccounted(&c.capture.trace);
+    if !unaccounted.is_empty() {
+        verdict = Verdict::Infrastructure(format!("the model does not replay {} (docs/call-tracing.md): no verdict on what they changed", unaccounted.join(", ")));
+    }
     let mut trace_gaps = c.capture.trace_gaps.clone();
     trace_gaps.extend(unlocated_arguments(&c.capture.trace));
     for &i in &c.replay.unreplayable {

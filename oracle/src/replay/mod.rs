@@ -11,6 +11,7 @@
 //! the model is past mem_init, the others after the text alias is read-only (the
 //! initcalls), and at a checkpoint every call the kernel made before it.
 
+pub mod accounting;
 pub mod observed;
 
 

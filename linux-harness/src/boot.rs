@@ -198,6 +198,10 @@ pub struct Boot {
     pub run_dir: PathBuf,
     /// The QEMU process id (for tests that check it is gone).
     pub qemu_pid: u32,
+    /// The EL2 monitor's event log as the guest left it, read before the run directory
+    /// went, when the boot did not leave a live guest (a panic, a hang): what the monitor
+    /// saw up to the failure.
+    pub monitor_log_at_end: Option<crate::monitor::MonitorLog>,
     /// The live guest, when it booted with [`EndAction::Wait`].
     pub guest: Option<Guest>,
 }
@@ -428,15 +432,19 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
     let console_text = std::mem::take(&mut tail.text);
     let warnings = console::warnings(&console_text);
     let run_dir_path = run_dir.path.clone();
+    let mut monitor_log_at_end = None;
     let guest = if outcome == BootOutcome::Booted && req.end == EndAction::Wait && qemu.try_wait().is_none() {
         Some(Guest { qemu, files, run_dir, ram_bytes: req.machine.qemu_ram_mib() << 20, monitor: monitor.is_some() })
     } else {
         qemu.kill();
+        if monitor.is_some() {
+            monitor_log_at_end = crate::monitor::MonitorLog::read(&files.ram).ok();
+        }
         drop(qemu);
         drop(run_dir);
         None
     };
-    Ok(Boot { outcome, console: console_text, warnings, host_seconds, run_dir: run_dir_path, qemu_pid, guest })
+    Ok(Boot { outcome, console: console_text, warnings, host_seconds, run_dir: run_dir_path, qemu_pid, guest, monitor_log_at_end })
 }
 
 /// What a monitor boot loads besides Linux: the monitor Image, Linux's device tree and

@@ -60,6 +60,21 @@ fn a_moved_window_edge_is_a_boot_state_divergence() {
     assert!(r.runs[1].outcome.calls().iter().all(|c| c.boot_state_disagreement().is_empty()));
 }
 
+/// A realm kernel that maps a decrypted range back without the shared bit dies at its
+/// next access to it: a kernel outcome (not an infrastructure failure) reported with the
+/// panic, the last checkpoint, the calls before it and the monitor's stage-2 fault.
+#[test]
+fn a_kernel_that_forgets_the_shared_bit_is_a_kernel_failure_with_the_monitors_fault() {
+    let r = repro(&entry("enc-dec-forgets-shared-bit")).unwrap_or_else(|e| panic!("{e:#}"));
+    let report = report(&r);
+    assert!(r.reproduced(), "{report}");
+    let forgets = &r.runs[0].outcome;
+    let oracle::compare::Verdict::KernelFailure(why) = &forgets.verdict else { panic!("{report}") };
+    assert!(why.contains("Attempted to kill the idle task!") && why.contains("last checkpoint reached: mem-init"), "{why}");
+    assert!(why.contains("monitor: 1 stage-2 fault(s)") && why.contains("stage-2 fault at IPA 0x80860000"), "{why}");
+    assert!(!forgets.calls().is_empty() && report.contains("calls traced before it:"), "{report}");
+}
+
 #[test]
 fn an_entry_whose_expectation_is_wrong_is_not_reproduced() {
     let corpus = common::TempCorpus::new();

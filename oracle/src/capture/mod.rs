@@ -183,7 +183,9 @@ pub fn capture_or_kernel_failure(p: &Prepared, points: &[StopPoint], trace: bool
     if boot.outcome != BootOutcome::Booted {
         if let Some(summary) = kernel_failure(&boot) {
             // What was read before the kernel failed: checkpoints, calls, the monitor.
-            let monitor = boot.guest.as_ref().and_then(|g| g.monitor_log()).and_then(|l| l.ok()).and_then(|l| l.view().ok().map(|v| MonitorEvents::from_view(&v)));
+            // The log as the guest left it: from the live guest, or read before QEMU went.
+            let live = boot.guest.as_ref().and_then(|g| g.monitor_log()).and_then(|l| l.ok());
+            let monitor = live.as_ref().or(boot.monitor_log_at_end.as_ref()).and_then(|l| l.view().ok().map(|v| MonitorEvents::from_view(&v)));
             let sides = std::mem::take(&mut handler.sides).into_iter().filter_map(|(point, side)| side.ok().map(|s| (point, s))).collect();
             let read = assemble(handler, &boot, sides, monitor, None, trace_gaps, unobserved);
             return Ok(Err(KernelFailure { summary, read }));

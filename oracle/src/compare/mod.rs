@@ -235,7 +235,16 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
         Ok(Ok(c)) => c,
         Ok(Err(KernelFailure { summary, read: capture })) => {
             let last = capture.checkpoints().last().map_or("none".to_string(), |c| c.name().to_string());
-            let why = format!("{}\nlast checkpoint reached: {last}; {} traced call(s) before it", summary.trim_end(), capture.trace.len());
+            let mut why = format!("{}\nlast checkpoint reached: {last}; {} traced call(s) before it", summary.trim_end(), capture.trace.len());
+            // What the EL2 monitor refused before the end: a realm access to memory that
+            // was not RAM any more, with its IPA and PC.
+            if let Some(m) = &capture.monitor {
+                let faults: Vec<String> = m.of_kind(lmo_monitor::eventlog::Kind::Stage2Fault).map(crate::linux_side::monitor_log::describe).collect();
+                why.push_str(&format!("\nmonitor: {} stage-2 fault(s)", faults.len()));
+                for f in faults {
+                    why.push_str(&format!("\n  {f}"));
+                }
+            }
             return Outcome {
                 file: p.file.clone(),
                 name: p.scenario.name.clone(),

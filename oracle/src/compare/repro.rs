@@ -56,6 +56,18 @@ pub fn unmet(expect: &RunExpect, o: &Outcome) -> Vec<String> {
         return out;
     }
     let console = o.capture.as_ref().map(|c| c.console.as_str()).unwrap_or_default();
+    match (&o.verdict, expect.model) {
+        (Verdict::KernelFailure(_), ModelExpect::KernelFailure) => {}
+        (Verdict::KernelFailure(why), _) => out.push(format!("the kernel failed: {}", why.lines().next().unwrap_or(""))),
+        (_, ModelExpect::KernelFailure) => out.push("the kernel was to fail before the boot was over, and booted".into()),
+        _ => {}
+    }
+    let faults = o.capture.as_ref().and_then(|c| c.monitor.as_ref()).map_or(0, |m| m.of_kind(lmo_monitor::eventlog::Kind::Stage2Fault).count());
+    match (expect.stage2_faults, faults) {
+        (true, 0) => out.push("the monitor was to refuse an access (a stage-2 fault) and did not".into()),
+        (false, n) if n > 0 => out.push(format!("the monitor refused {n} access(es) (stage-2 faults)")),
+        _ => {}
+    }
     let divergent: Vec<Checkpoint> = o.checkpoints.iter().filter(|c| !c.divergences.is_empty() || !c.rsi_mismatches.is_empty()).map(|c| c.checkpoint).collect();
     let mismatched_calls = o.mismatched_functions();
     let boot_state = o.boot_state_variables_disagreeing();
@@ -77,6 +89,7 @@ pub fn unmet(expect: &RunExpect, o: &Outcome) -> Vec<String> {
                 out.push(format!("calls were made in another boot state than the timeline's ({})", boot_state.join(", ")));
             }
         }
+        ModelExpect::KernelFailure => {}
         ModelExpect::Diverge => {
             if divergent.is_empty() && mismatched_calls.is_empty() && boot_state.is_empty() {
                 out.push("Linux and the model were to diverge, but agree everywhere".into());
@@ -191,7 +204,7 @@ mod tests {
     }
 
     fn expect(model: ModelExpect) -> RunExpect {
-        RunExpect { model, divergent_at: vec![], classes: vec![], call_mismatches: vec![], boot_state: vec![], warns: false, kernel_log: vec![], kernel_log_absent: vec![] }
+        RunExpect { model, divergent_at: vec![], classes: vec![], call_mismatches: vec![], boot_state: vec![], stage2_faults: false, warns: false, kernel_log: vec![], kernel_log_absent: vec![] }
     }
 
     #[test]

@@ -34,6 +34,7 @@ fn describe_expect(e: &RunExpect) -> String {
     let mut parts = vec![match e.model {
         ModelExpect::Match => "Linux matches the model".to_string(),
         ModelExpect::Diverge => "Linux diverges from the model".to_string(),
+        ModelExpect::KernelFailure => "the kernel fails before the boot is over".to_string(),
     }];
     if !e.divergent_at.is_empty() {
         parts.push(format!("at {}", e.divergent_at.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")));
@@ -45,6 +46,9 @@ fn describe_expect(e: &RunExpect) -> String {
         parts.push(format!("with different results for {}", e.call_mismatches.iter().map(|f| f.symbol()).collect::<Vec<_>>().join(", ")));
     }
     parts.push(if e.warns { "the kernel WARNs".into() } else { "no WARN".into() });
+    if e.stage2_faults {
+        parts.push("the monitor refuses an access (stage-2 fault)".into());
+    }
     if !e.kernel_log.is_empty() {
         parts.push(format!("log: {}", e.kernel_log.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(", ")));
     }
@@ -110,7 +114,21 @@ pub fn report(repro: &Repro) -> String {
                     let _ = writeln!(s, "    {m}");
                 }
             }
-            if !any {
+            if let crate::compare::Verdict::KernelFailure(why) = &o.verdict {
+                // No map to compare: how the kernel failed, what was read before, what
+                // the monitor refused.
+                let _ = writeln!(s, "\nthe kernel failed before the boot was over:");
+                for line in why.lines().filter(|l| !l.trim().is_empty()) {
+                    let _ = writeln!(s, "  {line}");
+                }
+                if let Some(c) = &o.capture {
+                    let _ = writeln!(s, "\ncalls traced before it:");
+                    for t in o.calls() {
+                        let _ = writeln!(s, "  {}", call_line(&t));
+                    }
+                    let _ = c;
+                }
+            } else if !any {
                 let _ = writeln!(s, "\nthe linear map matches the model at every checkpoint ({})", o.checkpoints.iter().map(|c| c.checkpoint.name()).collect::<Vec<_>>().join(", "));
             }
             if let Some(c) = &o.capture {

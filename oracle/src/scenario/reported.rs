@@ -64,13 +64,16 @@ pub struct Run {
 
 /// Linux against the model.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum ModelExpect {
     /// Same maps at every checkpoint, same return code for every replayed call, and the
     /// RSI log agrees.
     Match,
     /// Something differs.
     Diverge,
+    /// The kernel fails (a panic, or an oops before a hang) before the boot is over: a
+    /// kernel outcome, with what was read before it; no map comparison.
+    KernelFailure,
 }
 
 /// What a run must show; every item is checked.
@@ -93,6 +96,10 @@ pub struct RunExpect {
     /// `online_cpus`, `caps_finalized`.
     #[serde(default)]
     pub boot_state: Vec<BootVariable>,
+    /// Whether the EL2 monitor must have refused an access (a stage-2 fault: the realm
+    /// touched memory that is not RAM for it); false: it must not have.
+    #[serde(default)]
+    pub stage2_faults: bool,
     /// Whether the kernel WARNs (false: it must not).
     #[serde(default)]
     pub warns: bool,
@@ -152,8 +159,8 @@ impl Entry {
         }
         for (i, r) in entry.runs.iter().enumerate() {
             let wants_divergence = !r.expect.divergent_at.is_empty() || !r.expect.classes.is_empty() || !r.expect.call_mismatches.is_empty();
-            if r.expect.model == ModelExpect::Match && wants_divergence {
-                return Err(err(&format!("runs[{i}].expect"), "\"model\": \"match\" with divergences to look for".into()));
+            if r.expect.model != ModelExpect::Diverge && wants_divergence {
+                return Err(err(&format!("runs[{i}].expect"), "divergences to look for, but \"model\" is not \"diverge\"".into()));
             }
         }
         // The scenario must be one this oracle can run.

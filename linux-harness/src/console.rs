@@ -97,8 +97,12 @@ pub fn warnings(log: &str) -> Vec<Warning> {
             if let Some((loc, func, text)) = current.take() {
                 out.push(Warning { location: loc, function: func, text: text.join("\n") });
             }
-            // "CPU: 0 PID: 1 at arch/arm64/mm/mmu.c:826 split_kernel_leaf_mapping+0x1c/0x2a0"
+            // Before 7.2: "CPU: 0 PID: 1 at arch/arm64/mm/mmu.c:826 split_kernel_leaf_mapping+0x1c/0x2a0";
+            // 7.3: "arch/arm64/mm/mmu.c:825 at split_kernel_leaf_mapping+0x78/0x10c, CPU#0: swapper/0".
             let (loc, func) = match header.split_once(" at ") {
+                Some((before, rest)) if !before.starts_with("CPU:") => {
+                    (Some(before.trim().to_string()), rest.split_whitespace().next().map(|f| f.trim_end_matches(',').to_string()))
+                }
                 Some((_, rest)) => {
                     let mut parts = rest.split_whitespace();
                     (parts.next().map(str::to_string), parts.next().map(str::to_string))
@@ -191,6 +195,11 @@ LMO-WARN-COUNT: 1\r
         assert_eq!(w[0].location.as_deref(), Some("arch/arm64/mm/mmu.c:826"));
         assert_eq!(w[0].function.as_deref(), Some("split_kernel_leaf_mapping+0x1c/0x2a0"));
         assert!(w[0].text.ends_with("---[ end trace 0000000000000000 ]---"));
+        // The header as 7.3 prints it.
+        let log = "[ 0.1] WARNING: arch/arm64/mm/pageattr.c:342 at realm_set_memory_decrypted+0x48/0x5c, CPU#0: swapper/0\n[ 0.1] Failed to decrypt memory, 512 pages will be leaked\n[ 0.2] ---[ end trace 0000000000000000 ]---\n";
+        let w = warnings(log);
+        assert_eq!(w[0].location.as_deref(), Some("arch/arm64/mm/pageattr.c:342"));
+        assert_eq!(w[0].function.as_deref(), Some("realm_set_memory_decrypted+0x48/0x5c"));
     }
 
     #[test]

@@ -46,6 +46,55 @@ pub struct RealmSpec {
     /// Width of the realm's IPA space (40 to 48); the top bit is the shared bit.
     #[serde(default = "default_ipa_bits", deserialize_with = "ipa_bits")]
     pub ipa_bits: u8,
+    /// How the realm's host answers RIPAS changes (default: every request accepted
+    /// whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostSpec>,
+}
+
+/// The realm host's answers to RSI_IPA_STATE_SET, seeded (the EL2 monitor's
+/// `host.rs`; every answer is in its event log).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    #[serde(default)]
+    pub seed: u64,
+    /// Stop short of the request at a granule, 2 MiB or 1 GiB boundary (always with
+    /// some progress).
+    #[serde(default)]
+    pub partial_progress: bool,
+    /// The share of requests to make memory RIPAS RAM the host refuses (REJECT after
+    /// converting a prefix, maybe empty), 0 to 1 in steps of 0.001: the boot's own
+    /// `arm64_rsi_setup_memory()` and `set_memory_encrypted()`.
+    #[serde(default, rename = "reject_ram", deserialize_with = "per_mille", serialize_with = "ser_per_mille")]
+    pub reject_ram_per_mille: u16,
+    /// The same for requests to make memory RIPAS EMPTY (`set_memory_decrypted()`).
+    #[serde(default, rename = "reject_empty", deserialize_with = "per_mille", serialize_with = "ser_per_mille")]
+    pub reject_empty_per_mille: u16,
+}
+
+impl HostSpec {
+    /// The monitor's form.
+    pub fn config(&self) -> lmo_monitor::host::HostConfig {
+        lmo_monitor::host::HostConfig {
+            seed: self.seed,
+            partial_progress: self.partial_progress,
+            reject_ram_per_mille: self.reject_ram_per_mille,
+            reject_empty_per_mille: self.reject_empty_per_mille,
+        }
+    }
+}
+
+fn per_mille<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    let p = f64::deserialize(d)?;
+    if !(0.0..=1.0).contains(&p) {
+        return Err(serde::de::Error::custom(format!("{p}: a share of requests, 0 to 1")));
+    }
+    Ok((p * 1000.0).round() as u16)
+}
+
+fn ser_per_mille<S: serde::Serializer>(v: &u16, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(*v as f64 / 1000.0)
 }
 
 /// 48 bits: the shared bit is then PA bit 47, the highest a 48-bit-PA kernel maps.
@@ -129,6 +178,9 @@ impl MachineSpec {
         let mut s = format!("{} CPUs, {} MiB, -cpu {}", self.cpus, self.memory_mib, self.cpu_arg());
         if let Some(r) = &self.realm {
             s.push_str(&format!("; realm ({}-bit IPA)", r.ipa_bits));
+            if let Some(h) = &r.host {
+                s.push_str(&format!("; host seed {}{}{}", h.seed, if h.partial_progress { ", partial progress" } else { "" }, if h.reject_ram_per_mille + h.reject_empty_per_mille > 0 { format!(", refuses {}/1000 protect and {}/1000 share requests", h.reject_ram_per_mille, h.reject_empty_per_mille) } else { String::new() }));
+            }
         }
         for (i, c) in self.per_cpu.iter().enumerate() {
             let midr = c.midr.map(|m| format!(" MIDR {m:#010x}")).unwrap_or_default();
@@ -186,7 +238,11 @@ mod tests {
         .unwrap();
         assert_eq!(m.per_cpu[0], CpuSpec { midr: Some(0x410f_d842), bbm: None });
         assert_eq!(m.per_cpu[1], CpuSpec { midr: None, bbm: Some(2) });
-        assert_eq!(m.realm, Some(RealmSpec { ipa_bits: 48 }));
+        assert_eq!(m.realm, Some(RealmSpec { ipa_bits: 48, host: None }));
+        let m: MachineSpec = serde_json::from_str(r#"{"cpus":1,"memory_mib":2048,"realm":{"host":{"seed":7,"partial_progress":true,"reject_ram":0.1}}}"#).unwrap();
+        assert_eq!(m.realm.as_ref().unwrap().host, Some(HostSpec { seed: 7, partial_progress: true, reject_ram_per_mille: 100, reject_empty_per_mille: 0 }));
+        let e = serde_json::from_str::<MachineSpec>(r#"{"cpus":1,"memory_mib":2048,"realm":{"host":{"reject_ram":2}}}"#).unwrap_err();
+        assert!(e.to_string().contains("0 to 1"), "{e}");
         assert!(m.needs_monitor());
         assert_eq!(m.qemu_ram_mib(), 3072);
         assert_eq!(m.validate(), Ok(()));

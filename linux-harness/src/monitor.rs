@@ -67,7 +67,11 @@ pub fn build_monitor() -> Result<PathBuf> {
     if image.is_file() {
         return Ok(image);
     }
-    let target_dir = cache.join("target");
+    // One cargo target directory per checkout: a build script's output names the
+    // checkout's absolute path (the linker script), which another checkout of the same
+    // sources must not inherit from a shared directory.
+    let checkout = hex::encode(Sha256::digest(workspace_dir().to_string_lossy().as_bytes()));
+    let target_dir = cache.join("target").join(&checkout[..16]);
     run(Command::new(cargo())
         .current_dir(workspace_dir())
         .args(["build", "--release", "--locked", "-p", "lmo-monitor", "--target", TARGET, "--target-dir"])

@@ -9,7 +9,7 @@ use lmo_monitor::eventlog::Kind;
 use lmo_monitor::smccc;
 use linux_harness::{boot, BootOutcome, BootRequest, EndAction};
 use oracle::capture::capture_checkpoints;
-use oracle::compare::rsi::shared_pa_ranges;
+use oracle::compare::rsi::mapped_pa_ranges;
 use oracle::linux_side::monitor_log::{MonitorEvents, RangeSet};
 use oracle::prepare::prepare;
 use oracle::timeline::{Checkpoint, TracedFn};
@@ -84,7 +84,7 @@ fn check_realm(name: &str) -> RealmDump {
     assert!(gets.iter().any(|g| g.args[1] == 0x0808_0000 && g.args[6] == 0), "the ITS frame is looked up: {gets:x?}");
 
     let empty = RangeSet::from_ranges(ev.empty_ranges());
-    let shared = shared_pa_ranges(&dump.side.linear_map);
+    let shared = mapped_pa_ranges(&dump.side.linear_map, true);
     assert_eq!(empty, shared, "RIPAS EMPTY ranges vs shared-bit leaves");
     let pool = dump.side.swiotlb.expect("a swiotlb pool");
     assert!(covered(&shared, (pool.start.0, pool.end.0)), "swiotlb pool {}-{} not shared: {shared:x?}", pool.start, pool.end);
@@ -184,7 +184,7 @@ fn reading_a_shared_page_through_its_protected_address_faults_at_stage_2() {
     assert_eq!(f.args[4], 0, "a data access");
     // The kernel itself was not hurt: the shared ranges still agree.
     let side = dump.side(Checkpoint::EndOfBoot).unwrap();
-    assert_eq!(RangeSet::from_ranges(ev.empty_ranges()), shared_pa_ranges(&side.linear_map));
+    assert_eq!(RangeSet::from_ranges(ev.empty_ranges()), mapped_pa_ranges(&side.linear_map, true));
 
     // Control: the same read of a protected RAM page (the kernel's own text) works.
     let text_pa = side.image.text.0;

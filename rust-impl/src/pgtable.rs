@@ -87,6 +87,26 @@ impl WarnKind {
     pub const fn is_once(self) -> bool {
         matches!(self, WarnKind::UpdateRangeProtSplitFailed | WarnKind::PageattrPartialBlock | WarnKind::ChangeMemoryUnaligned)
     }
+
+    /// Where the kernel's WARN block for this warning comes from: the source file and
+    /// the functions its header can name (the function holding the WARN, or one it is
+    /// inlined into). `None` for a `pr_warn()`, which prints no WARN block.
+    pub const fn kernel_site(self) -> Option<(&'static str, &'static [&'static str])> {
+        const MMU: &str = "arch/arm64/mm/mmu.c";
+        const PAGEATTR: &str = "arch/arm64/mm/pageattr.c";
+        Some(match self {
+            WarnKind::SetHugeRefused => (MMU, &["init_pmd", "alloc_init_cont_pmd", "alloc_init_pud", "__create_pgd_mapping_locked"]),
+            WarnKind::PhysVirtOffset => (MMU, &["__create_pgd_mapping_locked", "__create_pgd_mapping"]),
+            WarnKind::OutsideKernelRange => return None,
+            WarnKind::SplitBeforePageAlloc | WarnKind::SplitWithSecondariesOnline => (MMU, &["split_kernel_leaf_mapping"]),
+            WarnKind::UpdateRangeProtSplitFailed => (PAGEATTR, &["update_range_prot", "__change_memory_common", "change_memory_common", "__set_memory_enc_dec", "set_memory_valid"]),
+            WarnKind::PageattrPartialBlock => (PAGEATTR, &["pageattr_pud_entry", "pageattr_pmd_entry"]),
+            WarnKind::ChangeMemoryUnaligned => (PAGEATTR, &["change_memory_common"]),
+            WarnKind::MemEncryptUnaligned => ("arch/arm64/mm/mem_encrypt.c", &["set_memory_encrypted", "set_memory_decrypted"]),
+            WarnKind::EncryptFailed => (PAGEATTR, &["realm_set_memory_encrypted"]),
+            WarnKind::DecryptFailed => (PAGEATTR, &["realm_set_memory_decrypted"]),
+        })
+    }
 }
 
 /// A `WARN` with the address, level and descriptors involved (for `SetHugeRefused`,

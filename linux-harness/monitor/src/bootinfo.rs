@@ -3,13 +3,17 @@
 //! harness writes it with [`BootInfo::encode`] into a file QEMU loads at
 //! [`crate::layout::BOOT_INFO_PA`]; the monitor reads it back with [`BootInfo::decode`].
 
+use crate::host::HostConfig;
 use crate::layout::{GRANULE, LINUX_RAM_BASE, MAX_CPUS, MAX_LINUX_RAM};
 
 /// "LMOBOOT1", little endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LMOBOOT1");
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
+/// Where the realm host's answers are set: seed, partial progress, refusals per mille of
+/// requests to make memory RIPAS RAM and EMPTY.
+const HOST_WORDS: usize = 10 + 2 * MAX_CPUS;
 /// Words in the encoded page.
-pub const WORDS: usize = 10 + 2 * MAX_CPUS;
+pub const WORDS: usize = HOST_WORDS + 4;
 /// `midr` meaning "what the CPU really reports".
 pub const REAL_MIDR: u64 = 0;
 /// `bbm` meaning "what the CPU really reports".
@@ -29,6 +33,8 @@ pub struct CpuIdentity {
 pub struct RealmConfig {
     /// Width of the IPA space; the top IPA bit selects the shared (unprotected) half.
     pub ipa_bits: u8,
+    /// How the host answers RIPAS changes.
+    pub host: HostConfig,
 }
 
 /// Decoded boot information.
@@ -52,6 +58,7 @@ pub enum BootInfoError {
     Ram { base: u64, size: u64 },
     IpaBits(u64),
     Bbm { cpu: usize, value: u64 },
+    Reject(u64),
 }
 
 impl core::fmt::Display for BootInfoError {
@@ -66,6 +73,7 @@ impl core::fmt::Display for BootInfoError {
             ),
             BootInfoError::IpaBits(b) => write!(f, "boot info: ipa_bits {b}, the monitor supports 40 to 48"),
             BootInfoError::Bbm { cpu, value } => write!(f, "boot info: CPU {cpu} BBM {value:#x} is not a 4-bit field value"),
+            BootInfoError::Reject(r) => write!(f, "boot info: the host refuses {r} per thousand requests, at most 1000"),
         }
     }
 }
@@ -89,6 +97,12 @@ impl BootInfo {
         for (i, id) in self.identities.iter().enumerate() {
             w[10 + 2 * i] = id.midr.map_or(REAL_MIDR, |m| m as u64);
             w[11 + 2 * i] = id.bbm.map_or(REAL_BBM, |b| b as u64);
+        }
+        if let Some(h) = self.realm.map(|r| r.host) {
+            w[HOST_WORDS] = h.seed;
+            w[HOST_WORDS + 1] = h.partial_progress as u64;
+            w[HOST_WORDS + 2] = h.reject_ram_per_mille as u64;
+            w[HOST_WORDS + 3] = h.reject_empty_per_mille as u64;
         }
         w
     }
@@ -121,7 +135,18 @@ impl BootInfo {
             if !(40..=48).contains(&w[8]) {
                 return Err(BootInfoError::IpaBits(w[8]));
             }
-            Some(RealmConfig { ipa_bits: w[8] as u8 })
+            for r in [w[HOST_WORDS + 2], w[HOST_WORDS + 3]] {
+                if r > 1000 {
+                    return Err(BootInfoError::Reject(r));
+                }
+            }
+            let host = HostConfig {
+                seed: w[HOST_WORDS],
+                partial_progress: w[HOST_WORDS + 1] != 0,
+                reject_ram_per_mille: w[HOST_WORDS + 2] as u16,
+                reject_empty_per_mille: w[HOST_WORDS + 3] as u16,
+            };
+            Some(RealmConfig { ipa_bits: w[8] as u8, host })
         } else {
             None
         };
@@ -161,7 +186,7 @@ mod tests {
             linux_ram_base: LINUX_RAM_BASE,
             linux_ram_size: 2 << 30,
             cpus: 2,
-            realm: Some(RealmConfig { ipa_bits: 48 }),
+            realm: Some(RealmConfig { ipa_bits: 48, host: HostConfig { seed: 7, partial_progress: true, reject_ram_per_mille: 5, reject_empty_per_mille: 6 } }),
             identities,
         }
     }
@@ -184,6 +209,9 @@ mod tests {
         let e = BootInfo::decode(&w).unwrap_err();
         assert_eq!(e, BootInfoError::Bbm { cpu: 1, value: 0x10 });
         assert!(std::format!("{e}").contains("CPU 1"));
+        let mut w = info().encode();
+        w[HOST_WORDS + 2] = 1001;
+        assert_eq!(BootInfo::decode(&w), Err(BootInfoError::Reject(1001)));
         let mut w = info().encode();
         w[0] = 0;
         assert!(std::format!("{}", BootInfo::decode(&w).unwrap_err()).contains("no boot info page"));

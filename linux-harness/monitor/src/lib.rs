@@ -11,6 +11,7 @@
 
 pub mod bootinfo;
 pub mod eventlog;
+pub mod host;
 pub mod inject;
 pub mod layout;
 pub mod mem;

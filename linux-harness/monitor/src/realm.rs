@@ -8,6 +8,7 @@
 //! Unlike real CCA, a page keeps its contents across RIPAS changes (the shared alias is
 //! the same physical page), so the host can read shared data at the page's usual place.
 
+use crate::host::{Host, HostConfig};
 use crate::layout::{GRANULE, LINUX_RAM_BASE};
 use crate::mem::PhysMem;
 use crate::ripas::{Ripas, RipasTable};
@@ -23,6 +24,8 @@ pub struct Realm {
     pub ripas: RipasTable,
     pub s2: Stage2,
     pub ipa_bits: u8,
+    /// How the host answers RIPAS changes.
+    pub host: Host,
 }
 
 /// What [`Realm::ipa_state_set`] did: RSI_IPA_STATE_SET's `new_base` and response.
@@ -40,9 +43,9 @@ impl Realm {
 
     /// Builds the initial stage 2: every RAM granule RIPAS RAM (protected), MMIO in both
     /// halves.
-    pub fn new<M: PhysMem>(mem: &mut M, ripas: RipasTable, s2_pool: (u64, u64), ipa_bits: u8) -> Result<Realm, Stage2Error> {
+    pub fn new<M: PhysMem>(mem: &mut M, ripas: RipasTable, s2_pool: (u64, u64), ipa_bits: u8, host: HostConfig) -> Result<Realm, Stage2Error> {
         let s2 = Stage2::new(mem, s2_pool.0, s2_pool.1, ipa_bits)?;
-        let mut realm = Realm { ripas, s2, ipa_bits };
+        let mut realm = Realm { ripas, s2, ipa_bits, host: Host::new(host) };
         ripas.init(mem);
         let shared = realm.shared_bit();
         for (start, end) in MMIO {
@@ -70,23 +73,27 @@ impl Realm {
         true
     }
 
-    /// RSI_IPA_STATE_SET's effect once validated: the host accepts the whole range, except
-    /// that it rejects granules it has no RAM for, and a DESTROYED granule stops the
-    /// change unless `change_destroyed`.
+    /// RSI_IPA_STATE_SET's effect once validated. The host rejects a request that starts
+    /// at a granule it has no RAM for, and one it can make no progress on (a DESTROYED
+    /// granule at `base` without `change_destroyed`: TF-RMM changes nothing and the host
+    /// rejects, so the realm does not retry forever). Otherwise the request can go up to
+    /// the first granule without RAM or DESTROYED one (without `change_destroyed`), and
+    /// the host's own answer ([`Host::answer`]) says how far it goes and whether it
+    /// accepts; the part it did is changed either way.
     pub fn ipa_state_set<M: PhysMem>(&mut self, mem: &mut M, base: u64, top: u64, ripas: Ripas, change_destroyed: bool) -> Result<StateSet, Stage2Error> {
         let mut g = base;
         while g < top {
-            if !self.ripas.covers(g) {
-                let response = if g == base { RSI_REJECT } else { RSI_ACCEPT };
-                return Ok(StateSet { new_base: g, response });
-            }
-            if self.ripas.get(mem, g) == Ripas::Destroyed && !change_destroyed {
+            if !self.ripas.covers(g) || (self.ripas.get(mem, g) == Ripas::Destroyed && !change_destroyed) {
                 break;
             }
             g += GRANULE;
         }
-        self.change(mem, base, g, ripas)?;
-        Ok(StateSet { new_base: g, response: RSI_ACCEPT })
+        if g == base {
+            return Ok(StateSet { new_base: base, response: RSI_REJECT });
+        }
+        let answer = self.host.answer(base, g, ripas == Ripas::Ram);
+        self.change(mem, base, answer.new_base, ripas)?;
+        Ok(StateSet { new_base: answer.new_base, response: if answer.accept { RSI_ACCEPT } else { RSI_REJECT } })
     }
 
     /// Sets `[base, top)` (covered RAM) to `ripas` and follows it in stage 2, a run of
@@ -136,7 +143,7 @@ pub(crate) mod tests {
         let table = 0x10_0000;
         let pool = (0x20_0000, 256 * GRANULE);
         let mut mem = VecMem::new();
-        let r = Realm::new(&mut mem, linux_ripas(table, ram), pool, 48).unwrap();
+        let r = Realm::new(&mut mem, linux_ripas(table, ram), pool, 48, HostConfig::default()).unwrap();
         (r, mem)
     }
 
@@ -185,9 +192,55 @@ pub(crate) mod tests {
         let base = LINUX_RAM_BASE;
         r.ripas.set(&mut mem, base + 0x3000, Ripas::Destroyed);
         let s = r.ipa_state_set(&mut mem, base, base + 0x8000, Ripas::Ram, false).unwrap();
-        assert_eq!(s.new_base, base + 0x3000);
+        assert_eq!(s, StateSet { new_base: base + 0x3000, response: RSI_ACCEPT });
+        // From the DESTROYED granule on, no progress is possible: a refusal, not an
+        // ACCEPT the realm would retry forever.
+        let s = r.ipa_state_set(&mut mem, base + 0x3000, base + 0x8000, Ripas::Ram, false).unwrap();
+        assert_eq!(s, StateSet { new_base: base + 0x3000, response: RSI_REJECT });
         let s = r.ipa_state_set(&mut mem, base, base + 0x8000, Ripas::Ram, true).unwrap();
         assert_eq!(s.new_base, base + 0x8000);
         assert_eq!(r.ripas.get(&mem, base + 0x3000), Ripas::Ram);
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::tests::realm;
+    use super::*;
+
+    #[test]
+    fn a_partial_answer_changes_only_what_the_host_did() {
+        let (mut r, mut mem) = realm();
+        r.host = Host::new(HostConfig { seed: 3, partial_progress: true, ..HostConfig::default() });
+        let (base, top) = (LINUX_RAM_BASE + 0x10_0000, LINUX_RAM_BASE + 0x50_0000);
+        let mut at = base;
+        let mut calls = 0;
+        while at != top {
+            let s = r.ipa_state_set(&mut mem, at, top, Ripas::Empty, true).unwrap();
+            assert_eq!(s.response, RSI_ACCEPT);
+            assert!(s.new_base > at && s.new_base <= top);
+            assert_eq!(r.ripas.get(&mem, s.new_base - GRANULE), Ripas::Empty);
+            if s.new_base < top {
+                assert_eq!(r.ripas.get(&mem, s.new_base), Ripas::Ram, "nothing past the host's progress changes");
+            }
+            at = s.new_base;
+            calls += 1;
+        }
+        assert!(calls > 1, "partial progress takes more than one call");
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_prefix_it_converted() {
+        let (mut r, mut mem) = realm();
+        r.host = Host::new(HostConfig { seed: 1, partial_progress: false, reject_ram_per_mille: 0, reject_empty_per_mille: 1000 });
+        let (base, top) = (LINUX_RAM_BASE, LINUX_RAM_BASE + 0x8_0000);
+        let s = r.ipa_state_set(&mut mem, base, top, Ripas::Empty, true).unwrap();
+        assert_eq!(s.response, RSI_REJECT);
+        assert!(s.new_base < top);
+        let mut g = base;
+        while g < top {
+            assert_eq!(r.ripas.get(&mem, g), if g < s.new_base { Ripas::Empty } else { Ripas::Ram });
+            g += GRANULE;
+        }
     }
 }

@@ -39,6 +39,7 @@ fn synthetic(leaves: u64) -> Results {
         checkpoints: vec![CheckpointData { checkpoint: "end-of-boot".into(), deterministic: true, model_steps: vec![], divergences: vec![], rsi_mismatches: vec![], linux: lines.clone(), model: lines }],
         calls: vec![],
         trace_gaps: vec![],
+        warning_mismatches: vec![],
         monitor: None,
     };
     let matrix = vec![MatrixEntry { scenario: scenario.scenario.clone(), file: scenario.file.clone(), kernel: String::new() }];

@@ -8,6 +8,7 @@ pub mod differ;
 pub mod repro;
 pub mod rsi;
 pub mod verdict;
+pub mod warnings;
 
 use std::path::Path;
 
@@ -21,7 +22,7 @@ use crate::replay::observed::Observed;
 use crate::replay::{replay, ModelSide, Overrides, Replay, ReplayStop};
 use crate::timeline::{Checkpoint, TracedFn};
 use differ::{diff, Divergence};
-use rsi::{check_shared, shared_pa_ranges, SharedMismatch};
+use rsi::{check_page_tables, check_shared, SharedMismatch};
 pub use verdict::{exit_code, verdict, Found, Verdict};
 
 /// One checkpoint of one scenario: the model's expectation there and the diff.
@@ -78,6 +79,9 @@ pub struct Outcome {
     /// What the tracer could not see in this build, and calls the model could not
     /// replay for it (docs/call-tracing.md).
     pub trace_gaps: Vec<String>,
+    /// Kernel WARNs the model does not raise and WARNs it raises that the kernel did not
+    /// print (empty: the model predicts the kernel's WARNs exactly).
+    pub warning_mismatches: Vec<String>,
     /// The scenario, when its file could be read.
     pub scenario: Option<crate::scenario::Scenario>,
     /// The kernel booted, when it was built.
@@ -170,7 +174,10 @@ fn compare_or_kernel_failure(p: &Prepared) -> Result<std::result::Result<Compari
     if let Some(check) = capture.ptdump.as_ref().filter(|c| !c.mismatches.is_empty()) {
         return Err(Error::Capture(format!("the host walk disagrees with the kernel's ptdump ({} lines), first at {}", check.mismatches.len(), check.mismatches[0])));
     }
-    let replay = replay(&p.params, &replay_stops(&capture), &capture.trace, Overrides::default())?;
+    // The realm host's answers are the environment's, not policy: the model's host
+    // answers each request as the monitor's did (partial progress, refusals).
+    let host = capture.monitor.as_ref().map(|m| m.host_answers()).unwrap_or_default();
+    let replay = replay(&p.params, &replay_stops(&capture), &capture.trace, host, Overrides::default())?;
     let mut results = Vec::new();
     for (checkpoint, model) in &replay.at {
         let point = StopPoint::Checkpoint(*checkpoint);
@@ -180,7 +187,7 @@ fn compare_or_kernel_failure(p: &Prepared) -> Result<std::result::Result<Compari
             (Some(events), Some(_)) => {
                 let events = events.before(capture.log_marks.get(&point).copied().unwrap_or(u32::MAX));
                 let empty = RangeSet::from_ranges(events.empty_ranges());
-                let mut m = check_shared(&empty, &shared_pa_ranges(&side.linear_map), "the kernel's page tables");
+                let mut m = check_page_tables(&empty, &side.linear_map);
                 m.extend(check_shared(&empty, &model_empty_ranges(model), "the model's RSI calls"));
                 m
             }
@@ -223,6 +230,7 @@ pub fn infrastructure_failure(file: &Path, name: &str, e: Error) -> Outcome {
         capture: None,
         answers: vec![],
         trace_gaps: vec![],
+        warning_mismatches: vec![],
         scenario: None,
         kernel: None,
         seconds: 0.0,
@@ -252,6 +260,7 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
                 checkpoints: vec![],
                 kernel_warnings: capture.warnings,
                 trace_gaps: capture.trace_gaps.clone(),
+                warning_mismatches: vec![],
                 capture: Some(capture),
                 answers: vec![],
                 scenario: Some(p.scenario.clone()),
@@ -275,7 +284,10 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
     // A realm access the monitor had to refuse (a stage-2 fault) is a kernel outcome,
     // like a WARN.
     let faults = c.capture.monitor.as_ref().map_or(0, |m| m.of_kind(lmo_monitor::eventlog::Kind::Stage2Fault).count());
-    let mut verdict = verdict(&p.scenario.expect, &all, kernel_warnings + faults);
+    // Kernel WARNs the model raises at the same sites are predicted; the rest count.
+    let model_warnings = c.checkpoints.last().map(|cp| cp.model.warnings.clone()).unwrap_or_default();
+    let warning_mismatches = warnings::unpredicted(&linux_harness::console::warnings(&c.capture.console), &model_warnings);
+    let mut verdict = verdict(&p.scenario.expect, &all, warning_mismatches.len() + faults);
     // A call whose return code the model does not reproduce is a divergence too, and so
     // is one made in another boot state than the timeline gives it (a moved window).
     let calls = judged(&c.capture.trace, &c.replay.answers);
@@ -297,6 +309,7 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
     Outcome { file: p.file.clone(), name: p.scenario.name.clone(), verdict, checkpoints: c.checkpoints, kernel_warnings, capture: Some(c.capture),
         answers: c.replay.answers,
         trace_gaps,
+        warning_mismatches,
         scenario: Some(p.scenario.clone()),
         kernel: Some(p.kernel_build()),
         seconds: 0.0,

@@ -184,7 +184,7 @@ mod tests {
             linear_map: rust_impl::linear_map::LinearMap { lines: vec![] },
             linear_map_requires_bbml3: true,
             steps: vec![],
-            warnings: 0,
+            warnings: vec![],
             rsi_calls: vec![],
         };
         let divergences = if divergent { vec![Divergence { start: rust_impl::address::VirtAddr(0), end: rust_impl::address::VirtAddr(0x1000), classes: vec![DiffClass::Granularity], linux: vec![], model: vec![] }] } else { vec![] };
@@ -197,6 +197,7 @@ mod tests {
             capture: None,
             answers: vec![],
             trace_gaps: vec![],
+            warning_mismatches: vec![],
             scenario: None,
             kernel: None,
             seconds: 0.0,

@@ -1,6 +1,9 @@
 //! The realm's shared memory three ways: the RIPAS EMPTY ranges of the monitor's RSI
-//! log against the shared bit in the kernel's page tables and against the model's own
-//! RSI calls. Any disagreement is a `shared bit` divergence.
+//! log against the shared bit of the kernel's valid mappings and against the model's own
+//! RSI calls. Any disagreement is a `shared bit` divergence. An entry that is not valid
+//! gives no access whatever its shared bit (a refused conversion leaves the range
+//! present-invalid with the bit already set, `__set_memory_enc_dec()`), so only valid
+//! mappings are held against the log.
 
 use std::fmt;
 
@@ -9,9 +12,27 @@ use rust_impl::linear_map::LinearMap;
 
 use crate::linux_side::monitor_log::RangeSet;
 
-/// PA ranges the linear map maps with the realm shared bit.
-pub fn shared_pa_ranges(lm: &LinearMap) -> RangeSet {
-    RangeSet::from_ranges(lm.lines.iter().filter(|l| l.shared).map(|l| (l.pa, PhysAddr(l.pa.0 + (l.end.0 - l.start.0)))))
+/// PA ranges the linear map maps validly with (`shared`) or without the realm shared bit.
+pub fn mapped_pa_ranges(lm: &LinearMap, shared: bool) -> RangeSet {
+    RangeSet::from_ranges(lm.lines.iter().filter(|l| l.valid && l.shared == shared).map(|l| (l.pa, PhysAddr(l.pa.0 + (l.end.0 - l.start.0)))))
+}
+
+/// Where the kernel's valid mappings disagree with the RIPAS EMPTY ranges of the log:
+/// RIPAS EMPTY memory mapped private (an access faults), shared mappings of memory that
+/// is RIPAS RAM.
+pub fn check_page_tables(empty: &RangeSet, lm: &LinearMap) -> Vec<SharedMismatch> {
+    let against = "the kernel's page tables";
+    let private = mapped_pa_ranges(lm, false);
+    let shared = mapped_pa_ranges(lm, true);
+    let mut out: Vec<SharedMismatch> = empty
+        .intersect(&private)
+        .ranges
+        .into_iter()
+        .map(|(start, end)| SharedMismatch { start, end, empty_not_shared: true, against })
+        .chain(shared.minus(empty).ranges.into_iter().map(|(start, end)| SharedMismatch { start, end, empty_not_shared: false, against }))
+        .collect();
+    out.sort_by_key(|m| m.start);
+    out
 }
 
 /// Where the RSI log and a set of shared ranges disagree.
@@ -37,7 +58,8 @@ impl fmt::Display for SharedMismatch {
     }
 }
 
-/// Compares the RIPAS EMPTY ranges of the log with `shared` (ranges of PA).
+/// Compares the RIPAS EMPTY ranges of the log with `shared` (the RIPAS EMPTY ranges
+/// another side's RSI calls leave).
 pub fn check_shared(empty: &RangeSet, shared: &RangeSet, against: &'static str) -> Vec<SharedMismatch> {
     let mut out: Vec<SharedMismatch> = empty
         .minus(shared)
@@ -65,6 +87,31 @@ mod tests {
         assert_eq!((m[1].start.0, m[1].end.0, m[1].empty_not_shared), (0x5000, 0x6000, false));
         assert!(m[0].to_string().contains("RIPAS EMPTY in the monitor's RSI log, but not shared in the kernel's page tables"));
         assert!(check_shared(&empty, &empty, "x").is_empty());
+    }
+
+    #[test]
+    fn only_valid_mappings_are_held_against_the_log() {
+        use rust_impl::address::VirtAddr;
+        use rust_impl::linear_map::MapLine;
+        let line = |va: u64, len: u64, valid: bool, shared: bool| MapLine {
+            start: VirtAddr(0xffff_0000_0000_0000 + va),
+            end: VirtAddr(0xffff_0000_0000_0000 + va + len),
+            level: rust_impl::granule::Level::Pte,
+            cont: false,
+            pa: PhysAddr(0x8000_0000 + va),
+            attrs: 0,
+            valid,
+            shared,
+        };
+        let empty = RangeSet::from_ranges([(PhysAddr(0x8000_0000), PhysAddr(0x8000_4000))]);
+        // A refused share: the prefix the host converted is EMPTY, the rest RAM, and
+        // the whole range present-invalid with the shared bit: no mismatch.
+        let lm = LinearMap { lines: vec![line(0, 0x8000, false, true), line(0x8000, 0x8000, true, false)] };
+        assert!(check_page_tables(&empty, &lm).is_empty());
+        // A valid private mapping of EMPTY memory, and a valid shared one of RAM.
+        let lm = LinearMap { lines: vec![line(0, 0x2000, true, false), line(0x2000, 0x2000, true, true), line(0x4000, 0x1000, true, true)] };
+        let m = check_page_tables(&empty, &lm);
+        assert_eq!(m.iter().map(|m| (m.start.0, m.end.0, m.empty_not_shared)).collect::<Vec<_>>(), [(0x8000_0000, 0x8000_2000, true), (0x8000_4000, 0x8000_5000, false)]);
     }
 
 }

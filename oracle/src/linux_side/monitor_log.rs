@@ -4,6 +4,7 @@
 use lmo_monitor::eventlog::{Kind, LogView, Record};
 use rust_impl::address::PhysAddr;
 use lmo_monitor::smccc::{self, RSI_ACCEPT, RSI_CHANGE_DESTROYED, RSI_IPA_STATE_SET, RSI_SUCCESS};
+use rust_impl::rsi::{HostAnswer, Ripas, StateSetAnswer};
 
 /// The records of one monitor run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -27,14 +28,30 @@ impl MonitorEvents {
         self.records.iter().filter(move |r| r.kind() == Some(kind))
     }
 
-    /// RSI_IPA_STATE_SET calls that succeeded and were accepted: `[base, new_base)` set
-    /// to RIPAS `ripas`, with whether RSI_CHANGE_DESTROYED was passed (the flag of
-    /// `set_memory_{en,de}crypted()`; `arm64_rsi_setup_memory()` passes none).
+    /// RSI_IPA_STATE_SET calls that succeeded: `[base, new_base)` set to RIPAS `ripas`
+    /// (accepted, or the prefix a refusing host converted), with whether
+    /// RSI_CHANGE_DESTROYED was passed (the flag of `set_memory_{en,de}crypted()`;
+    /// `arm64_rsi_setup_memory()` passes none).
     pub fn ipa_state_changes(&self) -> Vec<RipasChange> {
         self.of_kind(Kind::Rsi)
-            .filter(|r| r.rsi_fid_status() == (RSI_IPA_STATE_SET, RSI_SUCCESS as u32) && r.args[6] == RSI_ACCEPT)
+            .filter(|r| r.rsi_fid_status() == (RSI_IPA_STATE_SET, RSI_SUCCESS as u32))
             .map(|r| RipasChange { start: PhysAddr(r.args[1]), end: PhysAddr(r.args[5]), empty: r.args[3] == 0, change_destroyed: r.args[4] & RSI_CHANGE_DESTROYED != 0 })
             .filter(|c| c.start < c.end)
+            .collect()
+    }
+
+    /// Every RSI_IPA_STATE_SET request to set a range to RAM or EMPTY and how the host
+    /// answered it, in order: what the model's realm host answers with
+    /// ([`rust_impl::rsi::HostRsi::replaying`]).
+    pub fn host_answers(&self) -> Vec<HostAnswer> {
+        self.of_kind(Kind::Rsi)
+            .filter(|r| r.rsi_fid_status().0 == RSI_IPA_STATE_SET && r.args[3] <= 1)
+            .map(|r| HostAnswer {
+                base: PhysAddr(r.args[1]),
+                top: PhysAddr(r.args[2]),
+                ripas: if r.args[3] == 0 { Ripas::Empty } else { Ripas::Ram },
+                answer: StateSetAnswer { status: r.rsi_fid_status().1 as u64, top: PhysAddr(r.args[5]), accepted: r.args[6] == RSI_ACCEPT },
+            })
             .collect()
     }
 
@@ -126,6 +143,11 @@ impl RangeSet {
             s.remove(a, b);
         }
         s
+    }
+
+    /// Ranges in both.
+    pub fn intersect(&self, other: &RangeSet) -> RangeSet {
+        self.minus(&self.minus(other))
     }
 }
 

@@ -23,7 +23,7 @@ use rust_impl::linear_map::LinearMap;
 use rust_impl::map_mem::{map_mem, DirectMapPolicy, MapMemInputs};
 use rust_impl::mmu::Mmu;
 use rust_impl::pgtable::HostEnv;
-use rust_impl::rsi::{HostRsi, RsiCall};
+use rust_impl::rsi::{HostAnswer, HostRsi, RsiCall};
 use rust_impl::split::BootState;
 
 use crate::capture::trace::TracedCall;
@@ -44,8 +44,8 @@ pub struct ModelSide {
     pub linear_map_requires_bbml3: bool,
     /// The boot steps replayed up to here, in order, for reports.
     pub steps: Vec<String>,
-    /// WARNs the model's kernel paths raised.
-    pub warnings: usize,
+    /// WARNs the model's kernel paths raised, up to here.
+    pub warnings: Vec<rust_impl::pgtable::Warning>,
     /// The RSI calls the model's set_memory_{en,de}crypted made up to here, in order.
     pub rsi_calls: Vec<RsiCall>,
 }
@@ -202,7 +202,7 @@ impl Run<'_> {
             linear_map: rust_impl::walk::linear_map(&self.mmu, prot_ns_shared(self.p).unwrap_or(0)),
             linear_map_requires_bbml3: self.requires,
             steps: self.steps.clone(),
-            warnings: self.mmu.env.warnings().count(),
+            warnings: self.mmu.env.warnings().collect(),
             rsi_calls: self.rsi.calls.clone(),
         }
     }
@@ -279,7 +279,7 @@ const STAGES: [Stage; 6] = [Stage::MapMem, Stage::MemInit, Stage::KfenceInit, St
 
 /// Replays the boot once, stopping at each of `stops` (in boot order; `trace` is the
 /// kernel's call trace, each stop's `mark` how much of it came before the stop).
-pub fn replay(p: &BootParams, stops: &[ReplayStop], trace: &[TracedCall], overrides: Overrides) -> Result<Replay> {
+pub fn replay(p: &BootParams, stops: &[ReplayStop], trace: &[TracedCall], host: Vec<HostAnswer>, overrides: Overrides) -> Result<Replay> {
     let mut stops: Vec<&ReplayStop> = stops.iter().collect();
     stops.sort_by_key(|s| s.checkpoint);
     let first = &stops.first().ok_or_else(|| Error::Usage("the replay needs at least one checkpoint".into()))?.observed;
@@ -325,7 +325,7 @@ pub fn replay(p: &BootParams, stops: &[ReplayStop], trace: &[TracedCall], overri
         requires,
         policy,
         boot,
-        rsi: HostRsi::new(),
+        rsi: HostRsi::replaying(host),
         steps,
         enc_dec: trace.iter().enumerate().filter(|(_, c)| c.function.is_enc_dec()).collect(),
         applied: 0,

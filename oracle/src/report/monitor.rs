@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use rust_impl::linear_map::LinearMap;
 
-use crate::compare::rsi::{check_shared, shared_pa_ranges};
+use crate::compare::rsi::check_page_tables;
 use crate::linux_side::monitor_log::{describe, MonitorEvents, RangeSet};
 
 /// The monitor's events as `oracle dump` prints them beside the linear map, with the
@@ -19,7 +19,7 @@ pub fn report(events: &MonitorEvents, lm: &LinearMap, realm: bool) -> String {
     }
     if realm {
         let empty = RangeSet::from_ranges(events.empty_ranges());
-        let mismatches = check_shared(&empty, &shared_pa_ranges(lm), "the kernel's page tables");
+        let mismatches = check_page_tables(&empty, lm);
         let ranges: Vec<String> = empty.ranges.iter().map(|(a, b)| format!("{:#x}-{:#x}", a.0, b.0)).collect();
         let _ = writeln!(s, "RIPAS EMPTY (shared) RAM per the RSI log: {}", if ranges.is_empty() { "none".to_string() } else { ranges.join(", ") });
         if mismatches.is_empty() {

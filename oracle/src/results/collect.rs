@@ -87,6 +87,7 @@ pub fn scenario_result(o: &Outcome) -> ScenarioResult {
         checkpoints,
         calls,
         trace_gaps: o.trace_gaps.clone(),
+        warning_mismatches: o.warning_mismatches.clone(),
         monitor,
     }
 }

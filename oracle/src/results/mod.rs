@@ -108,6 +108,10 @@ pub struct ScenarioResult {
     /// locate); the verdict is computed from what was seen.
     #[serde(default)]
     pub trace_gaps: Vec<String>,
+    /// Kernel WARNs the model does not raise at the same site, and WARNs the model
+    /// raises that the kernel did not print; the others are predicted.
+    #[serde(default)]
+    pub warning_mismatches: Vec<String>,
     pub monitor: Option<MonitorData>,
 }
 
@@ -250,6 +254,7 @@ pub(crate) mod sample {
             seconds: 1.5,
             kernel_warnings: vec![],
             trace_gaps: vec![],
+            warning_mismatches: vec![],
             checkpoints: vec![CheckpointData {
                 checkpoint: "end-of-boot".into(),
                 deterministic: true,

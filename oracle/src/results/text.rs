@@ -106,6 +106,9 @@ pub fn scenario(o: &ScenarioResult, verbose: bool) -> String {
             let _ = writeln!(s, "    ... and {} more", c.divergences.len() - RANGES_SHOWN);
         }
     }
+    for m in &o.warning_mismatches {
+        let _ = writeln!(s, "  {m}");
+    }
     for w in &o.kernel_warnings {
         let _ = writeln!(s, "  kernel WARN:");
         for line in w.lines() {

@@ -65,7 +65,7 @@ fn boot_cpu() -> (u64, u64) {
     };
     *BOOT.lock() = Some(info);
     if let Some(r) = info.realm {
-        let realm = Realm::new(&mut mem, linux_ripas(RIPAS_PA, info.linux_ram_size), (S2_POOL_PA, S2_POOL_SIZE), r.ipa_bits);
+        let realm = Realm::new(&mut mem, linux_ripas(RIPAS_PA, info.linux_ram_size), (S2_POOL_PA, S2_POOL_SIZE), r.ipa_bits, r.host);
         match realm {
             Ok(realm) => *REALM.lock() = Some(realm),
             Err(e) => panic!("building the realm's stage 2: {e}"),
@@ -73,7 +73,15 @@ fn boot_cpu() -> (u64, u64) {
     }
     log(
         Kind::Boot,
-        [info.linux_entry, info.dtb_pa, info.cpus as u64, info.realm.is_some() as u64, info.realm.map_or(0, |r| r.ipa_bits as u64), 0, 0],
+        [
+            info.linux_entry,
+            info.dtb_pa,
+            info.cpus as u64,
+            info.realm.is_some() as u64,
+            info.realm.map_or(0, |r| r.ipa_bits as u64),
+            info.realm.map_or(0, |r| r.host.seed),
+            info.realm.map_or(0, |r| r.host.partial_progress as u64 | (r.host.reject_ram_per_mille as u64) << 1 | (r.host.reject_empty_per_mille as u64) << 16),
+        ],
     );
     let mut banner = MsgBuf::<160>::new();
     let realm = match info.realm {

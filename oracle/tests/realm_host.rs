@@ -1,0 +1,100 @@
+//! The realm's host as a strict adversary, on the real kernel under the EL2 monitor:
+//! partial progress and refused shares (`machine.realm.host`), with the model answering
+//! each request as the host did and predicting what Linux does with the answers.
+
+mod common;
+
+use std::process::Command;
+
+/// `realm-bbml3` or `realm-pte` with `host` as the realm's host, named `name`.
+fn with_host(corpus: &common::TempCorpus, base: &str, name: &str, host: serde_json::Value) -> std::path::PathBuf {
+    let mut s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::scenario(base)).unwrap()).unwrap();
+    s["name"] = name.into();
+    s["machine"]["realm"]["host"] = host;
+    corpus.add_scenario(name, &s.to_string())
+}
+
+fn run(corpus: &common::TempCorpus, files: &[std::path::PathBuf]) -> serde_json::Value {
+    let out_dir = corpus.dir.path().join("results");
+    let out = Command::new(env!("CARGO_BIN_EXE_oracle")).args(["run", "-j", "2", "--out"]).arg(&out_dir).args(files).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap()).unwrap()
+}
+
+fn hex(s: &str) -> u64 {
+    u64::from_str_radix(s.trim().trim_start_matches("0x"), 16).unwrap()
+}
+
+/// The RSI_IPA_STATE_SET requests to make memory EMPTY: `(base, top, new_base, accepted)`.
+fn shares(scenario: &serde_json::Value) -> Vec<(u64, u64, u64, bool)> {
+    scenario["monitor"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            let e = e.as_str().unwrap();
+            let rest = e.split("RSI_IPA_STATE_SET [").nth(1)?;
+            if !rest.contains("-> EMPTY") {
+                return None;
+            }
+            let (range, rest) = rest.split_once(')')?;
+            let (base, top) = range.split_once(',')?;
+            let new_base = rest.split("new base ").nth(1)?.split(',').next()?;
+            Some((hex(base), hex(top), hex(new_base), rest.ends_with("accepted")))
+        })
+        .collect()
+}
+
+/// Linux 7.3 under a host that stops short of every request, with five seeds: each
+/// boot matches the model, which retries as Linux does, and every shared range of more
+/// than one granule took more than one RSI_IPA_STATE_SET.
+#[test]
+fn partial_progress_under_five_seeds_matches_the_model() {
+    let corpus = common::TempCorpus::new();
+    let files: Vec<_> = (1..=5).map(|seed| with_host(&corpus, "realm-bbml3", &format!("partial-{seed}"), serde_json::json!({"seed": seed, "partial_progress": true}))).collect();
+    let data = run(&corpus, &files);
+    for s in data["scenarios"].as_array().unwrap() {
+        assert_eq!(s["verdict"], "match", "{}", s["scenario"]);
+        assert_eq!(s["calls"].as_array().unwrap().iter().filter(|c| c["mismatch"] == true).count(), 0);
+        let shares = shares(s);
+        // Group the requests by the range Linux asked for (their common top).
+        let mut tops: Vec<u64> = shares.iter().map(|r| r.1).collect();
+        tops.dedup();
+        assert!(tops.len() >= 3, "the swiotlb pool, the ITS tables and a DMA pool: {shares:x?}");
+        for top in tops {
+            let calls: Vec<_> = shares.iter().filter(|r| r.1 == top).collect();
+            let first = calls[0].0;
+            assert!(calls.iter().all(|r| r.3), "all accepted: {calls:x?}");
+            assert_eq!(calls.last().unwrap().2, top, "the last call completes the range: {calls:x?}");
+            if top - first > 0x1000 {
+                assert!(calls.len() > 1, "{} took one call: {calls:x?}", s["scenario"]);
+            }
+        }
+    }
+}
+
+/// A host that refuses shares: the kernel WARNs "Failed to decrypt memory, N pages will
+/// be leaked" for each refused call, which the model predicts at the same site with the
+/// same return code, and the refused range stays present-invalid (leaked) in both maps.
+#[test]
+fn a_refused_share_is_predicted_warn_leak_and_map() {
+    let corpus = common::TempCorpus::new();
+    let file = with_host(&corpus, "realm-pte", "refuses", serde_json::json!({"seed": 1, "partial_progress": true, "reject_empty": 0.3}));
+    let data = run(&corpus, &[file]);
+    let s = &data["scenarios"][0];
+    assert_eq!(s["verdict"], "match", "{s}");
+    assert_eq!(s["warning_mismatches"], serde_json::json!([]));
+    let warns: Vec<&str> = s["kernel_warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+    // WARN(ret, "Failed to decrypt memory, %d pages will be leaked"), pageattr.c:342.
+    assert!(!warns.is_empty() && warns.iter().all(|w| w.starts_with("WARNING: arch/arm64/mm/pageattr.c:342 at realm_set_memory_decrypted+")), "{warns:?}");
+    let refused: Vec<&serde_json::Value> = s["calls"].as_array().unwrap().iter().filter(|c| c["function"] == "set_memory_decrypted" && c["ret"] == -22).collect();
+    assert_eq!(refused.len(), warns.len(), "one WARN per refused share");
+    assert!(refused.iter().all(|c| c["model_ret"] == -22), "{refused:?}");
+    assert!(shares(s).iter().any(|r| !r.3), "the log shows the refusals");
+    // The first refused range is present-invalid in Linux's map at the end of the boot.
+    let va = hex(refused[0]["args"][0].as_str().unwrap());
+    let end = s["checkpoints"].as_array().unwrap().iter().find(|c| c["checkpoint"] == "end-of-boot").unwrap();
+    let line = end["linux"].as_array().unwrap().iter().find(|l| hex(l[0].as_str().unwrap()) <= va && va < hex(l[1].as_str().unwrap())).expect("the range is in the map");
+    assert!(line[5].as_str().unwrap().starts_with("INVALID"), "{line}");
+}

@@ -47,7 +47,7 @@ fn a_model_with_a_wrong_bbml3_rule_is_caught() {
     let capture = capture_checkpoints(&p, &[Checkpoint::EndOfBoot], false).unwrap_or_else(|e| panic!("{e:#}"));
     let linux = &capture.side(Checkpoint::EndOfBoot).unwrap().linear_map;
     // The model believes the boot CPU is not on the BBML3 list.
-    let wrong = replay(&p.params, &replay_stops(&capture), &capture.trace, Overrides { boot_cpu_bbml3: Some(false), ..Overrides::default() }).unwrap();
+    let wrong = replay(&p.params, &replay_stops(&capture), &capture.trace, Vec::new(), Overrides { boot_cpu_bbml3: Some(false), ..Overrides::default() }).unwrap();
     let divergences = diff(linux, &wrong.last().unwrap().linear_map);
     assert!(!divergences.is_empty());
     assert!(divergences.iter().all(|d| d.classes == vec![DiffClass::Granularity]), "{divergences:#?}");
@@ -56,7 +56,7 @@ fn a_model_with_a_wrong_bbml3_rule_is_caught() {
     // The whole of RAM outside nothing diverges but granularity: same PAs, same attributes.
     println!("{}", divergences.iter().map(|d| d.to_string()).collect::<String>());
     // The right model agrees.
-    let right = replay(&p.params, &replay_stops(&capture), &capture.trace, Overrides::default()).unwrap();
+    let right = replay(&p.params, &replay_stops(&capture), &capture.trace, Vec::new(), Overrides::default()).unwrap();
     assert!(diff(linux, &right.last().unwrap().linear_map).is_empty());
 }
 
@@ -73,7 +73,7 @@ fn call_trace_and_a_call_level_divergence() {
     assert!(trace[split].state.caps_finalized && trace[split].state.online_cpus == 2);
 
     // One replay answers every call and keeps the map at both checkpoints.
-    let model = replay(&p.params, &replay_stops(&capture), trace, Overrides::default()).unwrap();
+    let model = replay(&p.params, &replay_stops(&capture), trace, Vec::new(), Overrides::default()).unwrap();
     assert_eq!(model.at.iter().map(|(c, _)| *c).collect::<Vec<_>>(), vec![Checkpoint::AfterMapMem, Checkpoint::EndOfBoot]);
     let calls = judged(trace, &model.answers);
     assert!(calls.iter().all(|c| !c.mismatch()), "{trace:#?}");
@@ -81,7 +81,7 @@ fn call_trace_and_a_call_level_divergence() {
 
     // A model whose split gate never sees finalisation answers -EBUSY (second window:
     // two CPUs online) where Linux split and returned 0.
-    let wrong = replay(&p.params, &replay_stops(&capture), trace, Overrides { forget_finalisation: true, ..Overrides::default() }).unwrap();
+    let wrong = replay(&p.params, &replay_stops(&capture), trace, Vec::new(), Overrides { forget_finalisation: true, ..Overrides::default() }).unwrap();
     let calls = judged(trace, &wrong.answers);
     assert_eq!(calls[split].model_ret, Some(-16));
     let line = call_line(&calls[split]);

@@ -480,7 +480,7 @@ fn prepare_monitor(req: &BootRequest, bootargs: &str, dir: &Path) -> Result<Moni
         linux_ram_base: ram.0,
         linux_ram_size: ram.1,
         cpus: req.machine.cpus as usize,
-        realm: req.machine.realm.as_ref().map(|r| RealmConfig { ipa_bits: r.ipa_bits, host: r.host.map(|h| h.config()).unwrap_or_default() }),
+        realm: req.machine.realm.as_ref().map(|r| RealmConfig { ipa_bits: r.ipa_bits, host: r.host.as_ref().map(|h| h.config()).unwrap_or_default() }),
         identities,
     };
     let boot_info = dir.join("boot-info.bin");

@@ -54,7 +54,7 @@ pub struct RealmSpec {
 
 /// The realm host's answers to RSI_IPA_STATE_SET, seeded (the EL2 monitor's
 /// `host.rs`; every answer is in its event log).
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct HostSpec {
     #[serde(default)]
@@ -71,12 +71,44 @@ pub struct HostSpec {
     /// The same for requests to make memory RIPAS EMPTY (`set_memory_decrypted()`).
     #[serde(default, rename = "reject_empty", deserialize_with = "per_mille", serialize_with = "ser_per_mille")]
     pub reject_empty_per_mille: u16,
+    /// Realm RAM the host destroyed before Linux runs (`"0xSTART-0xEND"`, granule
+    /// aligned, at most four): RIPAS DESTROYED and unmapped at stage 2.
+    #[serde(default, deserialize_with = "destroyed_ranges", serialize_with = "ser_destroyed", skip_serializing_if = "Vec::is_empty")]
+    pub destroyed: Vec<(u64, u64)>,
+}
+
+fn destroyed_ranges<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(u64, u64)>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    if texts.len() > lmo_monitor::host::MAX_DESTROYED {
+        return Err(serde::de::Error::custom(format!("{} ranges: the monitor takes at most {}", texts.len(), lmo_monitor::host::MAX_DESTROYED)));
+    }
+    texts
+        .iter()
+        .map(|t| {
+            let bad = || serde::de::Error::custom(format!("{t:?}: expected \"0xSTART-0xEND\", 4 KiB aligned, START below END"));
+            let (a, b) = t.split_once('-').ok_or_else(bad)?;
+            let hex = |x: &str| x.strip_prefix("0x").and_then(|h| u64::from_str_radix(h, 16).ok());
+            match (hex(a), hex(b)) {
+                (Some(a), Some(b)) if a < b && a % 4096 == 0 && b % 4096 == 0 => Ok((a, b)),
+                _ => Err(bad()),
+            }
+        })
+        .collect()
+}
+
+fn ser_destroyed<S: serde::Serializer>(v: &[(u64, u64)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|(a, b)| format!("{a:#x}-{b:#x}")))
 }
 
 impl HostSpec {
     /// The monitor's form.
     pub fn config(&self) -> lmo_monitor::host::HostConfig {
+        let mut destroyed = [(0, 0); lmo_monitor::host::MAX_DESTROYED];
+        for (d, r) in destroyed.iter_mut().zip(&self.destroyed) {
+            *d = *r;
+        }
         lmo_monitor::host::HostConfig {
+            destroyed,
             seed: self.seed,
             partial_progress: self.partial_progress,
             reject_ram_per_mille: self.reject_ram_per_mille,
@@ -240,9 +272,13 @@ mod tests {
         assert_eq!(m.per_cpu[1], CpuSpec { midr: None, bbm: Some(2) });
         assert_eq!(m.realm, Some(RealmSpec { ipa_bits: 48, host: None }));
         let m: MachineSpec = serde_json::from_str(r#"{"cpus":1,"memory_mib":2048,"realm":{"host":{"seed":7,"partial_progress":true,"reject_ram":0.1}}}"#).unwrap();
-        assert_eq!(m.realm.as_ref().unwrap().host, Some(HostSpec { seed: 7, partial_progress: true, reject_ram_per_mille: 100, reject_empty_per_mille: 0 }));
+        assert_eq!(m.realm.as_ref().unwrap().host, Some(HostSpec { seed: 7, partial_progress: true, reject_ram_per_mille: 100, reject_empty_per_mille: 0, destroyed: vec![] }));
         let e = serde_json::from_str::<MachineSpec>(r#"{"cpus":1,"memory_mib":2048,"realm":{"host":{"reject_ram":2}}}"#).unwrap_err();
         assert!(e.to_string().contains("0 to 1"), "{e}");
+        let m: MachineSpec = serde_json::from_str(r#"{"cpus":1,"memory_mib":2048,"realm":{"host":{"destroyed":["0x80000000-0x80010000"]}}}"#).unwrap();
+        assert_eq!(m.realm.as_ref().unwrap().host.as_ref().unwrap().destroyed, vec![(0x8000_0000, 0x8001_0000)]);
+        let e = serde_json::from_str::<MachineSpec>(r#"{"cpus":1,"memory_mib":2048,"realm":{"host":{"destroyed":["0x80000800-0x80010000"]}}}"#).unwrap_err();
+        assert!(e.to_string().contains("4 KiB aligned"), "{e}");
         assert!(m.needs_monitor());
         assert_eq!(m.qemu_ram_mib(), 3072);
         assert_eq!(m.validate(), Ok(()));

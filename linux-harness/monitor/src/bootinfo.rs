@@ -3,7 +3,7 @@
 //! harness writes it with [`BootInfo::encode`] into a file QEMU loads at
 //! [`crate::layout::BOOT_INFO_PA`]; the monitor reads it back with [`BootInfo::decode`].
 
-use crate::host::HostConfig;
+use crate::host::{HostConfig, MAX_DESTROYED};
 use crate::layout::{GRANULE, LINUX_RAM_BASE, MAX_CPUS, MAX_LINUX_RAM};
 
 /// "LMOBOOT1", little endian.
@@ -12,8 +12,10 @@ pub const VERSION: u64 = 2;
 /// Where the realm host's answers are set: seed, partial progress, refusals per mille of
 /// requests to make memory RIPAS RAM and EMPTY.
 const HOST_WORDS: usize = 10 + 2 * MAX_CPUS;
+/// Then the host's DESTROYED ranges, start and end each.
+const DESTROYED_WORDS: usize = HOST_WORDS + 4;
 /// Words in the encoded page.
-pub const WORDS: usize = HOST_WORDS + 4;
+pub const WORDS: usize = DESTROYED_WORDS + 2 * MAX_DESTROYED;
 /// `midr` meaning "what the CPU really reports".
 pub const REAL_MIDR: u64 = 0;
 /// `bbm` meaning "what the CPU really reports".
@@ -103,6 +105,10 @@ impl BootInfo {
             w[HOST_WORDS + 1] = h.partial_progress as u64;
             w[HOST_WORDS + 2] = h.reject_ram_per_mille as u64;
             w[HOST_WORDS + 3] = h.reject_empty_per_mille as u64;
+            for (i, (start, end)) in h.destroyed.iter().enumerate() {
+                w[DESTROYED_WORDS + 2 * i] = *start;
+                w[DESTROYED_WORDS + 2 * i + 1] = *end;
+            }
         }
         w
     }
@@ -140,7 +146,12 @@ impl BootInfo {
                     return Err(BootInfoError::Reject(r));
                 }
             }
+            let mut destroyed = [(0, 0); MAX_DESTROYED];
+            for (i, d) in destroyed.iter_mut().enumerate() {
+                *d = (w[DESTROYED_WORDS + 2 * i], w[DESTROYED_WORDS + 2 * i + 1]);
+            }
             let host = HostConfig {
+                destroyed,
                 seed: w[HOST_WORDS],
                 partial_progress: w[HOST_WORDS + 1] != 0,
                 reject_ram_per_mille: w[HOST_WORDS + 2] as u16,
@@ -186,7 +197,7 @@ mod tests {
             linux_ram_base: LINUX_RAM_BASE,
             linux_ram_size: 2 << 30,
             cpus: 2,
-            realm: Some(RealmConfig { ipa_bits: 48, host: HostConfig { seed: 7, partial_progress: true, reject_ram_per_mille: 5, reject_empty_per_mille: 6 } }),
+            realm: Some(RealmConfig { ipa_bits: 48, host: HostConfig { seed: 7, partial_progress: true, reject_ram_per_mille: 5, reject_empty_per_mille: 6, destroyed: [(0x8000_4000, 0x8000_6000), (0, 0), (0, 0), (0, 0)] } }),
             identities,
         }
     }

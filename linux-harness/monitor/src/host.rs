@@ -10,9 +10,15 @@
 
 use crate::layout::GRANULE;
 
+/// How many DESTROYED ranges a scenario can ask for.
+pub const MAX_DESTROYED: usize = 4;
+
 /// How the host answers; the default accepts every request whole.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HostConfig {
+    /// IPA ranges `[start, end)` of realm RAM the host destroyed before Linux runs
+    /// (RIPAS DESTROYED, unmapped at stage 2); `(0, 0)` is no range.
+    pub destroyed: [(u64, u64); MAX_DESTROYED],
     pub seed: u64,
     pub partial_progress: bool,
     /// Requests to make memory RIPAS RAM refused, per thousand.
@@ -86,7 +92,7 @@ mod tests {
     #[test]
     fn answers_make_progress_and_stay_inside_the_request() {
         for seed in 0..50 {
-            let mut h = Host::new(HostConfig { seed, partial_progress: true, reject_ram_per_mille: 100, reject_empty_per_mille: 100 });
+            let mut h = Host::new(HostConfig { seed, partial_progress: true, reject_ram_per_mille: 100, reject_empty_per_mille: 100, ..HostConfig::default() });
             for (base, top) in [(0x8000_0000u64, 0x8000_2000u64), (0x8010_0000, 0x8050_0000), (0xbfe0_0000, 0xc040_0000), (0x8000_0000, 0x8000_1000)] {
                 let a = h.answer(base, top, seed % 2 == 0);
                 assert!(a.new_base >= base && a.new_base <= top && a.new_base % GRANULE == 0, "{seed}: {a:?}");
@@ -100,7 +106,7 @@ mod tests {
         let mut plain = Host::new(HostConfig::default());
         assert_eq!(plain.answer(0x8000_0000, 0x8040_0000, true), Answer { new_base: 0x8040_0000, accept: true });
         // Refusing shares only: protecting is always accepted.
-        let mut shares = Host::new(HostConfig { seed: 1, partial_progress: false, reject_ram_per_mille: 0, reject_empty_per_mille: 1000 });
+        let mut shares = Host::new(HostConfig { seed: 1, partial_progress: false, reject_ram_per_mille: 0, reject_empty_per_mille: 1000, ..HostConfig::default() });
         assert!(shares.answer(0x8000_0000, 0x8040_0000, true).accept);
         assert!(!shares.answer(0x8000_0000, 0x8040_0000, false).accept);
     }

@@ -56,6 +56,18 @@ impl Realm {
             }
         }
         realm.s2.map(mem, ripas.ram_base, ripas.ram_base, ripas.ram_size, S2_NORMAL)?;
+        // Granules the host destroyed: RIPAS DESTROYED, no stage-2 mapping.
+        for (start, end) in host.destroyed {
+            let (start, end) = (start.max(ripas.ram_base) & !(GRANULE - 1), end.min(ripas.ram_base + ripas.ram_size));
+            let mut g = start;
+            while g < end {
+                realm.ripas.set(mem, g, Ripas::Destroyed);
+                g += GRANULE;
+            }
+            if start < end {
+                realm.s2.unmap(mem, start, end - start)?;
+            }
+        }
         Ok(realm)
     }
 
@@ -187,6 +199,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn destroyed_ranges_from_the_host_are_unmapped() {
+        let mut mem = VecMem::new();
+        let mut host = HostConfig::default();
+        host.destroyed[0] = (LINUX_RAM_BASE + 0x4000, LINUX_RAM_BASE + 0x6000);
+        let mut r = Realm::new(&mut mem, linux_ripas(0x10_0000, 16 << 20), (0x20_0000, 256 * GRANULE), 48, host).unwrap();
+        assert_eq!(r.ripas.get(&mem, LINUX_RAM_BASE + 0x5000), Ripas::Destroyed);
+        assert!(r.s2.lookup(&mem, LINUX_RAM_BASE + 0x5000).is_none());
+        assert!(r.s2.lookup(&mem, LINUX_RAM_BASE + 0x6000).is_some());
+        // arm64_rsi_setup_memory() (no RSI_CHANGE_DESTROYED) gets up to the hole, then a
+        // refusal where it would otherwise spin.
+        let s = r.ipa_state_set(&mut mem, LINUX_RAM_BASE, LINUX_RAM_BASE + 0x8000, Ripas::Ram, false).unwrap();
+        assert_eq!(s, StateSet { new_base: LINUX_RAM_BASE + 0x4000, response: RSI_ACCEPT });
+        let s = r.ipa_state_set(&mut mem, s.new_base, LINUX_RAM_BASE + 0x8000, Ripas::Ram, false).unwrap();
+        assert_eq!(s, StateSet { new_base: LINUX_RAM_BASE + 0x4000, response: RSI_REJECT });
+    }
+
+    #[test]
     fn destroyed_granules_stop_a_no_change_destroyed_request() {
         let (mut r, mut mem) = realm();
         let base = LINUX_RAM_BASE;
@@ -232,7 +261,7 @@ mod host_tests {
     #[test]
     fn a_refusal_keeps_the_prefix_it_converted() {
         let (mut r, mut mem) = realm();
-        r.host = Host::new(HostConfig { seed: 1, partial_progress: false, reject_ram_per_mille: 0, reject_empty_per_mille: 1000 });
+        r.host = Host::new(HostConfig { seed: 1, partial_progress: false, reject_ram_per_mille: 0, reject_empty_per_mille: 1000, ..HostConfig::default() });
         let (base, top) = (LINUX_RAM_BASE, LINUX_RAM_BASE + 0x8_0000);
         let s = r.ipa_state_set(&mut mem, base, top, Ripas::Empty, true).unwrap();
         assert_eq!(s.response, RSI_REJECT);

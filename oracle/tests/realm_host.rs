@@ -15,10 +15,15 @@ fn with_host(corpus: &common::TempCorpus, base: &str, name: &str, host: serde_js
 }
 
 fn run(corpus: &common::TempCorpus, files: &[std::path::PathBuf]) -> serde_json::Value {
+    run_exiting(corpus, files, 0)
+}
+
+/// `oracle run` over `files`, which must exit with `code`; its report.json.
+fn run_exiting(corpus: &common::TempCorpus, files: &[std::path::PathBuf], code: i32) -> serde_json::Value {
     let out_dir = corpus.dir.path().join("results");
     let out = Command::new(env!("CARGO_BIN_EXE_oracle")).args(["run", "-j", "2", "--out"]).arg(&out_dir).args(files).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(code), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap()).unwrap()
 }
 
@@ -97,4 +102,25 @@ fn a_refused_share_is_predicted_warn_leak_and_map() {
     let end = s["checkpoints"].as_array().unwrap().iter().find(|c| c["checkpoint"] == "end-of-boot").unwrap();
     let line = end["linux"].as_array().unwrap().iter().find(|l| hex(l[0].as_str().unwrap()) <= va && va < hex(l[1].as_str().unwrap())).expect("the range is in the map");
     assert!(line[5].as_str().unwrap().starts_with("INVALID"), "{line}");
+}
+
+/// A host that destroyed a granule of the realm's RAM before Linux ran: 7.3's
+/// arm64_rsi_setup_memory() asks for RIPAS RAM without RSI_CHANGE_DESTROYED, the host
+/// stops at the destroyed granule, and Linux panics by design ("Failed to set memory
+/// range to protected", arch/arm64/kernel/rsi.c:70) instead of limping on into an
+/// external abort. The oracle reports that as the kernel's failure, with the panic
+/// text and the refused request in the monitor's log, not as a harness failure.
+#[test]
+fn destroyed_ram_is_the_kernels_panic_not_a_harness_failure() {
+    let corpus = common::TempCorpus::new();
+    // The first granule of Linux's RAM (it starts 1 GiB above QEMU's, under the monitor).
+    let file = with_host(&corpus, "realm-pte", "destroyed", serde_json::json!({"destroyed": ["0x80000000-0x80001000"]}));
+    let data = run_exiting(&corpus, &[file], 1);
+    let s = &data["scenarios"][0];
+    assert_eq!(s["verdict"], "KERNEL FAILURE", "{s}");
+    assert!(s["infrastructure_failure"].is_null(), "{s}");
+    let why = s["kernel_failure"].as_str().unwrap();
+    assert!(why.contains("Kernel panic - not syncing: Failed to set memory range to protected: 0x0000000080000000-"), "{why}");
+    let events: Vec<&str> = s["monitor"]["events"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert!(events.iter().any(|e| e.contains("RSI_IPA_STATE_SET [0x80000000,") && e.contains("-> RAM") && e.ends_with("rejected")), "{events:#?}");
 }

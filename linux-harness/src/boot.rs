@@ -221,10 +221,11 @@ impl Boot {
     }
 }
 
-/// The kernel command line the harness passes: console settings and `/init`'s end
-/// action first, so the scenario's own words come last and win.
-pub fn kernel_cmdline(scenario_cmdline: &str, end: EndAction) -> String {
-    format!("console=ttyAMA0 earlycon lmo_end={} {}", end.cmdline_value(), scenario_cmdline.trim()).trim_end().to_string()
+/// The kernel command line the harness passes: console settings (`earlycon` as
+/// [`MachineSpec::earlycon`] says) and `/init`'s end action first, so the scenario's own
+/// words come last and win.
+pub fn kernel_cmdline(scenario_cmdline: &str, end: EndAction, earlycon: &str) -> String {
+    format!("console=ttyAMA0 {earlycon} lmo_end={} {}", end.cmdline_value(), scenario_cmdline.trim()).trim_end().to_string()
 }
 
 /// Follows a growing log file.
@@ -300,7 +301,7 @@ pub fn boot_with(req: &BootRequest, mut handler: Option<&mut dyn StopHandler>) -
         .mode(0o600)
         .open(&files.ram)
         .context(|| format!("creating {}", files.ram.display()))?;
-    let append = kernel_cmdline(req.cmdline, req.end);
+    let append = kernel_cmdline(req.cmdline, req.end, &req.machine.earlycon());
     let monitor = if req.machine.needs_monitor() { Some(prepare_monitor(req, &append, &run_dir.path)?) } else { None };
     let images = match &monitor {
         Some(m) => BootImages::Monitor {
@@ -498,7 +499,7 @@ mod tests {
 
     #[test]
     fn scenario_words_come_last() {
-        assert_eq!(kernel_cmdline(" rodata=on ", EndAction::Wait), "console=ttyAMA0 earlycon lmo_end=wait rodata=on");
-        assert_eq!(kernel_cmdline("", EndAction::Poweroff), "console=ttyAMA0 earlycon lmo_end=poweroff");
+        assert_eq!(kernel_cmdline(" rodata=on ", EndAction::Wait, "earlycon"), "console=ttyAMA0 earlycon lmo_end=wait rodata=on");
+        assert_eq!(kernel_cmdline("", EndAction::Poweroff, "earlycon"), "console=ttyAMA0 earlycon lmo_end=poweroff");
     }
 }

@@ -75,6 +75,32 @@ pub struct HostSpec {
     /// aligned, at most four): RIPAS DESTROYED and unmapped at stage 2.
     #[serde(default, deserialize_with = "destroyed_ranges", serialize_with = "ser_destroyed", skip_serializing_if = "Vec::is_empty")]
     pub destroyed: Vec<(u64, u64)>,
+    /// What a granule reads after its RIPAS changes: `keep` (default), `zero`, or
+    /// `poison` (the seed's pattern where memory becomes shared, zeros where it comes
+    /// back).
+    #[serde(default, skip_serializing_if = "ScrubSpec::is_keep")]
+    pub scrub: ScrubSpec,
+    /// Pages the host gives its stage-2 tables (default: the monitor's whole pool of
+    /// 16384); a RIPAS change past them stops there (partial progress, or a refusal
+    /// with none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage2_pool_pages: Option<u32>,
+}
+
+/// `machine.realm.host.scrub`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ScrubSpec {
+    #[default]
+    Keep,
+    Zero,
+    Poison,
+}
+
+impl ScrubSpec {
+    fn is_keep(&self) -> bool {
+        *self == ScrubSpec::Keep
+    }
 }
 
 fn destroyed_ranges<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(u64, u64)>, D::Error> {
@@ -109,6 +135,12 @@ impl HostSpec {
         }
         lmo_monitor::host::HostConfig {
             destroyed,
+            scrub: match self.scrub {
+                ScrubSpec::Keep => lmo_monitor::host::Scrub::Keep,
+                ScrubSpec::Zero => lmo_monitor::host::Scrub::Zero,
+                ScrubSpec::Poison => lmo_monitor::host::Scrub::Poison,
+            },
+            stage2_pool_pages: self.stage2_pool_pages.unwrap_or(0),
             seed: self.seed,
             partial_progress: self.partial_progress,
             reject_ram_per_mille: self.reject_ram_per_mille,
@@ -188,10 +220,27 @@ fn ser_midr<S: serde::Serializer>(v: &Option<u32>, s: S) -> Result<S::Ok, S::Err
     }
 }
 
+/// The fewest stage-2 table pages a scenario may give the host: the initial map of RAM
+/// and MMIO takes about eight.
+const MIN_STAGE2_POOL_PAGES: u64 = 16;
+
+/// The PL011 of `-machine virt`.
+const VIRT_UART: u64 = 0x0900_0000;
+
 impl MachineSpec {
     /// Whether this machine needs the EL2 monitor (a realm, or per-CPU identities).
     pub fn needs_monitor(&self) -> bool {
         self.realm.is_some() || !self.per_cpu.is_empty()
+    }
+
+    /// The kernel's early console: the DT's UART, or for a realm its shared alias (the
+    /// realm's MMIO is in the shared half only, and earlycon runs before Linux's ioremap
+    /// knows it is a realm: Documentation/arch/arm64/arm-cca.rst).
+    pub fn earlycon(&self) -> String {
+        match &self.realm {
+            Some(r) => format!("earlycon=pl011,{:#x}", (1u64 << (r.ipa_bits - 1)) | VIRT_UART),
+            None => "earlycon".to_string(),
+        }
     }
 
     /// Checks what single fields cannot: the field at fault and why.
@@ -201,6 +250,11 @@ impl MachineSpec {
         }
         if self.needs_monitor() && self.memory_mib << 20 > lmo_monitor::layout::MAX_LINUX_RAM {
             return Err(("machine.memory_mib", format!("{} MiB: the monitor tracks at most {} MiB of realm RAM", self.memory_mib, lmo_monitor::layout::MAX_LINUX_RAM >> 20)));
+        }
+        let pool_pages = self.realm.as_ref().and_then(|r| r.host.as_ref()).and_then(|h| h.stage2_pool_pages);
+        let whole = lmo_monitor::layout::S2_POOL_SIZE / lmo_monitor::layout::GRANULE;
+        if let Some(n) = pool_pages.filter(|n| !(MIN_STAGE2_POOL_PAGES..=whole).contains(&(*n as u64))) {
+            return Err(("machine.realm.host.stage2_pool_pages", format!("{n}: from {MIN_STAGE2_POOL_PAGES} (the realm's initial stage 2 and one RIPAS change) to {whole} (the monitor's pool)")));
         }
         Ok(())
     }
@@ -212,6 +266,15 @@ impl MachineSpec {
             s.push_str(&format!("; realm ({}-bit IPA)", r.ipa_bits));
             if let Some(h) = &r.host {
                 s.push_str(&format!("; host seed {}{}{}", h.seed, if h.partial_progress { ", partial progress" } else { "" }, if h.reject_ram_per_mille + h.reject_empty_per_mille > 0 { format!(", refuses {}/1000 protect and {}/1000 share requests", h.reject_ram_per_mille, h.reject_empty_per_mille) } else { String::new() }));
+                if !h.destroyed.is_empty() {
+                    s.push_str(&format!(", {} destroyed range(s)", h.destroyed.len()));
+                }
+                if h.scrub != ScrubSpec::Keep {
+                    s.push_str(&format!(", scrubs ({:?})", h.scrub).to_lowercase());
+                }
+                if let Some(n) = h.stage2_pool_pages {
+                    s.push_str(&format!(", {n} stage-2 table pages"));
+                }
             }
         }
         for (i, c) in self.per_cpu.iter().enumerate() {
@@ -272,11 +335,22 @@ mod tests {
         assert_eq!(m.per_cpu[1], CpuSpec { midr: None, bbm: Some(2) });
         assert_eq!(m.realm, Some(RealmSpec { ipa_bits: 48, host: None }));
         let m: MachineSpec = serde_json::from_str(r#"{"cpus":1,"memory_mib":2048,"realm":{"host":{"seed":7,"partial_progress":true,"reject_ram":0.1}}}"#).unwrap();
-        assert_eq!(m.realm.as_ref().unwrap().host, Some(HostSpec { seed: 7, partial_progress: true, reject_ram_per_mille: 100, reject_empty_per_mille: 0, destroyed: vec![] }));
+        assert_eq!(m.realm.as_ref().unwrap().host, Some(HostSpec { seed: 7, partial_progress: true, reject_ram_per_mille: 100, reject_empty_per_mille: 0, destroyed: vec![], ..HostSpec::default() }));
         let e = serde_json::from_str::<MachineSpec>(r#"{"cpus":1,"memory_mib":2048,"realm":{"host":{"reject_ram":2}}}"#).unwrap_err();
         assert!(e.to_string().contains("0 to 1"), "{e}");
         let m: MachineSpec = serde_json::from_str(r#"{"cpus":1,"memory_mib":2048,"realm":{"host":{"destroyed":["0x80000000-0x80010000"]}}}"#).unwrap();
         assert_eq!(m.realm.as_ref().unwrap().host.as_ref().unwrap().destroyed, vec![(0x8000_0000, 0x8001_0000)]);
+        assert_eq!(m.earlycon(), "earlycon=pl011,0x800009000000");
+        let m: MachineSpec = serde_json::from_str(r#"{"cpus":1,"memory_mib":2048,"realm":{"ipa_bits":40}}"#).unwrap();
+        assert_eq!(m.earlycon(), "earlycon=pl011,0x8009000000");
+        let m: MachineSpec = serde_json::from_str(r#"{"cpus":1,"memory_mib":2048,"realm":{"host":{"scrub":"poison","stage2_pool_pages":40}}}"#).unwrap();
+        let h = m.realm.as_ref().unwrap().host.as_ref().unwrap().config();
+        assert_eq!((h.scrub, h.stage2_pool_pages), (lmo_monitor::host::Scrub::Poison, 40));
+        let tiny: MachineSpec = serde_json::from_str(r#"{"cpus":1,"memory_mib":2048,"realm":{"host":{"stage2_pool_pages":3}}}"#).unwrap();
+        let (field, why) = tiny.validate().unwrap_err();
+        assert_eq!(field, "machine.realm.host.stage2_pool_pages");
+        assert!(why.starts_with("3: from 16"), "{why}");
+        assert!(serde_json::from_str::<MachineSpec>(r#"{"cpus":1,"memory_mib":2048,"realm":{"host":{"scrub":"random"}}}"#).unwrap_err().to_string().contains("unknown variant `random`"));
         let e = serde_json::from_str::<MachineSpec>(r#"{"cpus":1,"memory_mib":2048,"realm":{"host":{"destroyed":["0x80000800-0x80010000"]}}}"#).unwrap_err();
         assert!(e.to_string().contains("4 KiB aligned"), "{e}");
         assert!(m.needs_monitor());

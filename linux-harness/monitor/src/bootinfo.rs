@@ -3,17 +3,17 @@
 //! harness writes it with [`BootInfo::encode`] into a file QEMU loads at
 //! [`crate::layout::BOOT_INFO_PA`]; the monitor reads it back with [`BootInfo::decode`].
 
-use crate::host::{HostConfig, MAX_DESTROYED};
+use crate::host::{HostConfig, Scrub, MAX_DESTROYED};
 use crate::layout::{GRANULE, LINUX_RAM_BASE, MAX_CPUS, MAX_LINUX_RAM};
 
 /// "LMOBOOT1", little endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LMOBOOT1");
-pub const VERSION: u64 = 2;
+pub const VERSION: u64 = 3;
 /// Where the realm host's answers are set: seed, partial progress, refusals per mille of
-/// requests to make memory RIPAS RAM and EMPTY.
+/// requests to make memory RIPAS RAM and EMPTY, scrubbing, stage-2 pool pages.
 const HOST_WORDS: usize = 10 + 2 * MAX_CPUS;
 /// Then the host's DESTROYED ranges, start and end each.
-const DESTROYED_WORDS: usize = HOST_WORDS + 4;
+const DESTROYED_WORDS: usize = HOST_WORDS + 6;
 /// Words in the encoded page.
 pub const WORDS: usize = DESTROYED_WORDS + 2 * MAX_DESTROYED;
 /// `midr` meaning "what the CPU really reports".
@@ -61,6 +61,8 @@ pub enum BootInfoError {
     IpaBits(u64),
     Bbm { cpu: usize, value: u64 },
     Reject(u64),
+    Scrub(u64),
+    Stage2Pool(u64),
 }
 
 impl core::fmt::Display for BootInfoError {
@@ -76,6 +78,8 @@ impl core::fmt::Display for BootInfoError {
             BootInfoError::IpaBits(b) => write!(f, "boot info: ipa_bits {b}, the monitor supports 40 to 48"),
             BootInfoError::Bbm { cpu, value } => write!(f, "boot info: CPU {cpu} BBM {value:#x} is not a 4-bit field value"),
             BootInfoError::Reject(r) => write!(f, "boot info: the host refuses {r} per thousand requests, at most 1000"),
+            BootInfoError::Scrub(s) => write!(f, "boot info: scrub mode {s} (0 keep, 1 zero, 2 poison)"),
+            BootInfoError::Stage2Pool(n) => write!(f, "boot info: {n} stage-2 pool pages"),
         }
     }
 }
@@ -105,6 +109,8 @@ impl BootInfo {
             w[HOST_WORDS + 1] = h.partial_progress as u64;
             w[HOST_WORDS + 2] = h.reject_ram_per_mille as u64;
             w[HOST_WORDS + 3] = h.reject_empty_per_mille as u64;
+            w[HOST_WORDS + 4] = h.scrub.encode();
+            w[HOST_WORDS + 5] = h.stage2_pool_pages as u64;
             for (i, (start, end)) in h.destroyed.iter().enumerate() {
                 w[DESTROYED_WORDS + 2 * i] = *start;
                 w[DESTROYED_WORDS + 2 * i + 1] = *end;
@@ -146,6 +152,8 @@ impl BootInfo {
                     return Err(BootInfoError::Reject(r));
                 }
             }
+            let scrub = Scrub::decode(w[HOST_WORDS + 4]).ok_or(BootInfoError::Scrub(w[HOST_WORDS + 4]))?;
+            let stage2_pool_pages = u32::try_from(w[HOST_WORDS + 5]).map_err(|_| BootInfoError::Stage2Pool(w[HOST_WORDS + 5]))?;
             let mut destroyed = [(0, 0); MAX_DESTROYED];
             for (i, d) in destroyed.iter_mut().enumerate() {
                 *d = (w[DESTROYED_WORDS + 2 * i], w[DESTROYED_WORDS + 2 * i + 1]);
@@ -156,6 +164,8 @@ impl BootInfo {
                 partial_progress: w[HOST_WORDS + 1] != 0,
                 reject_ram_per_mille: w[HOST_WORDS + 2] as u16,
                 reject_empty_per_mille: w[HOST_WORDS + 3] as u16,
+                scrub,
+                stage2_pool_pages,
             };
             Some(RealmConfig { ipa_bits: w[8] as u8, host })
         } else {
@@ -197,7 +207,7 @@ mod tests {
             linux_ram_base: LINUX_RAM_BASE,
             linux_ram_size: 2 << 30,
             cpus: 2,
-            realm: Some(RealmConfig { ipa_bits: 48, host: HostConfig { seed: 7, partial_progress: true, reject_ram_per_mille: 5, reject_empty_per_mille: 6, destroyed: [(0x8000_4000, 0x8000_6000), (0, 0), (0, 0), (0, 0)] } }),
+            realm: Some(RealmConfig { ipa_bits: 48, host: HostConfig { seed: 7, partial_progress: true, reject_ram_per_mille: 5, reject_empty_per_mille: 6, destroyed: [(0x8000_4000, 0x8000_6000), (0, 0), (0, 0), (0, 0)], scrub: Scrub::Poison, stage2_pool_pages: 40 } }),
             identities,
         }
     }
@@ -223,6 +233,9 @@ mod tests {
         let mut w = info().encode();
         w[HOST_WORDS + 2] = 1001;
         assert_eq!(BootInfo::decode(&w), Err(BootInfoError::Reject(1001)));
+        let mut w = info().encode();
+        w[HOST_WORDS + 4] = 3;
+        assert_eq!(BootInfo::decode(&w), Err(BootInfoError::Scrub(3)));
         let mut w = info().encode();
         w[0] = 0;
         assert!(std::format!("{}", BootInfo::decode(&w).unwrap_err()).contains("no boot info page"));

@@ -13,6 +13,41 @@ use crate::layout::GRANULE;
 /// How many DESTROYED ranges a scenario can ask for.
 pub const MAX_DESTROYED: usize = 4;
 
+/// What the host leaves in a granule whose RIPAS changes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scrub {
+    /// The old contents stay (the permissive default: one host page behind both halves).
+    #[default]
+    Keep,
+    /// A granule that leaves RIPAS RAM reads zeros, and so does one that comes back.
+    Zero,
+    /// A granule that leaves RIPAS RAM reads the seed's poison pattern
+    /// ([`poison_word`]); one that comes back to RAM reads zeros.
+    Poison,
+}
+
+impl Scrub {
+    pub fn encode(self) -> u64 {
+        self as u64
+    }
+    pub fn decode(w: u64) -> Option<Scrub> {
+        [Scrub::Keep, Scrub::Zero, Scrub::Poison].get(w as usize).copied()
+    }
+}
+
+/// The poison word a [`Scrub::Poison`] host leaves at `pa` (8-byte aligned): the seed's
+/// pattern XOR the address, so a stale read names where it came from.
+pub fn poison_word(seed: u64, pa: u64) -> u64 {
+    splitmix64(seed ^ 0x706f_6973_6f6e) ^ pa
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// How the host answers; the default accepts every request whole.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HostConfig {
@@ -25,6 +60,11 @@ pub struct HostConfig {
     pub reject_ram_per_mille: u16,
     /// Requests to make memory RIPAS EMPTY refused, per thousand.
     pub reject_empty_per_mille: u16,
+    /// What a granule reads after its RIPAS changes.
+    pub scrub: Scrub,
+    /// Pages the host gives the stage-2 tables (0: the whole pool); a RIPAS change that
+    /// would need more stops where they ran out, as a host out of memory answers.
+    pub stage2_pool_pages: u32,
 }
 
 /// The host's answer to one request: where its progress ends and whether it accepts.
@@ -47,10 +87,7 @@ const GIB: u64 = 1 << 30;
 impl Host {
     pub fn new(config: HostConfig) -> Host {
         // splitmix64 of the seed: any seed (0 included) gives a non-zero xorshift state.
-        let mut z = config.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Host { config, state: (z ^ (z >> 31)) | 1 }
+        Host { config, state: splitmix64(config.seed) | 1 }
     }
 
     /// xorshift64*.

@@ -1,19 +1,27 @@
 //! The realm as the RMM and its host would keep it: the RIPAS of each granule and the
 //! stage-2 tables that follow from it. The protected half of the IPA space maps RAM whose
-//! RIPAS is RAM and all MMIO at their own addresses; the shared half (top IPA bit set)
-//! maps MMIO and RAM whose RIPAS is EMPTY to the same physical addresses. So a realm
-//! access to an EMPTY page through its protected address, or to a RAM page through its
-//! shared address, faults, as under a real RMM.
+//! RIPAS is RAM at its own addresses; the shared half (top IPA bit set) maps MMIO and RAM
+//! whose RIPAS is EMPTY to the same physical addresses, never executable. So a realm
+//! access to an EMPTY page or to MMIO through its protected address, to a RAM page
+//! through its shared address, or an instruction fetch from the shared half faults, as
+//! under TF-RMM (emulated MMIO is the host's, in the shared half).
 //!
-//! Unlike real CCA, a page keeps its contents across RIPAS changes (the shared alias is
-//! the same physical page), so the host can read shared data at the page's usual place.
+//! The shared alias is the same physical page (QEMU's devices read guest physical
+//! addresses), so by default a page keeps its contents across RIPAS changes; the host's
+//! `scrub` makes it zero or poison them, as hardware does.
 
-use crate::host::{Host, HostConfig};
+use crate::host::{poison_word, Host, HostConfig, Scrub};
 use crate::layout::{GRANULE, LINUX_RAM_BASE};
 use crate::mem::PhysMem;
 use crate::ripas::{Ripas, RipasTable};
 use crate::smccc::{RSI_ACCEPT, RSI_REJECT};
-use crate::stage2::{Stage2, Stage2Error, S2_DEVICE, S2_NORMAL};
+use crate::stage2::{Stage2, Stage2Error, S2_DEVICE, S2_NORMAL, S2_XN};
+
+/// Free stage-2 table pages a RIPAS change of one run (inside one 2 MiB block) may need:
+/// a 1 GiB block split down to pages on the side it leaves, and new tables from level 1
+/// down on the side it joins, with room to spare. Below it, the host is out of memory.
+const S2_RESERVE: u64 = 8;
+const MIB2: u64 = 2 << 20;
 
 /// Where `-machine virt` has MMIO: the first GiB (flash, GIC, UART, RTC, PCIe) and the
 /// high regions from 256 GiB (PCIe ECAM) to 1 TiB (64-bit PCIe MMIO).
@@ -41,17 +49,20 @@ impl Realm {
         1 << (self.ipa_bits - 1)
     }
 
-    /// Builds the initial stage 2: every RAM granule RIPAS RAM (protected), MMIO in both
-    /// halves.
+    /// Builds the initial stage 2: every RAM granule RIPAS RAM (protected), MMIO in the
+    /// shared half only. The host's `stage2_pool_pages` caps the pool.
     pub fn new<M: PhysMem>(mem: &mut M, ripas: RipasTable, s2_pool: (u64, u64), ipa_bits: u8, host: HostConfig) -> Result<Realm, Stage2Error> {
-        let s2 = Stage2::new(mem, s2_pool.0, s2_pool.1, ipa_bits)?;
+        let pool_size = match host.stage2_pool_pages {
+            0 => s2_pool.1,
+            n => s2_pool.1.min(n as u64 * GRANULE),
+        };
+        let s2 = Stage2::new(mem, s2_pool.0, pool_size, ipa_bits)?;
         let mut realm = Realm { ripas, s2, ipa_bits, host: Host::new(host) };
         ripas.init(mem);
         let shared = realm.shared_bit();
         for (start, end) in MMIO {
             let end = end.min(shared);
             if start < end {
-                realm.s2.map(mem, start, start, end - start, S2_DEVICE)?;
                 realm.s2.map(mem, shared | start, start, end - start, S2_DEVICE)?;
             }
         }
@@ -104,24 +115,39 @@ impl Realm {
             return Ok(StateSet { new_base: base, response: RSI_REJECT });
         }
         let answer = self.host.answer(base, g, ripas == Ripas::Ram);
-        self.change(mem, base, answer.new_base, ripas)?;
+        let reached = self.change(mem, base, answer.new_base, ripas)?;
+        if reached < answer.new_base {
+            // Out of stage-2 tables: the host stops where they ran out and refuses only
+            // when it made no progress at all (no ACCEPT without progress).
+            let response = if reached > base { RSI_ACCEPT } else { RSI_REJECT };
+            return Ok(StateSet { new_base: reached, response });
+        }
         Ok(StateSet { new_base: answer.new_base, response: if answer.accept { RSI_ACCEPT } else { RSI_REJECT } })
     }
 
     /// Sets `[base, top)` (covered RAM) to `ripas` and follows it in stage 2, a run of
-    /// granules at a time.
-    fn change<M: PhysMem>(&mut self, mem: &mut M, base: u64, top: u64, ripas: Ripas) -> Result<(), Stage2Error> {
+    /// granules (inside one 2 MiB block) at a time, scrubbing as the host does; returns
+    /// where it stopped: `top`, or the first run the stage-2 pool had no room for.
+    fn change<M: PhysMem>(&mut self, mem: &mut M, base: u64, top: u64, ripas: Ripas) -> Result<u64, Stage2Error> {
         let mut g = base;
         while g < top {
             let was = self.ripas.get(mem, g);
+            let limit = ((g / MIB2 + 1) * MIB2).min(top);
             let mut end = g;
-            while end < top && self.ripas.get(mem, end) == was {
-                self.ripas.set(mem, end, ripas);
+            while end < limit && self.ripas.get(mem, end) == was {
                 end += GRANULE;
             }
             if was != ripas {
+                if self.s2.pages_free() < S2_RESERVE {
+                    return Ok(g);
+                }
                 let len = end - g;
                 let shared = self.shared_bit();
+                let mut a = g;
+                while a < end {
+                    self.ripas.set(mem, a, ripas);
+                    a += GRANULE;
+                }
                 match ripas {
                     Ripas::Ram => {
                         self.s2.unmap(mem, shared | g, len)?;
@@ -129,13 +155,31 @@ impl Realm {
                     }
                     _ => {
                         self.s2.unmap(mem, g, len)?;
-                        self.s2.map(mem, shared | g, g, len, S2_NORMAL)?;
+                        self.s2.map(mem, shared | g, g, len, S2_NORMAL | S2_XN)?;
                     }
                 }
+                self.scrub(mem, g, end, ripas);
             }
             g = end;
         }
-        Ok(())
+        Ok(top)
+    }
+
+    /// What the host leaves in `[start, end)` after it became `ripas`: with scrubbing,
+    /// poison or zeros where it left RAM, zeros where it came back.
+    fn scrub<M: PhysMem>(&self, mem: &mut M, start: u64, end: u64, ripas: Ripas) {
+        let seed = self.host.config.seed;
+        match (self.host.config.scrub, ripas) {
+            (Scrub::Keep, _) => {}
+            (Scrub::Poison, Ripas::Empty) => {
+                let mut a = start;
+                while a < end {
+                    mem.write_u64(a, poison_word(seed, a));
+                    a += 8;
+                }
+            }
+            _ => mem.zero(start, end - start),
+        }
     }
 }
 
@@ -171,6 +215,7 @@ pub(crate) mod tests {
         assert!(r.s2.lookup(&mem, page).is_none());
         assert!(r.s2.lookup(&mem, page + 0xf000).is_none());
         assert_eq!(r.s2.lookup(&mem, shared | page | 0x123).map(|l| l.pa), Some(page | 0x123));
+        assert_eq!(r.s2.lookup(&mem, shared | page).map(|l| l.attrs), Some(S2_NORMAL | S2_XN), "the shared alias is never executable");
         assert!(r.s2.lookup(&mem, page + 0x1_0000).is_some());
         assert!(!r.protected_ram(&mem, page, 8));
         r.ipa_state_set(&mut mem, page, page + 0x1_0000, Ripas::Ram, true).unwrap();
@@ -180,10 +225,13 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn mmio_in_both_halves_nothing_for_the_monitor() {
+    fn mmio_in_the_shared_half_only_nothing_for_the_monitor() {
         let (r, mem) = realm();
-        assert_eq!(r.s2.lookup(&mem, 0x0900_0000).map(|l| l.attrs), Some(S2_DEVICE));
+        assert!(r.s2.lookup(&mem, 0x0900_0000).is_none(), "the UART's protected address faults");
+        assert_eq!(r.s2.lookup(&mem, r.shared_bit() | 0x0900_0000).map(|l| l.attrs), Some(S2_DEVICE));
         assert_eq!(r.s2.lookup(&mem, r.shared_bit() | 0x0808_0000).map(|l| l.pa), Some(0x0808_0000));
+        assert!(r.s2.lookup(&mem, 256 << 30).is_none());
+        assert_eq!(r.s2.lookup(&mem, r.shared_bit() | (256 << 30)).map(|l| l.pa), Some(256 << 30));
         assert!(r.s2.lookup(&mem, 0x4000_0000).is_none(), "the monitor's GiB is not the realm's");
         assert!(r.s2.lookup(&mem, LINUX_RAM_BASE + (16 << 20)).is_none());
     }
@@ -196,6 +244,76 @@ pub(crate) mod tests {
         assert_eq!(s, StateSet { new_base: end, response: RSI_ACCEPT });
         let s = r.ipa_state_set(&mut mem, end, end + 0x2000, Ripas::Empty, true).unwrap();
         assert_eq!(s, StateSet { new_base: end, response: RSI_REJECT });
+    }
+
+    #[test]
+    fn scrubbing_poisons_what_is_shared_and_zeroes_what_comes_back() {
+        for scrub in [Scrub::Keep, Scrub::Zero, Scrub::Poison] {
+            let mut mem = VecMem::new();
+            let host = HostConfig { seed: 9, scrub, ..HostConfig::default() };
+            let mut r = Realm::new(&mut mem, linux_ripas(0x10_0000, 16 << 20), (0x20_0000, 256 * GRANULE), 48, host).unwrap();
+            let page = LINUX_RAM_BASE + 0x30_0000;
+            mem.write_u64(page + 0x18, 0x1234);
+            r.ipa_state_set(&mut mem, page, page + 0x2000, Ripas::Empty, true).unwrap();
+            let want = match scrub {
+                Scrub::Keep => 0x1234,
+                Scrub::Zero => 0,
+                Scrub::Poison => poison_word(9, page + 0x18),
+            };
+            assert_eq!(mem.read_u64(page + 0x18), want, "{scrub:?}");
+            assert_eq!(mem.read_u64(page + 0x1ff8) == poison_word(9, page + 0x1ff8), scrub == Scrub::Poison, "the whole range");
+            // A page next to the range keeps its contents.
+            mem.write_u64(page + 0x2000, 0x55);
+            r.ipa_state_set(&mut mem, page, page + 0x2000, Ripas::Ram, true).unwrap();
+            assert_eq!(mem.read_u64(page + 0x18), if scrub == Scrub::Keep { 0x1234 } else { 0 }, "{scrub:?} back to RAM");
+            assert_eq!(mem.read_u64(page + 0x2000), 0x55);
+        }
+    }
+
+    #[test]
+    fn a_stage2_pool_that_runs_out_is_partial_progress_then_a_refusal() {
+        let mut mem = VecMem::new();
+        // Tables for the initial map (root, level 1, level 2 for the RAM's 2 MiB blocks and
+        // the MMIO) and little more.
+        let host = HostConfig { stage2_pool_pages: 16, ..HostConfig::default() };
+        let mut r = Realm::new(&mut mem, linux_ripas(0x10_0000, 16 << 20), (0x20_0000, 256 * GRANULE), 48, host).unwrap();
+        let free = r.s2.pages_free();
+        assert!(free >= S2_RESERVE && free < 16, "{free}");
+        // Sharing one page out of each 2 MiB block takes a level-3 table on each side.
+        let mut shared = 0;
+        let mut last = None;
+        for block in 0..8u64 {
+            let page = LINUX_RAM_BASE + block * MIB2;
+            let s = r.ipa_state_set(&mut mem, page, page + GRANULE, Ripas::Empty, true).unwrap();
+            if s.response == RSI_ACCEPT {
+                assert_eq!(s.new_base, page + GRANULE);
+                shared += 1;
+            } else {
+                assert_eq!(s.new_base, page, "no progress, refused: never an ACCEPT that makes none");
+                last = Some(page);
+                break;
+            }
+        }
+        assert!(shared > 0 && last.is_some(), "{shared} shared before the pool ran out");
+        assert_eq!(r.ripas.get(&mem, last.unwrap()), Ripas::Ram, "a refusal changed nothing");
+
+        // A pool with room for one run that needs tables and not for the next: the host
+        // converts the first run and accepts that much.
+        let pool = (0x20_0000, 256 * GRANULE);
+        let used = {
+            let mut mem = VecMem::new();
+            let r = Realm::new(&mut mem, linux_ripas(0x10_0000, 16 << 20), pool, 48, HostConfig::default()).unwrap();
+            r.s2.pages_used(pool.0)
+        };
+        let mut mem = VecMem::new();
+        let host = HostConfig { stage2_pool_pages: (used + S2_RESERVE + 2) as u32, ..HostConfig::default() };
+        let mut r = Realm::new(&mut mem, linux_ripas(0x10_0000, 16 << 20), pool, 48, host).unwrap();
+        let base = LINUX_RAM_BASE + MIB2 - GRANULE;
+        let s = r.ipa_state_set(&mut mem, base, LINUX_RAM_BASE + 3 * MIB2 + GRANULE, Ripas::Empty, true).unwrap();
+        assert_eq!(s, StateSet { new_base: LINUX_RAM_BASE + MIB2, response: RSI_ACCEPT });
+        assert_eq!(r.ripas.get(&mem, base), Ripas::Empty);
+        assert_eq!(r.ripas.get(&mem, LINUX_RAM_BASE + MIB2), Ripas::Ram, "nothing past where it stopped changed");
+        assert!(r.s2.lookup(&mem, LINUX_RAM_BASE + MIB2).is_some());
     }
 
     #[test]

@@ -8,8 +8,10 @@ use crate::mem::PhysMem;
 /// Stage-2 leaf attributes for RAM: MemAttr 0b1111 (Normal, inner and outer
 /// write-back), S2AP read-write, inner shareable, AF.
 pub const S2_NORMAL: u64 = (0b1111 << 2) | (0b11 << 6) | (0b11 << 8) | (1 << 10);
+/// Stage-2 execute-never for EL1 and EL0 (XN, bits 54:53 = 0b10).
+pub const S2_XN: u64 = 0b10 << 53;
 /// For MMIO: MemAttr 0b0001 (Device-nGnRE), S2AP read-write, AF, XN (no execution).
-pub const S2_DEVICE: u64 = (0b0001 << 2) | (0b11 << 6) | (1 << 10) | (0b10 << 53);
+pub const S2_DEVICE: u64 = (0b0001 << 2) | (0b11 << 6) | (1 << 10) | S2_XN;
 
 const VALID: u64 = 1;
 const TABLE_OR_PAGE: u64 = 0b10;
@@ -69,6 +71,11 @@ impl Stage2 {
         let mut s2 = Stage2 { root: 0, ipa_bits, next: pool, end: pool + size };
         s2.root = s2.alloc(mem)?;
         Ok(s2)
+    }
+
+    /// Table pages left in the pool.
+    pub fn pages_free(&self) -> u64 {
+        (self.end - self.next) / GRANULE
     }
 
     /// Table pages used so far.

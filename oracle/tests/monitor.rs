@@ -195,6 +195,26 @@ fn reading_a_shared_page_through_its_protected_address_faults_at_stage_2() {
     assert!(dump.monitor.unwrap().of_kind(Kind::Stage2Fault).next().is_none());
 }
 
+/// A realm's MMIO is the host's, in the shared half only (TF-RMM injects an SEA for the
+/// protected alias): the early console writes to the UART's shared alias from the first
+/// line on, and a read of the UART through its protected address faults at stage 2.
+#[test]
+fn realm_mmio_is_reached_through_its_shared_alias_only() {
+    let corpus = common::TempCorpus::new();
+    let p = prepare(&probe_scenario(&corpus, "0x9000000")).unwrap_or_else(|e| panic!("{e:#}"));
+    let dump = end_of_boot(&p);
+    let lines: Vec<&str> = linux_harness::console::lines(&dump.console).collect();
+    // 48-bit IPA: the shared bit is bit 47.
+    assert!(lines.iter().any(|l| l.contains("earlycon: pl11 MMIO:0x0000800009000000")), "{}", dump.console);
+    let enabled = dump.console.lines().find_map(|l| linux_harness::console::timestamp(l).filter(|(_, text)| text.contains("legacy bootconsole [pl11] enabled")));
+    assert_eq!(enabled.map(|(t, _)| t), Some(0.0), "the early console is up before the clock starts: {}", dump.console);
+    let line = lines.iter().find(|l| l.starts_with("LMO-PROBE: ")).unwrap_or_else(|| panic!("no probe line: {}", dump.console));
+    assert!(line.ends_with(" signal 07"), "{line}");
+    let faults: Vec<_> = dump.monitor.as_ref().unwrap().of_kind(Kind::Stage2Fault).copied().collect();
+    assert_eq!(faults.len(), 1, "{faults:x?}");
+    assert_eq!(faults[0].args[0], 0x900_0000, "fault IPA: the UART's protected address");
+}
+
 fn boot_mixed(end: EndAction, boot_info: Option<&[u8]>) -> linux_harness::Boot {
     let p = prepare(&common::scenario("mixed-bbml3-repaint")).unwrap();
     let req = BootRequest {

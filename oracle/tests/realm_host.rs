@@ -124,3 +124,40 @@ fn destroyed_ram_is_the_kernels_panic_not_a_harness_failure() {
     let events: Vec<&str> = s["monitor"]["events"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
     assert!(events.iter().any(|e| e.contains("RSI_IPA_STATE_SET [0x80000000,") && e.contains("-> RAM") && e.ends_with("rejected")), "{events:#?}");
 }
+
+/// A host that scrubs with poison: every granule Linux shares reads the seed's pattern
+/// afterwards (on hardware the shared view is host memory, not the old private data),
+/// read here from guest RAM after the guest powered off. The boot still matches the
+/// model (the corpus's `realm-host-poison`): 7.3 writes what it needs after sharing.
+#[test]
+fn poison_scrubbing_leaves_the_pattern_in_shared_memory() {
+    let corpus = common::TempCorpus::new();
+    let file = with_host(&corpus, "realm-pte", "poison", serde_json::json!({"seed": 5, "scrub": "poison"}));
+    let p = oracle::prepare::prepare(&file).unwrap_or_else(|e| panic!("{e:#}"));
+    let req = linux_harness::BootRequest {
+        kernel: &p.kernel,
+        initramfs: &p.initramfs,
+        machine: &p.scenario.machine,
+        cmdline: &p.scenario.cmdline,
+        end: linux_harness::EndAction::Poweroff,
+        timeout: std::time::Duration::from_secs(120),
+        keep_run_dir: true,
+        monitor_boot_info_override: None,
+    };
+    let b = linux_harness::boot(&req).unwrap();
+    assert_eq!(b.outcome, linux_harness::BootOutcome::Booted, "{}", b.console);
+    let ram = std::fs::read(b.run_dir.join("ram")).unwrap();
+    let log = linux_harness::monitor::MonitorLog::read(&b.run_dir.join("ram")).unwrap();
+    let events = oracle::linux_side::monitor_log::MonitorEvents::from_view(&log.view().unwrap());
+    std::fs::remove_dir_all(&b.run_dir).unwrap();
+    // The largest shared range is the swiotlb pool, which no device used.
+    let (start, end) = events.empty_ranges().into_iter().max_by_key(|(s, e)| e.0 - s.0).expect("shared memory");
+    assert!(end.0 - start.0 >= 1 << 20, "{start:?}..{end:?}");
+    let word = |pa: u64| {
+        let o = (pa - lmo_monitor::layout::RAM_BASE) as usize;
+        u64::from_le_bytes(ram[o..o + 8].try_into().unwrap())
+    };
+    for pa in (start.0..start.0 + 0x2000).step_by(8).chain([end.0 - 8]) {
+        assert_eq!(word(pa), lmo_monitor::host::poison_word(5, pa), "at {pa:#x}");
+    }
+}

@@ -126,3 +126,51 @@ pub fn bench_trace(p: &Prepared, runs: usize) -> Result<String> {
     let _ = writeln!(s, "ratio traced / plain: {:.2}x (target: at most 1.5x)", traced.as_secs_f64() / plain.as_secs_f64());
     Ok(s)
 }
+
+/// `oracle bench host`: boots of a realm scenario under the strict host (partial
+/// progress on every RIPAS change, poison scrubbing) against the same boots under the
+/// default host that accepts every request whole, in the same run; prints the median
+/// times to /init, their ratio and the RSI_IPA_STATE_SET calls each made.
+pub fn bench_host(p: &Prepared, runs: usize) -> Result<String> {
+    use linux_harness::machine::{HostSpec, ScrubSpec};
+    let Some(realm) = &p.scenario.machine.realm else {
+        return Err(Error::Usage(format!("{}: bench host needs a realm scenario", p.file.display())));
+    };
+    let strict_host = HostSpec { seed: 7, partial_progress: true, scrub: ScrubSpec::Poison, ..HostSpec::default() };
+    let machine = |host: Option<HostSpec>| {
+        let mut m = p.scenario.machine.clone();
+        m.realm = Some(linux_harness::machine::RealmSpec { host, ..realm.clone() });
+        m
+    };
+    let (plain_machine, strict_machine) = (machine(None), machine(Some(strict_host)));
+    let boot_one = |m: &linux_harness::machine::MachineSpec| -> Result<(Duration, usize)> {
+        let req = linux_harness::BootRequest { machine: m, ..p.boot_request(EndAction::Wait) };
+        let t = Instant::now();
+        let boot = linux_harness::boot(&req).with_context(|| format!("{}: booting", p.file.display()))?;
+        let elapsed = t.elapsed();
+        if boot.outcome != BootOutcome::Booted {
+            return Err(Error::Usage(format!("the guest did not boot: {}", boot.outcome.summary())));
+        }
+        let log = boot.guest.as_ref().and_then(|g| g.monitor_log()).context("no monitor log")?.context("reading the monitor log")?;
+        let events = crate::linux_side::monitor_log::MonitorEvents::from_view(&log.view().map_err(|e| Error::Usage(format!("the monitor log: {e}")))?);
+        let calls = events.of_kind(lmo_monitor::eventlog::Kind::Rsi).filter(|r| r.rsi_fid_status().0 == lmo_monitor::smccc::RSI_IPA_STATE_SET).count();
+        Ok((elapsed, calls))
+    };
+    let (mut plain, mut strict) = (Vec::new(), Vec::new());
+    let (mut plain_calls, mut strict_calls) = (0, 0);
+    for _ in 0..runs {
+        let (t, n) = boot_one(&plain_machine)?;
+        plain.push(t);
+        plain_calls = n;
+        let (t, n) = boot_one(&strict_machine)?;
+        strict.push(t);
+        strict_calls = n;
+    }
+    let (plain, strict) = (median(plain), median(strict));
+    let mut s = String::new();
+    let _ = writeln!(s, "guest: {} ({} MiB, {} CPUs, realm with a {}-bit IPA, {})", p.scenario.name, p.scenario.machine.memory_mib, p.scenario.machine.cpus, realm.ipa_bits, p.scenario.cmdline);
+    let _ = writeln!(s, "boot to /init, host accepts every request whole (median of {runs}): {:.3} s, {plain_calls} RSI_IPA_STATE_SET calls", plain.as_secs_f64());
+    let _ = writeln!(s, "boot to /init, host with partial progress and poison scrubbing (median of {runs}): {:.3} s, {strict_calls} RSI_IPA_STATE_SET calls", strict.as_secs_f64());
+    let _ = writeln!(s, "ratio strict host / plain host: {:.2}x", strict.as_secs_f64() / plain.as_secs_f64());
+    Ok(s)
+}

@@ -49,6 +49,7 @@ fn bench(sh: &Shell, extra: &[String]) -> Result<()> {
     setup::setup(sh)?;
     cmd!(sh, "cargo run --quiet --release -p oracle -- bench walk corpora/bench/walk-8g-pte.json {extra...}").run()?;
     cmd!(sh, "cargo run --quiet --release -p oracle -- bench trace corpora/scenarios/bbml3-blocks.json {extra...}").run()?;
+    cmd!(sh, "cargo run --quiet --release -p oracle -- bench host corpora/scenarios/realm-pte.json {extra...}").run()?;
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! `oracle bench walk|trace|scale|jobs|page`: benchmarks printed as ratios against a
+//! `oracle bench walk|trace|host|scale|jobs|page`: benchmarks printed as ratios against a
 //! baseline measured in the same run.
 
 use std::path::PathBuf;
@@ -9,7 +9,9 @@ use oracle::prepare::prepare;
 pub struct Args {
     /// What to measure: `walk` (walk + normalise against a plain read of the same table
     /// pages and against QMP dump-guest-memory), `trace` (a boot with every checkpoint
-    /// and the call trace against the same boot without them), `scale` (PTE- and
+    /// and the call trace against the same boot without them), `host` (a realm boot
+    /// under the strict host, partial progress and poison scrubbing, against the same
+    /// boot under the host that accepts every request whole), `scale` (PTE- and
     /// block-mapped guests of --sizes GiB: boot, walk, leaves, memory; a table and an
     /// SVG plot), `jobs` (the scenarios at -j1 and -jN), `page` (the HTML report drawn
     /// for a million-leaf map and for the scenario's real results, against a small map).
@@ -40,6 +42,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     match a.what.as_str() {
         "walk" => print!("{}", oracle::bench::bench_walk(&prepare(&first)?, a.runs.max(1))?),
         "trace" => print!("{}", oracle::bench::bench_trace(&prepare(&first)?, a.runs.max(1))?),
+        "host" => print!("{}", oracle::bench::bench_host(&prepare(&first)?, a.runs.max(1))?),
         "scale" => {
             let points = oracle::bench::scale::bench_scale(&first, &a.sizes, a.runs.max(1))?;
             std::fs::create_dir_all(&a.out)?;
@@ -54,7 +57,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
             print!("{}", oracle::bench::jobs::bench_jobs(&files, &[1, n]));
         }
         "page" => print!("{}", oracle::bench::page::bench_page(a.leaves, Some(&first))?),
-        other => anyhow::bail!("unknown benchmark {other:?}; known: walk, trace, scale, jobs, page"),
+        other => anyhow::bail!("unknown benchmark {other:?}; known: walk, trace, host, scale, jobs, page"),
     }
     Ok(0)
 }

@@ -24,13 +24,13 @@ pub fn check_page_tables(empty: &RangeSet, lm: &LinearMap) -> Vec<SharedMismatch
     let against = "the kernel's page tables";
     let private = mapped_pa_ranges(lm, false);
     let shared = mapped_pa_ranges(lm, true);
-    let mut out: Vec<SharedMismatch> = empty
-        .intersect(&private)
-        .ranges
-        .into_iter()
-        .map(|(start, end)| SharedMismatch { start, end, empty_not_shared: true, against })
-        .chain(shared.minus(empty).ranges.into_iter().map(|(start, end)| SharedMismatch { start, end, empty_not_shared: false, against }))
-        .collect();
+    mismatches(empty.intersect(&private), shared.minus(empty), against)
+}
+
+/// Both kinds of mismatch, in address order.
+fn mismatches(empty_not_shared: RangeSet, shared_not_empty: RangeSet, against: &'static str) -> Vec<SharedMismatch> {
+    let kind = |set: RangeSet, empty_not_shared: bool| set.ranges.into_iter().map(move |(start, end)| SharedMismatch { start, end, empty_not_shared, against });
+    let mut out: Vec<SharedMismatch> = kind(empty_not_shared, true).chain(kind(shared_not_empty, false)).collect();
     out.sort_by_key(|m| m.start);
     out
 }
@@ -61,15 +61,7 @@ impl fmt::Display for SharedMismatch {
 /// Compares the RIPAS EMPTY ranges of the log with `shared` (the RIPAS EMPTY ranges
 /// another side's RSI calls leave).
 pub fn check_shared(empty: &RangeSet, shared: &RangeSet, against: &'static str) -> Vec<SharedMismatch> {
-    let mut out: Vec<SharedMismatch> = empty
-        .minus(shared)
-        .ranges
-        .into_iter()
-        .map(|(start, end)| SharedMismatch { start, end, empty_not_shared: true, against })
-        .chain(shared.minus(empty).ranges.into_iter().map(|(start, end)| SharedMismatch { start, end, empty_not_shared: false, against }))
-        .collect();
-    out.sort_by_key(|m| m.start);
-    out
+    mismatches(empty.minus(shared), shared.minus(empty), against)
 }
 
 #[cfg(test)]

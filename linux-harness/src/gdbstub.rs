@@ -301,6 +301,24 @@ impl GdbStub {
         hex_bytes(&reply)
     }
 
+    /// Reads `len` bytes at guest physical address `pa` in QEMU's physical-memory mode
+    /// (`Qqemu.PhyMemMode:1`): the machine's address space without any translation, so a
+    /// device's MMIO frame reads as the device answers (only for registers whose read
+    /// has no side effect).
+    pub fn read_physical(&mut self, pa: u64, len: usize) -> Result<Vec<u8>> {
+        self.physical_mode(true)?;
+        let read = self.read_memory(pa, len);
+        self.physical_mode(false)?;
+        read
+    }
+
+    fn physical_mode(&mut self, on: bool) -> Result<()> {
+        match self.request(&format!("Qqemu.PhyMemMode:{}", u8::from(on)))?.as_str() {
+            "OK" => Ok(()),
+            other => Err(err(format!("QEMU's gdbstub refused physical-memory mode: {other:?}"))),
+        }
+    }
+
     pub fn set_breakpoint(&mut self, va: u64) -> Result<()> {
         match self.request(&format!("Z0,{va:x},4"))?.as_str() {
             "OK" => {

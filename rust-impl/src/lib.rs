@@ -24,6 +24,7 @@ pub mod linear_map;
 pub mod map_mem;
 pub mod mmu;
 pub mod pageattr;
+pub mod realm_shares;
 pub(crate) mod pagewalk;
 pub mod pgtable;
 pub mod pgtable_prot;

@@ -20,7 +20,7 @@ use crate::linux_side::cpu_regs::CpuRegs;
 use crate::linux_side::guest_memory::MappedRam;
 use crate::linux_side::kernel::{GuestKernel, KernelInfo};
 use crate::linux_side::kernel_view::KernelView;
-use crate::linux_side::{boot_state, read_linux_side, LinuxSide};
+use crate::linux_side::{boot_state, gic_tables, read_linux_side, LinuxSide};
 use crate::timeline::TracedFn;
 
 /// The kernel's ptdump walk for `/init` runs alone: its vCPU is held at the walk's start
@@ -52,6 +52,8 @@ pub struct CaptureHandler<'a> {
     pub info: &'a KernelInfo,
     pub ram_size: u64,
     pub monitor: bool,
+    /// A realm: read what the GIC's ITS and redistributors were told at each checkpoint.
+    realm: bool,
     pub breakpoints: Breakpoints,
     /// The vCPUs held around the kernel's ptdump walk, while it is in progress.
     hold: Option<WalkHold>,
@@ -69,11 +71,12 @@ pub struct CaptureHandler<'a> {
 }
 
 impl<'a> CaptureHandler<'a> {
-    pub fn new(info: &'a KernelInfo, ram_size: u64, monitor: bool, breakpoints: Breakpoints) -> Self {
+    pub fn new(info: &'a KernelInfo, ram_size: u64, monitor: bool, realm: bool, breakpoints: Breakpoints) -> Self {
         CaptureHandler {
             info,
             ram_size,
             monitor,
+            realm,
             breakpoints,
             hold: None,
             sides: BTreeMap::new(),
@@ -98,7 +101,22 @@ impl<'a> CaptureHandler<'a> {
             let regs = CpuRegs { ttbr1: gdb.read_register(thread, "TTBR1_EL1")?, tcr: gdb.read_register(thread, "TCR_EL1")?, mair: gdb.read_register(thread, "MAIR_EL1")? };
             let mem = Self::ram(files)?;
             let gk = GuestKernel::attach(&mem, PhysAddr(VIRT_RAM_BASE), self.ram_size, self.info)?;
-            read_linux_side(&gk, Some(regs))
+            let mut side = read_linux_side(&gk, Some(regs))?;
+            if self.realm {
+                // What the ITS and redistributors were told, from their own registers.
+                let mut failed = None;
+                side.device_buffers = gic_tables::device_buffers(&mut |pa| match gdb.read_physical(pa, 8) {
+                    Ok(b) => Some(u64::from_le_bytes(b.try_into().unwrap_or_default())),
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                        None
+                    }
+                });
+                if let Some(e) = failed.filter(|_| side.device_buffers.is_empty()) {
+                    return Err(Error::Capture(format!("reading the GIC's table registers: {e}")));
+                }
+            }
+            Ok(side)
         })();
         self.trace_marks.insert(point.clone(), self.trace.len());
         if self.monitor {
@@ -135,17 +153,18 @@ impl<'a> CaptureHandler<'a> {
         }
         args.resize(function.nargs(), None);
         let state = boot_state::read(&gk)?;
+        let totalram_pages = gk.read_u64_sym("_totalram_pages")?;
         match &site.exit {
             Exit::Call => {
                 let lr = gdb.read_register(thread, "x30")?;
                 let sp = gdb.read_register(thread, "sp")?;
                 let caller = self.info.symbols.symbolize(lr.wrapping_sub(4));
-                self.trace.push(TracedCall { function, args, ret: None, caller, cpu: thread.to_string(), state, timeline: state, inlined_into: None });
+                self.trace.push(TracedCall { function, args, ret: None, caller, cpu: thread.to_string(), state, timeline: state, inlined_into: None, totalram_pages });
                 self.breakpoints.add(lr, Purpose::TraceReturn { sp, index: self.trace.len() - 1 });
             }
             Exit::Inlined { into, .. } => {
                 let caller = self.info.symbols.symbolize(site.entry);
-                self.trace.push(TracedCall { function, args, ret: None, caller, cpu: thread.to_string(), state, timeline: state, inlined_into: Some(into.clone()) });
+                self.trace.push(TracedCall { function, args, ret: None, caller, cpu: thread.to_string(), state, timeline: state, inlined_into: Some(into.clone()), totalram_pages });
             }
         }
         Ok(())

@@ -177,7 +177,7 @@ pub fn capture(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<Captur
 pub fn capture_or_kernel_failure(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<std::result::Result<Capture, KernelFailure>> {
     let info = p.kernel_info()?;
     let (breakpoints, trace_gaps, unobserved) = breakpoints(p, points, trace)?;
-    let mut handler = CaptureHandler::new(info, p.scenario.machine.qemu_ram_mib() << 20, p.scenario.machine.needs_monitor(), breakpoints);
+    let mut handler = CaptureHandler::new(info, p.scenario.machine.qemu_ram_mib() << 20, p.scenario.machine.needs_monitor(), p.scenario.machine.realm.is_some(), breakpoints);
     let req = p.boot_request(EndAction::Wait);
     let boot = boot_with(&req, Some(&mut handler)).with_context(|| format!("{}: booting", p.file.display()))?;
     if boot.outcome != BootOutcome::Booted {

@@ -27,6 +27,9 @@ pub struct TracedCall {
     /// The boot state the timeline's events give the call (what the model decides
     /// with; [`crate::capture::boot_events`]).
     pub timeline: ObservedBootState,
+    /// `_totalram_pages` at the call: pages the page allocator manages (allocator
+    /// state; sizes the atomic DMA pools, kernel/dma/pool.c:223-227).
+    pub totalram_pages: u64,
 }
 
 impl TracedCall {

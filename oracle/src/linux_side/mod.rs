@@ -17,6 +17,7 @@ pub mod ptdump;
 pub mod ptdump_check;
 pub mod realm;
 pub mod swiotlb;
+pub mod gic_tables;
 pub mod symbols;
 pub mod walker;
 
@@ -51,6 +52,11 @@ pub struct LinuxSide {
     pub kfence: Option<KfencePool>,
     /// The realm as the kernel sees it, once `arm64_rsi_init` found one.
     pub realm: Option<RealmView>,
+    /// Realm only: the buffers the GIC's ITS and redistributors were told about, from
+    /// their registers (read by the capture, not from guest RAM).
+    pub device_buffers: Vec<gic_tables::DeviceBuffer>,
+    /// `arm64_dma_phys_limit`: the top of ZONE_DMA, from the firmware's DMA ranges.
+    pub dma_phys_limit: PhysAddr,
 }
 
 /// PAs of the kernel image symbols that bound the linear aliases map_mem() maps first.
@@ -97,5 +103,6 @@ pub fn read_linux_side<M: GuestMemory + ?Sized>(gk: &GuestKernel<'_, M>, regs: O
         Some(n) => kfence::pool(gk, n)?,
         None => None,
     };
-    Ok(LinuxSide { view, config, visits, linear_map, memblock_memory, swiotlb, image, kfence, realm })
+    let dma_phys_limit = PhysAddr(gk.read_u64_sym("arm64_dma_phys_limit")?);
+    Ok(LinuxSide { view, config, visits, linear_map, memblock_memory, swiotlb, image, kfence, realm, device_buffers: Vec::new(), dma_phys_limit })
 }

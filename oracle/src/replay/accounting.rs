@@ -47,7 +47,7 @@ mod tests {
 
     fn call(function: TracedFn, caller: &str) -> TracedCall {
         let state = ObservedBootState { page_alloc_available: true, online_cpus: 1, caps_finalized: false };
-        TracedCall { function, args: vec![], ret: None, caller: caller.into(), inlined_into: None, cpu: "p1.1".into(), state, timeline: state }
+        TracedCall { function, args: vec![], ret: None, caller: caller.into(), inlined_into: None, cpu: "p1.1".into(), state, timeline: state, totalram_pages: 0 }
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub enum DiffClass {
     OutputAddress,
     /// The realm shared bit differs.
     Shared,
+    /// A realm caller shared other memory than the caller model says (compare/sharing.rs).
+    Sharing,
 }
 
 impl DiffClass {
@@ -37,12 +39,13 @@ impl DiffClass {
             DiffClass::Attributes => "attributes",
             DiffClass::OutputAddress => "output address",
             DiffClass::Shared => "shared bit",
+            DiffClass::Sharing => "sharing",
         }
     }
 }
 
 impl DiffClass {
-    pub const ALL: [DiffClass; 5] = [DiffClass::Presence, DiffClass::Granularity, DiffClass::Attributes, DiffClass::OutputAddress, DiffClass::Shared];
+    pub const ALL: [DiffClass; 6] = [DiffClass::Presence, DiffClass::Granularity, DiffClass::Attributes, DiffClass::OutputAddress, DiffClass::Shared, DiffClass::Sharing];
 }
 
 impl Named for DiffClass {

@@ -36,7 +36,7 @@ fn synthetic(leaves: u64) -> Results {
         kernel: None,
         seconds: 0.0,
         kernel_warnings: vec![],
-        checkpoints: vec![CheckpointData { checkpoint: "end-of-boot".into(), deterministic: true, model_steps: vec![], divergences: vec![], rsi_mismatches: vec![], linux: lines.clone(), model: lines }],
+        checkpoints: vec![CheckpointData { checkpoint: "end-of-boot".into(), deterministic: true, model_steps: vec![], divergences: vec![], rsi_mismatches: vec![], sharing: vec![], linux: lines.clone(), model: lines }],
         calls: vec![],
         trace_gaps: vec![],
         warning_mismatches: vec![],

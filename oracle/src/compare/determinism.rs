@@ -31,6 +31,9 @@ pub fn fingerprint(o: &Outcome, deterministic: &[Checkpoint]) -> Fingerprint {
             for x in &r.rsi_mismatches {
                 let _ = writeln!(d, "{x:?}");
             }
+            for x in &r.sharing {
+                let _ = writeln!(d, "{x}");
+            }
             parts.push((format!("divergences at {cp}"), d));
         }
     }

@@ -7,6 +7,7 @@ pub mod determinism;
 pub mod differ;
 pub mod repro;
 pub mod rsi;
+pub mod sharing;
 pub mod verdict;
 pub mod warnings;
 
@@ -34,6 +35,10 @@ pub struct CheckpointResult {
     /// Realm only: where the monitor's RSI log (RIPAS EMPTY ranges) disagrees with the
     /// shared bit in the kernel's page tables, or with the model's own RSI calls.
     pub rsi_mismatches: Vec<SharedMismatch>,
+    /// Realm only (traced boots): where the kernel's shares disagree with the caller
+    /// model (missing, partial, doubled, late or extra shares; device-visible memory not
+    /// shared).
+    pub sharing: Vec<String>,
 }
 
 /// Both sides of one scenario.
@@ -183,17 +188,20 @@ fn compare_or_kernel_failure(p: &Prepared) -> Result<std::result::Result<Compari
         let point = StopPoint::Checkpoint(*checkpoint);
         let side = &capture.sides[&point];
         let divergences = diff(&side.linear_map, &model.linear_map);
-        let rsi_mismatches = match (&capture.monitor, p.params.realm_ipa_bits) {
+        let (rsi_mismatches, sharing) = match (&capture.monitor, p.params.realm_ipa_bits) {
             (Some(events), Some(_)) => {
                 let events = events.before(capture.log_marks.get(&point).copied().unwrap_or(u32::MAX));
                 let empty = RangeSet::from_ranges(events.empty_ranges());
                 let mut m = check_page_tables(&empty, &side.linear_map);
                 m.extend(check_shared(&empty, &model_empty_ranges(model), "the model's RSI calls"));
-                m
+                // The caller model needs the calls: only traced realm boots have them.
+                let trace = &capture.trace[..capture.trace_mark(&point)];
+                let sharing = if p.scenario.trace { sharing::check(&p.params, *checkpoint, side, trace, &empty) } else { Vec::new() };
+                (m, sharing)
             }
-            _ => Vec::new(),
+            _ => (Vec::new(), Vec::new()),
         };
-        results.push(CheckpointResult { checkpoint: *checkpoint, model: model.clone(), divergences, rsi_mismatches });
+        results.push(CheckpointResult { checkpoint: *checkpoint, model: model.clone(), divergences, rsi_mismatches, sharing });
     }
     Ok(Ok(Comparison { capture, replay, checkpoints: results }))
 }
@@ -281,6 +289,8 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
     // An RSI log that disagrees with the page tables or the model is a shared-bit
     // divergence (of PA ranges, beside the maps' VA ranges).
     all.extend(c.checkpoints.iter().flat_map(|cp| cp.rsi_mismatches.iter().map(|_| Found { checkpoint: cp.checkpoint, classes: &[DiffClass::Shared], side: None })));
+    // A share the caller model does not expect (or one it expects and misses).
+    all.extend(c.checkpoints.iter().flat_map(|cp| cp.sharing.iter().map(|_| Found { checkpoint: cp.checkpoint, classes: &[DiffClass::Sharing], side: None })));
     // A realm access the monitor had to refuse (a stage-2 fault) is a kernel outcome,
     // like a WARN.
     let faults = c.capture.monitor.as_ref().map_or(0, |m| m.of_kind(lmo_monitor::eventlog::Kind::Stage2Fault).count());

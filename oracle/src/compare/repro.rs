@@ -68,12 +68,15 @@ pub fn unmet(expect: &RunExpect, o: &Outcome) -> Vec<String> {
         (false, n) if n > 0 => out.push(format!("the monitor refused {n} access(es) (stage-2 faults)")),
         _ => {}
     }
-    let divergent: Vec<Checkpoint> = o.checkpoints.iter().filter(|c| !c.divergences.is_empty() || !c.rsi_mismatches.is_empty()).map(|c| c.checkpoint).collect();
+    let divergent: Vec<Checkpoint> = o.checkpoints.iter().filter(|c| !c.divergences.is_empty() || !c.rsi_mismatches.is_empty() || !c.sharing.is_empty()).map(|c| c.checkpoint).collect();
     let mismatched_calls = o.mismatched_functions();
     let boot_state = o.boot_state_variables_disagreeing();
     let mut classes: Vec<DiffClass> = o.divergences().flat_map(|d| d.classes.iter().copied()).collect();
     if o.checkpoints.iter().any(|c| !c.rsi_mismatches.is_empty()) {
         classes.push(DiffClass::Shared);
+    }
+    if o.checkpoints.iter().any(|c| !c.sharing.is_empty()) {
+        classes.push(DiffClass::Sharing);
     }
     let names = |v: &[Checkpoint]| v.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ");
     match expect.model {
@@ -192,7 +195,7 @@ mod tests {
             file: "x".into(),
             name: "x".into(),
             verdict: Verdict::Match,
-            checkpoints: vec![CheckpointResult { checkpoint: Checkpoint::CapsFinalized, model, divergences, rsi_mismatches: vec![] }],
+            checkpoints: vec![CheckpointResult { checkpoint: Checkpoint::CapsFinalized, model, divergences, rsi_mismatches: vec![], sharing: vec![] }],
             kernel_warnings: warnings,
             capture: None,
             answers: vec![],

@@ -97,7 +97,7 @@ pub fn report(repro: &Repro) -> String {
             }
             let mut any = false;
             for c in &o.checkpoints {
-                if c.divergences.is_empty() && c.rsi_mismatches.is_empty() {
+                if c.divergences.is_empty() && c.rsi_mismatches.is_empty() && c.sharing.is_empty() {
                     continue;
                 }
                 if !any {
@@ -112,6 +112,9 @@ pub fn report(repro: &Repro) -> String {
                 }
                 for m in &c.rsi_mismatches {
                     let _ = writeln!(s, "    {m}");
+                }
+                for m in &c.sharing {
+                    let _ = writeln!(s, "    sharing: {m}");
                 }
             }
             if let crate::compare::Verdict::KernelFailure(why) = &o.verdict {

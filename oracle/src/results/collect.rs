@@ -35,6 +35,7 @@ pub fn scenario_result(o: &Outcome) -> ScenarioResult {
                 })
                 .collect(),
             rsi_mismatches: c.rsi_mismatches.iter().map(ToString::to_string).collect(),
+            sharing: c.sharing.clone(),
             linux: linux_map(c.checkpoint),
             model: c.model.linear_map.lines.iter().map(line).collect(),
         })

@@ -106,6 +106,10 @@ fn scenario_tests(origin: &str, build_id: &str, s: &ScenarioResult) -> Vec<Value
         if s.monitor.is_some() {
             let status = if c.rsi_mismatches.is_empty() { "PASS" } else { "FAIL" };
             out.push(test(format!("{at}.rsi"), status, format!("{} RSI mismatch(es)", c.rsi_mismatches.len()), c.rsi_mismatches.join("\n")));
+            if !s.calls.is_empty() {
+                let status = if c.sharing.is_empty() || (expected_divergence && s.as_expected) { "PASS" } else { "FAIL" };
+                out.push(test(format!("{at}.sharing"), status, format!("{} finding(s) of the caller model", c.sharing.len()), c.sharing.join("\n")));
+            }
         }
     }
     if !s.calls.is_empty() {

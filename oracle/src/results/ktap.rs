@@ -28,7 +28,7 @@ fn scenario(s: &mut String, number: usize, o: &ScenarioResult) {
     }
     for (i, c) in o.checkpoints.iter().enumerate() {
         // A checkpoint is ok when it holds nothing the scenario does not expect.
-        let unexpected = !o.as_expected && (!c.divergences.is_empty() || !c.rsi_mismatches.is_empty());
+        let unexpected = !o.as_expected && (!c.divergences.is_empty() || !c.rsi_mismatches.is_empty() || !c.sharing.is_empty());
         for d in c.divergences.iter().take(3) {
             let _ = writeln!(s, "    # {}-{} {}", d.start, d.end, one_line(&d.explanation));
         }

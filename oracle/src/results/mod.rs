@@ -125,6 +125,9 @@ pub struct CheckpointData {
     pub model_steps: Vec<String>,
     pub divergences: Vec<DivergenceData>,
     pub rsi_mismatches: Vec<String>,
+    /// Realm only: where the kernel's shares disagree with the caller model.
+    #[serde(default)]
+    pub sharing: Vec<String>,
     /// The normalised Linux side, one run of equal leaves per line.
     pub linux: Vec<Line>,
     pub model: Vec<Line>,
@@ -199,6 +202,9 @@ impl ScenarioResult {
     pub fn rsi_mismatches(&self) -> usize {
         self.checkpoints.iter().map(|c| c.rsi_mismatches.len()).sum()
     }
+    pub fn sharing_findings(&self) -> usize {
+        self.checkpoints.iter().map(|c| c.sharing.len()).sum()
+    }
 }
 
 impl Results {
@@ -261,6 +267,7 @@ pub(crate) mod sample {
                 model_steps: vec![],
                 divergences,
                 rsi_mismatches: vec![],
+                sharing: vec![],
                 linux: vec![line(base, base + 0x100000, "RW NX")],
                 model: vec![line(base, base + 0x100000, "RW NX")],
             }],

@@ -116,6 +116,7 @@ function checkpointView(s, c) {
     box.append(list);
   }
   for (const m of c.rsi_mismatches) box.append(el("p", { class: "bad", text: m }));
+  for (const m of c.sharing || []) box.append(el("p", { class: "bad", text: `sharing: ${m}` }));
   return box;
 }
 

@@ -83,10 +83,17 @@ pub fn scenario(o: &ScenarioResult, verbose: bool) -> String {
             if m.empty_ranges.is_empty() { "none".to_string() } else { m.empty_ranges.join(", ") },
             if checks == 0 { "agree".to_string() } else { format!("{checks} mismatch(es)") }
         );
+        if !o.calls.is_empty() {
+            let n = o.sharing_findings();
+            let _ = writeln!(s, "  shares vs the caller model (swiotlb, ITS, atomic pools): {}", if n == 0 { "agree".to_string() } else { format!("{n} finding(s)") });
+        }
     }
     for c in &o.checkpoints {
         for m in &c.rsi_mismatches {
             let _ = writeln!(s, "  at {}: {m}", c.checkpoint);
+        }
+        for m in &c.sharing {
+            let _ = writeln!(s, "  at {}: sharing: {m}", c.checkpoint);
         }
     }
     for c in o.checkpoints.iter().filter(|c| !c.divergences.is_empty()) {

@@ -25,6 +25,11 @@ pub struct BootParams {
     pub cpus: Vec<CpuIdentity>,
     /// The realm's IPA width when the guest runs as a realm (under the monitor).
     pub realm_ipa_bits: Option<u8>,
+    /// `swiotlb=N[,A]`: the default pool's slabs and areas (kernel/dma/swiotlb.c:252).
+    pub swiotlb_slabs: Option<u64>,
+    pub swiotlb_areas: Option<u64>,
+    /// `coherent_pool=SIZE`: the atomic DMA pools' size (kernel/dma/pool.c:35).
+    pub coherent_pool: Option<u64>,
     /// Command-line words the kernel would reject, with why (shown, not fatal).
     pub warnings: Vec<String>,
 }
@@ -75,6 +80,9 @@ pub fn boot_params(cmdline: &str, config: &KernelConfig, machine: &MachineSpec) 
         kfence_late: enabled("CONFIG_KFENCE") && config.get("CONFIG_KFENCE_SAMPLE_INTERVAL") == Some("0"),
         cpus: cpu_identities(machine)?,
         realm_ipa_bits: machine.realm.as_ref().map(|r| r.ipa_bits),
+        swiotlb_slabs: None,
+        swiotlb_areas: None,
+        coherent_pool: None,
         warnings: Vec::new(),
     };
     // Early parameters are handled in command-line order; a later one overrides.
@@ -94,10 +102,52 @@ pub fn boot_params(cmdline: &str, config: &KernelConfig, machine: &MachineSpec) 
             }
             // arch/arm64/mm/mmu.c parse_kfence_early_init(): 0 means no early pool.
             "kfence.sample_interval" if p.kfence => p.kfence_late = value == "0",
+            // setup_io_tlb_npages(): leading digits are slabs, then ",areas".
+            "swiotlb" => {
+                let mut parts = value.split(',');
+                p.swiotlb_slabs = parts.next().and_then(leading_number).or(p.swiotlb_slabs);
+                p.swiotlb_areas = parts.next().and_then(leading_number).or(p.swiotlb_areas);
+            }
+            "coherent_pool" => p.coherent_pool = memparse(value),
             _ => {}
         }
     }
     Ok(p)
+}
+
+/// The number `simple_strtoul(s, &s, 0)` reads at the start of `s` (decimal, `0x` hex
+/// or `0` octal), if `s` starts with a digit.
+fn leading_number(s: &str) -> Option<u64> {
+    strtoul(s).map(|(n, _)| n)
+}
+
+/// [`leading_number`] and the rest of `s` after it.
+fn strtoul(s: &str) -> Option<(u64, &str)> {
+    let (digits, radix) = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => (hex, 16),
+        None if s.starts_with('0') => (s, 8),
+        None => (s, 10),
+    };
+    let end = digits.find(|c: char| !c.is_digit(radix)).unwrap_or(digits.len());
+    if end == 0 {
+        return None;
+    }
+    Some((u64::from_str_radix(&digits[..end], radix).ok()?, &digits[end..]))
+}
+
+/// `memparse()` (lib/cmdline.c): a number with an optional K, M, G, T, P or E suffix.
+fn memparse(s: &str) -> Option<u64> {
+    let (n, rest) = strtoul(s)?;
+    let shift = match rest.chars().next().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => 10,
+        Some('M') => 20,
+        Some('G') => 30,
+        Some('T') => 40,
+        Some('P') => 50,
+        Some('E') => 60,
+        _ => 0,
+    };
+    n.checked_shl(shift)
 }
 
 #[cfg(test)]
@@ -110,6 +160,15 @@ mod tests {
 
     fn config(opts: &[&str]) -> KernelConfig {
         KernelConfig(opts.iter().map(|o| (o.to_string(), "y".to_string())).collect())
+    }
+
+    #[test]
+    fn dma_pool_words() {
+        let m = machine("max", None);
+        let p = boot_params("swiotlb=2048,4,force coherent_pool=1M", &config(&[]), &m).unwrap();
+        assert_eq!((p.swiotlb_slabs, p.swiotlb_areas, p.coherent_pool), (Some(2048), Some(4), Some(1 << 20)));
+        let p = boot_params("swiotlb=noforce coherent_pool=0x40000", &config(&[]), &m).unwrap();
+        assert_eq!((p.swiotlb_slabs, p.swiotlb_areas, p.coherent_pool), (None, None, Some(0x40000)));
     }
 
     #[test]

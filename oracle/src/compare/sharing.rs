@@ -1,0 +1,195 @@
+//! The caller model for realm sharing: what a realm kernel's boot-time callers must
+//! share (the swiotlb default pool, the buffers the GIC's ITS and redistributors were
+//! told about, one atomic DMA pool per zone), each from its caller, whole, once, in its
+//! window, held against the traced `set_memory_decrypted()` calls; and every buffer a
+//! device was told about must be RIPAS EMPTY. docs/realm.md lists each caller with the
+//! kernel lines that ask for it.
+
+use rust_impl::address::{PhysAddr, VirtAddr};
+use rust_impl::realm_shares::{atomic_pool_pages, atomic_pools, max_page_order, swiotlb_default_nslabs, swiotlb_shared_pages, SwiotlbInputs};
+
+use crate::capture::trace::TracedCall;
+use crate::linux_side::monitor_log::RangeSet;
+use crate::linux_side::LinuxSide;
+use crate::scenario::params::BootParams;
+use crate::timeline::{Checkpoint, TracedFn};
+
+/// The callers the model knows, by the function that calls `set_memory_decrypted()`.
+const SWIOTLB: &str = "swiotlb_update_mem_attributes";
+const ITS: &str = "its_alloc_pages_node";
+const ATOMIC: &str = "atomic_pool_expand";
+
+/// One `set_memory_{de,en}crypted()` call as a PA range.
+#[derive(Clone, Debug)]
+struct Call<'a> {
+    index: usize,
+    call: &'a TracedCall,
+    /// The calling function, without its offset and compiler suffixes.
+    caller: &'a str,
+    start: PhysAddr,
+    end: PhysAddr,
+}
+
+impl Call<'_> {
+    fn describe(&self) -> String {
+        format!("call #{} {}({:#x}, {:#x}) from {} (PA {:#x}-{:#x})", self.index, self.call.function, self.call.args[0].unwrap_or(0), self.call.args[1].unwrap_or(0), self.call.caller, self.start.0, self.end.0)
+    }
+}
+
+/// The calling function of `caller` (`name+0x48`, `name.constprop.0+0x1a0`).
+fn caller_fn(caller: &str) -> &str {
+    let name = caller.split('+').next().unwrap_or(caller);
+    name.split('.').next().unwrap_or(name)
+}
+
+/// The shares and unshares of `trace`, as PA ranges; calls whose arguments this build
+/// does not locate are left out (they are trace gaps already).
+fn calls<'a>(trace: &'a [TracedCall], side: &LinuxSide, page_size: u64, function: TracedFn) -> Vec<Call<'a>> {
+    trace
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.function == function)
+        .filter_map(|(index, call)| {
+            let (va, pages) = call.first_two()?;
+            let start = side.view.virt_to_phys(VirtAddr(va)).ok()?;
+            Some(Call { index, call, caller: caller_fn(&call.caller), start, end: PhysAddr(start.0 + pages * page_size) })
+        })
+        .collect()
+}
+
+/// A share the model expects.
+struct Expected {
+    what: String,
+    caller: &'static str,
+    start: PhysAddr,
+    end: PhysAddr,
+}
+
+/// Checks the shares made up to `checkpoint` (the calls of `trace`, which ends there)
+/// against the caller model; `empty` is the RIPAS EMPTY memory of the monitor's log
+/// then. Each finding names the caller and the range.
+pub fn check(p: &BootParams, checkpoint: Checkpoint, side: &LinuxSide, trace: &[TracedCall], empty: &RangeSet) -> Vec<String> {
+    let page_size = side.config.granule.page_size();
+    let mut findings = Vec::new();
+    let decrypts = calls(trace, side, page_size, TracedFn::SetMemoryDecrypted);
+    let encrypts = calls(trace, side, page_size, TracedFn::SetMemoryEncrypted);
+    let mut expected = Vec::new();
+
+    // The swiotlb default pool, whole, from mem_init() (arch/arm64/mm/init.c:383-387).
+    if checkpoint >= Checkpoint::MemInit {
+        if let Some(pool) = &side.swiotlb {
+            let banks: Vec<(u64, u64)> = side.memblock_memory.iter().map(|r| (r.base.0, r.base.0 + r.size)).collect();
+            let inputs = SwiotlbInputs {
+                cmdline_slabs: p.swiotlb_slabs,
+                cmdline_areas: p.swiotlb_areas,
+                memory_bytes: banks.iter().map(|(s, e)| e - s).sum(),
+                end_of_dram: banks.iter().map(|b| b.1).max().unwrap_or(0),
+                dma_phys_limit: side.dma_phys_limit.0,
+                possible_cpus: p.cpus.len() as u64,
+            };
+            let want = swiotlb_default_nslabs(&inputs);
+            if pool.nslabs != want {
+                findings.push(format!("swiotlb default pool: {} slabs at PA {:#x}, the model sizes it {want} slabs (kernel/dma/swiotlb.c:293-307, arch/arm64/mm/init.c:343-352)", pool.nslabs, pool.start.0));
+            }
+            let pages = swiotlb_shared_pages(pool.nslabs, page_size);
+            expected.push(Expected { what: "the swiotlb default pool".into(), caller: SWIOTLB, start: pool.start, end: PhysAddr(pool.start.0 + pages * page_size) });
+        }
+    }
+    // What the ITS and redistributors were told about, each allocated and shared by
+    // its_alloc_pages_node() (irq-gic-v3-its.c:213-235).
+    for b in &side.device_buffers {
+        expected.push(Expected { what: b.what.clone(), caller: ITS, start: b.pa, end: PhysAddr(b.pa.0 + b.alloc_bytes) });
+        let told = RangeSet::from_ranges([(b.pa, PhysAddr(b.pa.0 + b.bytes))]);
+        for (s, e) in told.minus(empty).ranges {
+            findings.push(format!("{} at PA {:#x}-{:#x}: the device reads it, but it is RIPAS RAM (not shared) in the monitor's log", b.what, s.0, e.0));
+        }
+    }
+
+    let mut used = vec![false; trace.len()];
+    for e in &expected {
+        let exact: Vec<&Call<'_>> = decrypts.iter().filter(|c| c.caller == e.caller && (c.start, c.end) == (e.start, e.end)).collect();
+        for c in &exact {
+            used[c.index] = true;
+        }
+        match exact.as_slice() {
+            [one] => {
+                // mem_init() runs on the boot CPU alone, after page_alloc_available is set.
+                let t = one.call.timeline;
+                if e.caller == SWIOTLB && !(t.page_alloc_available && t.online_cpus <= 1) {
+                    findings.push(format!("{}: shared outside mem_init() ({} with page_alloc_available={} online={})", e.what, one.describe(), u8::from(t.page_alloc_available), t.online_cpus));
+                }
+            }
+            [] => {
+                let overlapping: Vec<String> = decrypts.iter().filter(|c| c.start < e.end && c.end > e.start).map(|c| c.describe()).collect();
+                if overlapping.is_empty() {
+                    findings.push(format!("{} (PA {:#x}-{:#x}) was never shared: the model expects {} to share it", e.what, e.start.0, e.end.0, e.caller));
+                } else {
+                    findings.push(format!("{} (PA {:#x}-{:#x}) was not shared whole by {}: only {}", e.what, e.start.0, e.end.0, e.caller, overlapping.join("; ")));
+                }
+                for c in decrypts.iter().filter(|c| c.start < e.end && c.end > e.start) {
+                    used[c.index] = true;
+                }
+            }
+            many => findings.push(format!("{} (PA {:#x}-{:#x}) was shared {} times: {}", e.what, e.start.0, e.end.0, many.len(), many.iter().map(|c| c.describe()).collect::<Vec<_>>().join("; "))),
+        }
+    }
+
+    // One atomic DMA pool per zone with memory, from dma_atomic_pool_init()
+    // (kernel/dma/pool.c:215-252), a postcore initcall: after smp_init().
+    let atomic: Vec<&Call<'_>> = decrypts.iter().filter(|c| c.caller == ATOMIC).collect();
+    if checkpoint == Checkpoint::EndOfBoot {
+        let banks: Vec<(u64, u64)> = side.memblock_memory.iter().map(|r| (r.base.0, r.base.0 + r.size)).collect();
+        let pools: Vec<_> = atomic_pools(&banks, side.dma_phys_limit.0).into_iter().flatten().collect();
+        for (i, pool) in pools.iter().enumerate() {
+            let Some(c) = atomic.get(i) else {
+                findings.push(format!("{} was never shared: the model expects {ATOMIC} to share it", pool.name()));
+                continue;
+            };
+            used[c.index] = true;
+            let want = atomic_pool_pages(p.coherent_pool, c.call.totalram_pages, page_size, max_page_order(page_size));
+            let got = (c.end.0 - c.start.0) / page_size;
+            if got != want {
+                findings.push(format!("{}: {} shares {got} pages, the model expects {want} (totalram_pages {} at the call)", pool.name(), c.describe(), c.call.totalram_pages));
+            }
+            if c.call.timeline.online_cpus < p.cpus.len() as u32 {
+                findings.push(format!("{}: {} made before smp_init() brought every CPU online", pool.name(), c.describe()));
+            }
+        }
+        for c in atomic.iter().skip(pools.len()) {
+            findings.push(format!("an atomic DMA pool more than the zones call for: {}", c.describe()));
+        }
+    } else {
+        for c in &atomic {
+            findings.push(format!("an atomic DMA pool before the initcalls: {}", c.describe()));
+            used[c.index] = true;
+        }
+    }
+
+    // Anything else shared and still shared: extra. A range unshared later (the ITS's
+    // its_free_pages(), irq-gic-v3-its.c:242-251) is not (a refused unshare leaks it on purpose: __set_memory_enc_dec()
+    // WARNs and the caller never reuses the page); nor is a share the host refused.
+    for c in decrypts.iter().filter(|c| !used[c.index] && c.call.ret == Some(0)) {
+        let undone = encrypts.iter().any(|u| u.index > c.index && (u.start, u.end) == (c.start, c.end));
+        if undone {
+            continue;
+        }
+        let why = match c.caller {
+            SWIOTLB | ITS => "no device was told about it",
+            _ => "a caller the model does not know shares at boot",
+        };
+        findings.push(format!("extra share: {} ({why})", c.describe()));
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caller_names() {
+        assert_eq!(caller_fn("atomic_pool_expand.constprop.0+0x1a0"), "atomic_pool_expand");
+        assert_eq!(caller_fn("its_alloc_pages_node+0x5c"), "its_alloc_pages_node");
+        assert_eq!(caller_fn("swiotlb_update_mem_attributes"), "swiotlb_update_mem_attributes");
+    }
+}

@@ -134,6 +134,11 @@ pub fn unmet(expect: &RunExpect, o: &Outcome) -> Vec<String> {
             out.push(format!("the kernel log has {text:?}"));
         }
     }
+    for text in &expect.sharing {
+        if !o.checkpoints.iter().flat_map(|c| &c.sharing).any(|f| f.contains(text.as_str())) {
+            out.push(format!("no finding of the realm caller model says {text:?}"));
+        }
+    }
     out
 }
 
@@ -208,7 +213,7 @@ mod tests {
     }
 
     fn expect(model: ModelExpect) -> RunExpect {
-        RunExpect { model, divergent_at: vec![], classes: vec![], call_mismatches: vec![], boot_state: vec![], stage2_faults: false, warns: false, kernel_log: vec![], kernel_log_absent: vec![] }
+        RunExpect { model, divergent_at: vec![], classes: vec![], call_mismatches: vec![], boot_state: vec![], sharing: vec![], stage2_faults: false, warns: false, kernel_log: vec![], kernel_log_absent: vec![] }
     }
 
     #[test]

@@ -96,6 +96,10 @@ pub struct RunExpect {
     /// `online_cpus`, `caps_finalized`.
     #[serde(default)]
     pub boot_state: Vec<BootVariable>,
+    /// Text each of which must appear in some finding of the realm caller model
+    /// (compare/sharing.rs), at any checkpoint.
+    #[serde(default)]
+    pub sharing: Vec<String>,
     /// Whether the EL2 monitor must have refused an access (a stage-2 fault: the realm
     /// touched memory that is not RAM for it); false: it must not have.
     #[serde(default)]

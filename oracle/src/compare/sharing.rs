@@ -185,6 +185,135 @@ pub fn check(p: &BootParams, checkpoint: Checkpoint, side: &LinuxSide, trace: &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::linux_side::boot_state::ObservedBootState;
+    use crate::linux_side::gic_tables::DeviceBuffer;
+    use crate::linux_side::kernel_view::KernelView;
+    use crate::linux_side::swiotlb::SwiotlbPool;
+    use crate::linux_side::walker::WalkConfig;
+    use crate::linux_side::ImageLayout;
+    use rust_impl::granule::Granule;
+    use rust_impl::map_mem::MemblockRegion;
+
+    const PAGE_OFFSET: u64 = 0xffff_0000_0000_0000;
+    const RAM: u64 = 0x4000_0000;
+    /// The swiotlb pool of a 2 GiB guest with two CPUs: 1024 slabs, 0x200 pages.
+    const POOL: u64 = 0xbd60_0000;
+    const CMDQ: u64 = 0x4083_0000;
+
+    fn side() -> LinuxSide {
+        let view = KernelView { text_pa: PhysAddr(RAM), kimage_voffset: 0, memstart_addr: PhysAddr(RAM), swapper_pa: PhysAddr(RAM), page_offset: VirtAddr(PAGE_OFFSET), page_end: VirtAddr(PAGE_OFFSET + (1 << 47)) };
+        let image = ImageLayout { text: PhysAddr(RAM), stext: PhysAddr(RAM), init_begin: PhysAddr(RAM), init_end: PhysAddr(RAM), bss_stop: PhysAddr(RAM) };
+        LinuxSide {
+            view,
+            config: WalkConfig { granule: Granule::G4K, va_bits: 48, root: PhysAddr(RAM), shared_mask: 1 << 47 },
+            visits: vec![],
+            linear_map: Default::default(),
+            memblock_memory: vec![MemblockRegion::new(RAM, 2 << 30, 0)],
+            swiotlb: Some(SwiotlbPool { start: PhysAddr(POOL), end: PhysAddr(POOL + (2 << 20)), nslabs: 1024 }),
+            image,
+            kfence: None,
+            realm: None,
+            device_buffers: vec![DeviceBuffer { what: "GITS_CBASER (command queue)".into(), pa: PhysAddr(CMDQ), bytes: 0x1_0000, alloc_bytes: 0x1_0000 }],
+            dma_phys_limit: PhysAddr(RAM + (2 << 30)),
+        }
+    }
+
+    fn params() -> BootParams {
+        let m: linux_harness::machine::MachineSpec = serde_json::from_str(r#"{"cpus":2,"memory_mib":2048,"realm":{"ipa_bits":48}}"#).unwrap();
+        crate::scenario::params::boot_params("", &crate::linux_side::kernel::KernelConfig(Default::default()), &m).unwrap()
+    }
+
+    fn call(function: TracedFn, pa: u64, pages: u64, caller: &str, ret: i32, online: u32) -> TracedCall {
+        let state = ObservedBootState { page_alloc_available: true, online_cpus: online, caps_finalized: false };
+        TracedCall { function, args: vec![Some(PAGE_OFFSET + pa - RAM), Some(pages)], ret: Some(ret), caller: caller.into(), inlined_into: None, cpu: "01".into(), state, timeline: state, totalram_pages: 500_000 }
+    }
+
+    fn share(pa: u64, pages: u64, caller: &str) -> TracedCall {
+        call(TracedFn::SetMemoryDecrypted, pa, pages, caller, 0, if caller.starts_with("atomic") { 2 } else { 1 })
+    }
+
+    /// 7.3's shares in a 2 GiB realm: the pool, the command queue, one atomic pool.
+    fn good() -> Vec<TracedCall> {
+        vec![share(POOL, 0x200, "swiotlb_update_mem_attributes+0x48"), share(CMDQ, 0x10, "its_alloc_pages_node+0x5c"), share(0x80a0_0000, 0x40, "atomic_pool_expand.constprop.0+0x1a0")]
+    }
+
+    fn all_empty() -> RangeSet {
+        RangeSet::from_ranges([(PhysAddr(RAM), PhysAddr(RAM + (2 << 30)))])
+    }
+
+    fn findings(trace: &[TracedCall], empty: &RangeSet) -> Vec<String> {
+        check(&params(), Checkpoint::EndOfBoot, &side(), trace, empty)
+    }
+
+    #[test]
+    fn the_kernels_own_shares_agree() {
+        assert_eq!(findings(&good(), &all_empty()), Vec::<String>::new());
+        // Before the initcalls, no atomic pool is expected yet; nor any ITS buffer when
+        // the ITS has not been told about one.
+        let mut at_mem_init = side();
+        at_mem_init.device_buffers.clear();
+        assert_eq!(check(&params(), Checkpoint::MemInit, &at_mem_init, &good()[..1], &all_empty()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_half_shared_pool_is_named() {
+        let mut t = good();
+        t[0] = share(POOL, 0x100, "swiotlb_update_mem_attributes+0x48");
+        let f = findings(&t, &all_empty());
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].starts_with("the swiotlb default pool (PA 0xbd600000-0xbd800000) was not shared whole by swiotlb_update_mem_attributes: only call #0"), "{f:?}");
+    }
+
+    #[test]
+    fn missing_doubled_late_and_extra_shares() {
+        // The command queue never shared, and the device reads private memory.
+        let t = vec![good()[0].clone(), good()[2].clone()];
+        let empty = all_empty().minus(&RangeSet::from_ranges([(PhysAddr(CMDQ), PhysAddr(CMDQ + 0x1_0000))]));
+        let f = findings(&t, &empty);
+        assert!(f.iter().any(|m| m.contains("GITS_CBASER (command queue) at PA 0x40830000-0x40840000: the device reads it, but it is RIPAS RAM")), "{f:?}");
+        assert!(f.iter().any(|m| m.contains("was never shared: the model expects its_alloc_pages_node")), "{f:?}");
+        // Shared twice.
+        let mut t = good();
+        t.push(share(CMDQ, 0x10, "its_alloc_pages_node+0x5c"));
+        assert!(findings(&t, &all_empty()).iter().any(|m| m.contains("was shared 2 times")));
+        // The pool shared once the secondaries are up: not from mem_init().
+        let mut t = good();
+        t[0] = call(TracedFn::SetMemoryDecrypted, POOL, 0x200, "swiotlb_update_mem_attributes+0x48", 0, 2);
+        assert!(findings(&t, &all_empty()).iter().any(|m| m.contains("shared outside mem_init()")));
+        // An atomic pool of the wrong size, one too many, and a caller the model does not know.
+        let mut t = good();
+        t[2] = share(0x80a0_0000, 0x20, "atomic_pool_expand+0x1a0");
+        t.push(share(0x80b0_0000, 0x40, "atomic_pool_expand+0x1a0"));
+        t.push(share(0x80c0_0000, 1, "my_driver_probe+0x10"));
+        let f = findings(&t, &all_empty());
+        assert!(f.iter().any(|m| m.contains("shares 32 pages, the model expects 64")), "{f:?}");
+        assert!(f.iter().any(|m| m.contains("an atomic DMA pool more than the zones call for")), "{f:?}");
+        assert!(f.iter().any(|m| m.contains("extra share: call #4") && m.contains("a caller the model does not know")), "{f:?}");
+    }
+
+    #[test]
+    fn refused_and_undone_shares_are_not_extra() {
+        let mut t = good();
+        // An ITS table shared and unshared by its_free_pages(), then a refused share.
+        t.push(share(0x4084_0000, 0x10, "its_alloc_pages_node+0x5c"));
+        t.push(call(TracedFn::SetMemoryEncrypted, 0x4084_0000, 0x10, "its_free_pages+0x30", 0, 1));
+        t.push(call(TracedFn::SetMemoryDecrypted, 0x4085_0000, 0x10, "its_alloc_pages_node+0x5c", -22, 1));
+        assert_eq!(findings(&t, &all_empty()), Vec::<String>::new());
+        // The swiotlb share the host refused still counts as made.
+        let mut t = good();
+        t[0].ret = Some(-22);
+        assert_eq!(findings(&t, &all_empty()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_pool_of_another_size_is_named() {
+        let mut s = side();
+        s.swiotlb = Some(SwiotlbPool { start: PhysAddr(POOL), end: PhysAddr(POOL + (1 << 20)), nslabs: 512 });
+        s.device_buffers.clear();
+        let t = vec![share(POOL, 0x100, "swiotlb_update_mem_attributes+0x48")];
+        let f = check(&params(), Checkpoint::MemInit, &s, &t, &all_empty());
+        assert_eq!(f, ["swiotlb default pool: 512 slabs at PA 0xbd600000, the model sizes it 1024 slabs (kernel/dma/swiotlb.c:293-307, arch/arm64/mm/init.c:343-352)"]);
+    }
 
     #[test]
     fn caller_names() {

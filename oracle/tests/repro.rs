@@ -75,6 +75,34 @@ fn a_kernel_that_forgets_the_shared_bit_is_a_kernel_failure_with_the_monitors_fa
     assert!(!forgets.calls().is_empty() && report.contains("calls traced before it:"), "{report}");
 }
 
+/// A realm caller that shares the wrong memory leaves maps and RSI log matching the calls
+/// it made; the caller model catches it: half the swiotlb pool, and LPI pending tables
+/// the redistributors are told about that were never shared (read from GICR_PENDBASER).
+/// On 7.3 the same boots agree with the caller model.
+#[test]
+fn callers_that_share_the_wrong_memory_are_sharing_divergences() {
+    for (name, texts) in [
+        ("swiotlb-shares-half", vec!["sharing: the swiotlb default pool (PA", "was not shared whole by swiotlb_update_mem_attributes: only call #0 set_memory_decrypted("]),
+        ("its-pending-tables-private", vec!["sharing: GICR_PENDBASER of redistributor 1 (LPI pending) at PA", "the device reads it, but it is RIPAS RAM", "was never shared: the model expects its_alloc_pages_node to share it"]),
+    ] {
+        let r = repro(&entry(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        let report = report(&r);
+        assert!(r.reproduced(), "{report}");
+        let wrong = &r.runs[0].outcome;
+        // Only the caller model sees it: the maps and the RSI log agree with the calls.
+        assert!(wrong.divergences().next().is_none(), "{report}");
+        assert!(wrong.checkpoints.iter().all(|c| c.rsi_mismatches.is_empty()), "{report}");
+        assert!(wrong.checkpoints.iter().any(|c| !c.sharing.is_empty()));
+        assert_eq!(wrong.verdict, oracle::compare::Verdict::UnexpectedDivergence);
+        for text in texts {
+            assert!(report.contains(text), "{text:?} missing from:\n{report}");
+        }
+        let released = &r.runs[1].outcome;
+        assert!(released.checkpoints.iter().all(|c| c.sharing.is_empty()), "{report}");
+        assert!(released.checkpoints.iter().any(|c| c.checkpoint == oracle::timeline::Checkpoint::EndOfBoot));
+    }
+}
+
 #[test]
 fn an_entry_whose_expectation_is_wrong_is_not_reproduced() {
     let corpus = common::TempCorpus::new();

@@ -307,9 +307,15 @@ impl GdbStub {
     /// has no side effect).
     pub fn read_physical(&mut self, pa: u64, len: usize) -> Result<Vec<u8>> {
         self.physical_mode(true)?;
-        let read = self.read_memory(pa, len);
+        // QEMU's gdbstub answers at most a packet's worth: read a KiB at a time.
+        let mut out = Vec::with_capacity(len);
+        let mut read = Ok(());
+        while out.len() < len && read.is_ok() {
+            let n = (len - out.len()).min(1024);
+            read = self.read_memory(pa + out.len() as u64, n).map(|b| out.extend(b));
+        }
         self.physical_mode(false)?;
-        read
+        read.map(|()| out)
     }
 
     fn physical_mode(&mut self, on: bool) -> Result<()> {

@@ -127,8 +127,9 @@ fn destroyed_ram_is_the_kernels_panic_not_a_harness_failure() {
 
 /// A host that scrubs with poison: every granule Linux shares reads the seed's pattern
 /// afterwards (on hardware the shared view is host memory, not the old private data),
-/// read here from guest RAM after the guest powered off. The boot still matches the
-/// model (the corpus's `realm-host-poison`): 7.3 writes what it needs after sharing.
+/// read here from guest RAM after the guest powered off. (The corpus's
+/// `realm-host-poison` shows what that does to the ITS tables 7.3 zeroes before it
+/// shares them.)
 #[test]
 fn poison_scrubbing_leaves_the_pattern_in_shared_memory() {
     let corpus = common::TempCorpus::new();

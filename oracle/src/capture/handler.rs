@@ -105,8 +105,8 @@ impl<'a> CaptureHandler<'a> {
             if self.realm {
                 // What the ITS and redistributors were told, from their own registers.
                 let mut failed = None;
-                side.device_buffers = gic_tables::device_buffers(&mut |pa| match gdb.read_physical(pa, 8) {
-                    Ok(b) => Some(u64::from_le_bytes(b.try_into().unwrap_or_default())),
+                side.device_buffers = gic_tables::device_buffers(&mut |pa, len| match gdb.read_physical(pa, len) {
+                    Ok(b) => Some(b),
                     Err(e) => {
                         failed.get_or_insert(e);
                         None

@@ -10,6 +10,7 @@ use rust_impl::realm_shares::{atomic_pool_pages, atomic_pools, max_page_order, s
 
 use crate::capture::trace::TracedCall;
 use crate::linux_side::monitor_log::RangeSet;
+use crate::linux_side::gic_tables::DeviceBuffer;
 use crate::linux_side::LinuxSide;
 use crate::scenario::params::BootParams;
 use crate::timeline::{Checkpoint, TracedFn};
@@ -97,7 +98,31 @@ pub fn check(p: &BootParams, checkpoint: Checkpoint, side: &LinuxSide, trace: &[
     }
     // What the ITS and redistributors were told about, each allocated and shared by
     // its_alloc_pages_node() (irq-gic-v3-its.c:213-235).
-    for b in &side.device_buffers {
+    // A buffer outside the guest's RAM is not one the kernel allocated: for level-2
+    // tables, level-1 entries the kernel did not write (grouped per table).
+    let in_ram = |b: &DeviceBuffer| side.memblock_memory.iter().any(|r| b.pa.0 >= r.base.0 && b.pa.0 + b.bytes <= r.base.0 + r.size);
+    let mut outside: Vec<(&str, Vec<&DeviceBuffer>)> = Vec::new();
+    for b in side.device_buffers.iter().filter(|b| !in_ram(b)) {
+        let table = b.what.split(" level 2").next().unwrap_or(&b.what);
+        match outside.iter_mut().find(|(t, _)| *t == table) {
+            Some((_, v)) => v.push(b),
+            None => outside.push((table, vec![b])),
+        }
+    }
+    for (table, bs) in &outside {
+        if bs[0].what.contains(" level 2, entry ") {
+            findings.push(format!(
+                "{table}: {} level-1 entr{} the device reads as valid point outside the guest's RAM (the first, {}, at PA {:#x}): the level-1 table holds what the kernel never wrote. its_alloc_pages_node() zeroes a table before it shares it (drivers/irqchip/irq-gic-v3-its.c:213-235), so after the share the device reads the host's memory there, not the zeros, and so does the driver, which allocates a level-2 table only where an entry reads zero (its_alloc_table_entry(), irq-gic-v3-its.c:3383)",
+                bs.len(),
+                if bs.len() == 1 { "y" } else { "ies" },
+                bs[0].what,
+                bs[0].pa.0
+            ));
+        } else {
+            findings.push(format!("{} names PA {:#x}-{:#x}, outside the guest's RAM", bs[0].what, bs[0].pa.0, bs[0].pa.0 + bs[0].bytes));
+        }
+    }
+    for b in side.device_buffers.iter().filter(|b| in_ram(b)) {
         expected.push(Expected { what: b.what.clone(), caller: ITS, start: b.pa, end: PhysAddr(b.pa.0 + b.alloc_bytes) });
         let told = RangeSet::from_ranges([(b.pa, PhysAddr(b.pa.0 + b.bytes))]);
         for (s, e) in told.minus(empty).ranges {
@@ -186,7 +211,6 @@ pub fn check(p: &BootParams, checkpoint: Checkpoint, side: &LinuxSide, trace: &[
 mod tests {
     use super::*;
     use crate::linux_side::boot_state::ObservedBootState;
-    use crate::linux_side::gic_tables::DeviceBuffer;
     use crate::linux_side::kernel_view::KernelView;
     use crate::linux_side::swiotlb::SwiotlbPool;
     use crate::linux_side::walker::WalkConfig;
@@ -313,6 +337,19 @@ mod tests {
         let t = vec![share(POOL, 0x100, "swiotlb_update_mem_attributes+0x48")];
         let f = check(&params(), Checkpoint::MemInit, &s, &t, &all_empty());
         assert_eq!(f, ["swiotlb default pool: 512 slabs at PA 0xbd600000, the model sizes it 1024 slabs (kernel/dma/swiotlb.c:293-307, arch/arm64/mm/init.c:343-352)"]);
+    }
+
+    /// A level-1 table that reads as full of valid entries pointing outside RAM (what a
+    /// poisoning host leaves in a table zeroed before it was shared) is one finding.
+    #[test]
+    fn garbage_level_1_entries_are_one_finding() {
+        let mut s = side();
+        for i in 0..3 {
+            s.device_buffers.push(DeviceBuffer { what: format!("GITS_BASER0 (devices) level 2, entry {i}"), pa: PhysAddr(0xae72_c5c5_c000_0), bytes: 0x1_0000, alloc_bytes: 0x1_0000 });
+        }
+        let f = check(&params(), Checkpoint::EndOfBoot, &s, &good(), &all_empty());
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].starts_with("GITS_BASER0 (devices): 3 level-1 entries the device reads as valid point outside the guest's RAM (the first, GITS_BASER0 (devices) level 2, entry 0, at PA 0xae72c5c5c0000)"), "{f:?}");
     }
 
     #[test]

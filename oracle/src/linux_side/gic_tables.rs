@@ -70,17 +70,29 @@ fn align_up(v: u64, to: u64) -> u64 {
     v.div_ceil(to) * to
 }
 
-/// Decodes the registers, reading each 64-bit register (and the level-1 entries of
-/// indirect tables, in guest RAM) with `read`.
-pub fn device_buffers(read: &mut dyn FnMut(u64) -> Option<u64>) -> Vec<DeviceBuffer> {
+type ReadPhys<'a> = dyn FnMut(u64, usize) -> Option<Vec<u8>> + 'a;
+
+/// `n` little-endian 64-bit words at `pa`.
+fn words(read: &mut ReadPhys<'_>, pa: u64, n: usize) -> Option<Vec<u64>> {
+    let b = read(pa, 8 * n).filter(|b| b.len() == 8 * n)?;
+    Some(b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default())).collect())
+}
+
+fn reg(read: &mut ReadPhys<'_>, pa: u64) -> Option<u64> {
+    words(read, pa, 1).map(|w| w[0])
+}
+
+/// Decodes the registers, reading `len` bytes at a physical address with `read`: each
+/// 64-bit register, and the level 1 of an indirect table (in guest RAM) in one go.
+pub fn device_buffers(read: &mut ReadPhys<'_>) -> Vec<DeviceBuffer> {
     let mut out = Vec::new();
-    let Some(cbaser) = read(VIRT_GIC_ITS + GITS_CBASER) else { return out };
+    let Some(cbaser) = reg(read, VIRT_GIC_ITS + GITS_CBASER) else { return out };
     if cbaser & VALID != 0 {
         let bytes = ((cbaser & 0xff) + 1) * 4096;
         out.push(DeviceBuffer { what: "GITS_CBASER (command queue)".into(), pa: PhysAddr(cbaser & 0x000f_ffff_ffff_f000), bytes, alloc_bytes: bytes });
     }
     for n in 0..8u64 {
-        let Some(b) = read(VIRT_GIC_ITS + GITS_BASER + 8 * n) else { continue };
+        let Some(b) = reg(read, VIRT_GIC_ITS + GITS_BASER + 8 * n) else { continue };
         if b & VALID == 0 {
             continue;
         }
@@ -90,23 +102,16 @@ pub fn device_buffers(read: &mut dyn FnMut(u64) -> Option<u64>) -> Vec<DeviceBuf
         out.push(DeviceBuffer { what: format!("GITS_BASER{n} ({kind}{})", if b & INDIRECT != 0 { ", level 1" } else { "" }), pa: PhysAddr(pa), bytes, alloc_bytes: bytes });
         if b & INDIRECT != 0 {
             // Level-1 entries are 8 bytes, valid in bit 63, pointing at one page each.
-            for i in 0..bytes / 8 {
-                match read(pa + 8 * i) {
-                    Some(e) if e & VALID != 0 => out.push(DeviceBuffer {
-                        what: format!("GITS_BASER{n} ({kind}) level 2, entry {i}"),
-                        pa: PhysAddr(e & 0x000f_ffff_ffff_f000 & !(psz - 1)),
-                        bytes: psz,
-                        alloc_bytes: psz,
-                    }),
-                    _ => {}
-                }
+            let level1 = words(read, pa, (bytes / 8) as usize).unwrap_or_default();
+            for (i, e) in level1.into_iter().enumerate().filter(|(_, e)| e & VALID != 0) {
+                out.push(DeviceBuffer { what: format!("GITS_BASER{n} ({kind}) level 2, entry {i}"), pa: PhysAddr(e & 0x000f_ffff_ffff_f000 & !(psz - 1)), bytes: psz, alloc_bytes: psz });
             }
         }
     }
     let mut prop_seen = Vec::new();
     for i in 0..512u64 {
         let rd = VIRT_GIC_REDIST + i * REDIST_STRIDE;
-        let (Some(typer), Some(prop), Some(pend)) = (read(rd + GICR_TYPER), read(rd + GICR_PROPBASER), read(rd + GICR_PENDBASER)) else { break };
+        let (Some(typer), Some(prop), Some(pend)) = (reg(read, rd + GICR_TYPER), reg(read, rd + GICR_PROPBASER), reg(read, rd + GICR_PENDBASER)) else { break };
         // IDbits+1 interrupt ID bits: the configuration table holds one byte per LPI
         // (IDs from 8192), the pending table one bit per ID.
         let id_bits = (prop & 0x1f) + 1;
@@ -148,7 +153,7 @@ mod tests {
             regs.insert(rd + GICR_PROPBASER, 0x4086_0000 | 15);
             regs.insert(rd + GICR_PENDBASER, pend);
         }
-        let got = device_buffers(&mut |pa| Some(regs.get(&pa).copied().unwrap_or(0)));
+        let got = device_buffers(&mut |pa, len| Some((0..len as u64 / 8).flat_map(|i| regs.get(&(pa + 8 * i)).copied().unwrap_or(0).to_le_bytes()).collect()));
         let brief: Vec<(u64, u64, u64)> = got.iter().map(|b| (b.pa.0, b.bytes, b.alloc_bytes)).collect();
         assert_eq!(
             brief,
@@ -169,7 +174,7 @@ mod tests {
 
     #[test]
     fn nothing_programmed_is_nothing_told() {
-        assert!(device_buffers(&mut |_| Some(0)).is_empty());
-        assert!(device_buffers(&mut |_| None).is_empty());
+        assert!(device_buffers(&mut |_, len| Some(vec![0; len])).is_empty());
+        assert!(device_buffers(&mut |_, _| None).is_empty());
     }
 }

@@ -157,3 +157,24 @@ fn a_source_line_checkpoint() {
     // Outside a realm nothing touches the linear map between the two points.
     assert_eq!(capture.sides[&after_map_mem].linear_map, capture.sides[&line].linear_map);
 }
+
+/// KFENCE objects count as protected only in the state whose page 7.3 protects, with
+/// the state's value read from the kernel's DWARF: an object of a SLAB_TYPESAFE_BY_RCU
+/// cache is RCU_FREEING, its page still mapped, until its grace period ends
+/// (mm/kfence/core.c:1254-1256, 599-604). Every object page the reader counts as
+/// protected is invalid in the kernel's own tables at end-of-boot.
+#[test]
+fn kfence_counts_only_the_objects_7_3_protects() {
+    use oracle::linux_side::kfence::{OBJECT_STATE, PROTECTED_STATE};
+    let p = prepare(&common::scenario("kfence-early")).unwrap_or_else(|e| panic!("{e:#}"));
+    let states = oracle::linux_side::dwarf::read_layouts(&p.kernel.vmlinux, &[OBJECT_STATE]).unwrap();
+    let states = &states[OBJECT_STATE].members;
+    assert_eq!((states["KFENCE_OBJECT_RCU_FREEING"], states[PROTECTED_STATE]), (2, 3), "{states:?}");
+    let (_, side) = dump_and_check("kfence-early");
+    let pool = side.kfence.as_ref().expect("an early pool");
+    assert!(!pool.freed_object_pages.is_empty(), "no object freed by end-of-boot");
+    for pa in &pool.freed_object_pages {
+        let line = side.linear_map.lines.iter().find(|l| l.pa <= *pa && pa.0 < l.pa.0 + (l.end.0 - l.start.0)).unwrap_or_else(|| panic!("{pa} not in the linear map"));
+        assert!(!line.valid, "object page {pa} counted as protected, but the kernel maps it: {line:?}");
+    }
+}

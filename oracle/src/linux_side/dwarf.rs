@@ -1,6 +1,8 @@
 //! Structure layouts read by name from the vmlinux DWARF (gimli), never hard-coded:
 //! `struct memblock`, `memblock_type`, `memblock_region`, ... A layout is the structure's
-//! size and its members' offsets, cached next to the kernel's artifacts.
+//! size and its members' offsets, cached next to the kernel's artifacts. An enumeration
+//! is read the same way, named `enum NAME`: its enumerators as members, their values as
+//! offsets.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -72,9 +74,10 @@ fn layouts_in(dwarf: &Dwarf<'_>, vmlinux: &Path, names: &[&str]) -> Result<HashM
         while let Some((delta, entry)) = entries.next_dfs()? {
             depth += delta;
             if let Some((name, layout, child_depth)) = current.take() {
-                if depth == child_depth && entry.tag() == gimli::DW_TAG_member {
+                if depth == child_depth && matches!(entry.tag(), gimli::DW_TAG_member | gimli::DW_TAG_enumerator) {
                     let mut layout = layout;
-                    if let (Some(member), Some(offset)) = (attr_name(dwarf, &unit, entry)?, member_offset(entry)?) {
+                    let value = if entry.tag() == gimli::DW_TAG_member { member_offset(entry)? } else { enumerator_value(entry)? };
+                    if let (Some(member), Some(offset)) = (attr_name(dwarf, &unit, entry)?, value) {
                         layout.members.insert(member, offset);
                     }
                     current = Some((name, layout, child_depth));
@@ -85,10 +88,15 @@ fn layouts_in(dwarf: &Dwarf<'_>, vmlinux: &Path, names: &[&str]) -> Result<HashM
                 }
                 found.insert(name, layout);
             }
-            if entry.tag() != gimli::DW_TAG_structure_type || entry.attr(gimli::DW_AT_declaration)?.is_some() {
+            let prefix = match entry.tag() {
+                gimli::DW_TAG_structure_type => "",
+                gimli::DW_TAG_enumeration_type => "enum ",
+                _ => continue,
+            };
+            if entry.attr(gimli::DW_AT_declaration)?.is_some() {
                 continue;
             }
-            let Some(name) = attr_name(dwarf, &unit, entry)? else { continue };
+            let Some(name) = attr_name(dwarf, &unit, entry)?.map(|n| format!("{prefix}{n}")) else { continue };
             if !names.contains(&name.as_str()) || found.contains_key(&name) {
                 continue;
             }
@@ -118,6 +126,15 @@ pub(crate) fn attr_name<R: gimli::Reader>(dwarf: &gimli::Dwarf<R>, unit: &gimli:
         Some(v) => Ok(Some(dwarf.attr_string(unit, v)?.to_string_lossy()?.into_owned())),
         None => Ok(None),
     }
+}
+
+/// An enumerator's value (as the u64 of its bits).
+fn enumerator_value<R: gimli::Reader>(entry: &gimli::DebuggingInformationEntry<R>) -> Result<Option<u64>> {
+    Ok(match entry.attr_value(gimli::DW_AT_const_value)? {
+        Some(AttributeValue::Sdata(v)) => Some(v as u64),
+        Some(v) => v.udata_value(),
+        None => None,
+    })
 }
 
 fn member_offset<R: gimli::Reader>(entry: &gimli::DebuggingInformationEntry<R>) -> Result<Option<u64>> {

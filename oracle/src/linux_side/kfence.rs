@@ -8,14 +8,17 @@ use crate::error::Result;
 use crate::linux_side::guest_memory::GuestMemory;
 use crate::linux_side::kernel::GuestKernel;
 
-/// Structures this module reads (only with CONFIG_KFENCE).
-pub const STRUCTS: &[&str] = &["kfence_metadata"];
+/// Structures (and the enumeration) this module reads (only with CONFIG_KFENCE).
+pub const STRUCTS: &[&str] = &["kfence_metadata", OBJECT_STATE];
 
-/// `enum kfence_object_state` (mm/kfence/kfence.h, 7.3): only a FREED object's page is
-/// protected. An object of a SLAB_TYPESAFE_BY_RCU cache is RCU_FREEING (2) from
+/// `enum kfence_object_state` (mm/kfence/kfence.h): only a FREED object's page is
+/// protected. An object of a SLAB_TYPESAFE_BY_RCU cache is RCU_FREEING from
 /// `__kfence_free()` until its RCU callback runs `kfence_guarded_free()`, and its page
-/// stays mapped until then (mm/kfence/core.c:1254-1256, 599-604).
-const KFENCE_OBJECT_FREED: u32 = 3;
+/// stays mapped until then (mm/kfence/core.c:1254-1256, 599-604, in 7.3). The value is
+/// read from the kernel's DWARF.
+pub const OBJECT_STATE: &str = "enum kfence_object_state";
+/// The state whose page is protected.
+pub const PROTECTED_STATE: &str = "KFENCE_OBJECT_FREED";
 
 /// The early pool and its object states.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +43,7 @@ pub fn pool<M: GuestMemory + ?Sized>(gk: &GuestKernel<'_, M>, num_objects: u64) 
     let size = (num_objects + 1) * 2 * page_size;
     let meta = gk.info.layout("kfence_metadata")?;
     let (state_off, addr_off) = (meta.offset("kfence_metadata", "state")?, meta.offset("kfence_metadata", "addr")?);
+    let freed = gk.info.layout(OBJECT_STATE)?.offset(OBJECT_STATE, PROTECTED_STATE)? as u32;
     let array_va = gk.read_u64_sym("kfence_metadata")?;
     let mut freed_object_pages = Vec::new();
     if array_va == 0 {
@@ -50,7 +54,7 @@ pub fn pool<M: GuestMemory + ?Sized>(gk: &GuestKernel<'_, M>, num_objects: u64) 
     for i in 0..num_objects {
         let m = array.0 + i * meta.size;
         let state = gk.read_u64(PhysAddr(m + state_off))? as u32;
-        if state == KFENCE_OBJECT_FREED {
+        if state == freed {
             let addr = gk.read_u64(PhysAddr(m + addr_off))?;
             freed_object_pages.push(gk.view.virt_to_phys(VirtAddr(addr & !(page_size - 1)))?);
         }

@@ -103,6 +103,26 @@ fn callers_that_share_the_wrong_memory_are_sharing_divergences() {
     }
 }
 
+/// 15bfba1ad77f, reverted on 7.3: a realm with BBML3 CPUs and rodata=full shares the
+/// 2 MiB swiotlb pool, one PMD block, in two passes; with the old walk the second pass
+/// skips the now-invalid block and the pool stays unmapped. 7.3 matches the model.
+#[test]
+fn an_invalid_block_left_invalid_after_a_share_is_a_presence_divergence() {
+    use oracle::diff_class::{DiffClass, Side};
+    let r = repro(&entry("invalid-large-leaf")).unwrap_or_else(|e| panic!("{e:#}"));
+    let report = report(&r);
+    assert!(r.reproduced(), "{report}");
+    let buggy = &r.runs[0].outcome;
+    let pool = buggy.capture.as_ref().unwrap().side(oracle::timeline::Checkpoint::MemInit).unwrap().swiotlb.unwrap();
+    let divs: Vec<_> = buggy.divergences().collect();
+    assert!(!divs.is_empty() && divs.iter().all(|d| d.classes == [DiffClass::Presence] && d.side() == Some(Side::ModelOnly)), "{report}");
+    // Exactly the pool's block, at each checkpoint from mem-init on.
+    for d in &divs {
+        assert_eq!(d.end.0 - d.start.0, pool.end.0 - pool.start.0, "{report}");
+    }
+    assert!(report.contains("Linux has PMD blocks (present-invalid) (shared)"), "{report}");
+}
+
 #[test]
 fn an_entry_whose_expectation_is_wrong_is_not_reproduced() {
     let corpus = common::TempCorpus::new();

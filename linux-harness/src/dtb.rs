@@ -15,6 +15,8 @@ pub struct LinuxBoot<'a> {
     pub bootargs: &'a str,
     /// `[start, end)` of the initramfs in guest memory.
     pub initrd: (u64, u64),
+    /// `/reserved-memory` children: `[start, end)` and whether they are `no-map`.
+    pub reserved: &'a [(u64, u64, bool)],
 }
 
 fn dt_err<E: std::fmt::Debug>(what: &'static str) -> impl Fn(E) -> Error {
@@ -55,11 +57,41 @@ pub fn for_linux(qemu_dtb: &[u8], boot: &LinuxBoot) -> Result<Vec<u8>> {
     if !chosen_done {
         chosen(&mut w, None, boot)?;
     }
+    reserved_memory(&mut w, &root, boot)?;
     if !memory_done {
         return Err(Error::DeviceTree("QEMU's device tree has no memory node".into()));
     }
     w.end_node(top).map_err(dt_err("root node"))?;
     w.finish().map_err(dt_err("finishing the device tree"))
+}
+
+/// `/reserved-memory` with one child per carve-out (Documentation/devicetree/bindings/
+/// reserved-memory/reserved-memory.yaml: two-cell addresses and sizes, `ranges`, and
+/// `no-map` where Linux must not map it). QEMU's `virt` tree has none of its own.
+fn reserved_memory(w: &mut FdtWriter, root: &Node, boot: &LinuxBoot) -> Result<()> {
+    if boot.reserved.is_empty() {
+        return Ok(());
+    }
+    if root.children.iter().any(|c| c.name == "reserved-memory") {
+        return Err(Error::DeviceTree("QEMU's device tree already has /reserved-memory".into()));
+    }
+    let (lo, hi) = (boot.memory.0, boot.memory.0 + boot.memory.1);
+    let n = w.begin_node("reserved-memory").map_err(dt_err("reserved-memory"))?;
+    w.property_u32("#address-cells", 2).map_err(dt_err("reserved-memory"))?;
+    w.property_u32("#size-cells", 2).map_err(dt_err("reserved-memory"))?;
+    w.property_null("ranges").map_err(dt_err("reserved-memory"))?;
+    for &(start, end, no_map) in boot.reserved {
+        if start < lo || end > hi {
+            return Err(Error::DeviceTree(format!("reserved memory {start:#x}-{end:#x} is outside Linux's RAM {lo:#x}-{hi:#x}")));
+        }
+        let c = w.begin_node(&format!("carveout@{start:x}")).map_err(dt_err("reserved-memory child"))?;
+        w.property_array_u64("reg", &[start, end - start]).map_err(dt_err("reserved-memory child"))?;
+        if no_map {
+            w.property_null("no-map").map_err(dt_err("reserved-memory child"))?;
+        }
+        w.end_node(c).map_err(dt_err("reserved-memory child"))?;
+    }
+    w.end_node(n).map_err(dt_err("reserved-memory"))
 }
 
 /// `/chosen`: QEMU's properties but the boot ones, then ours.
@@ -235,7 +267,7 @@ mod tests {
 
     #[test]
     fn memory_and_chosen_rewritten_the_rest_kept() {
-        let boot = LinuxBoot { memory: (0x8000_0000, 2 << 30), bootargs: "console=ttyAMA0 rodata=on", initrd: (0x8800_0000, 0x8801_0000) };
+        let boot = LinuxBoot { memory: (0x8000_0000, 2 << 30), bootargs: "console=ttyAMA0 rodata=on", initrd: (0x8800_0000, 0x8801_0000), reserved: &[] };
         let out = for_linux(&qemu_like(), &boot).unwrap();
         let t = fdt::Fdt::new(&out).unwrap();
         let regions: Vec<(usize, Option<usize>)> = t.memory().regions().map(|r| (r.starting_address as usize, r.size)).collect();
@@ -250,8 +282,26 @@ mod tests {
     }
 
     #[test]
+    fn reserved_memory_carve_outs() {
+        let reserved = [(0x9000_0800, 0x9020_0800, true), (0xa000_0000, 0xa000_1000, false)];
+        let boot = LinuxBoot { memory: (0x8000_0000, 2 << 30), bootargs: "", initrd: (0x8800_0000, 0x8801_0000), reserved: &reserved };
+        let out = for_linux(&qemu_like(), &boot).unwrap();
+        let t = fdt::Fdt::new(&out).unwrap();
+        let nomap = t.find_node("/reserved-memory/carveout@90000800").unwrap();
+        let reg: Vec<(usize, Option<usize>)> = nomap.reg().unwrap().map(|r| (r.starting_address as usize, r.size)).collect();
+        assert_eq!(reg, [(0x9000_0800, Some(0x20_0000))]);
+        assert!(nomap.property("no-map").is_some());
+        assert!(t.find_node("/reserved-memory/carveout@a0000000").unwrap().property("no-map").is_none());
+        assert!(t.find_node("/reserved-memory").unwrap().property("ranges").is_some());
+        // Outside Linux's RAM: named.
+        let bad = [(0x4000_0000, 0x4000_1000, true)];
+        let e = for_linux(&qemu_like(), &LinuxBoot { reserved: &bad, ..boot }).unwrap_err();
+        assert!(e.to_string().contains("reserved memory 0x40000000-0x40001000 is outside Linux's RAM 0x80000000-0x100000000"), "{e}");
+    }
+
+    #[test]
     fn garbage_is_an_error() {
-        let boot = LinuxBoot { memory: (0, 1), bootargs: "", initrd: (0, 0) };
+        let boot = LinuxBoot { memory: (0, 1), bootargs: "", initrd: (0, 0), reserved: &[] };
         let e = for_linux(b"not a device tree", &boot).unwrap_err();
         assert!(e.to_string().starts_with("device tree: reading QEMU's device tree"), "{e}");
     }
@@ -265,7 +315,7 @@ mod tests {
     /// an error.
     #[test]
     fn malformed_trees_are_errors() {
-        let boot = LinuxBoot { memory: (0x8000_0000, 1 << 30), bootargs: "", initrd: (0, 0) };
+        let boot = LinuxBoot { memory: (0x8000_0000, 1 << 30), bootargs: "", initrd: (0, 0), reserved: &[] };
         let good = qemu_like();
         let off_struct = be32(&good, 8);
         // The root's first property: FDT_BEGIN_NODE, "\0" padded to 4, FDT_PROP, len.
@@ -297,7 +347,7 @@ mod tests {
 
     #[test]
     fn rewriting_is_idempotent() {
-        let boot = LinuxBoot { memory: (0x8000_0000, 2 << 30), bootargs: "console=ttyAMA0", initrd: (0x8800_0000, 0x8801_0000) };
+        let boot = LinuxBoot { memory: (0x8000_0000, 2 << 30), bootargs: "console=ttyAMA0", initrd: (0x8800_0000, 0x8801_0000), reserved: &[] };
         let once = for_linux(&qemu_like(), &boot).unwrap();
         assert_eq!(for_linux(&once, &boot).unwrap(), once);
     }

@@ -25,6 +25,49 @@ pub struct MachineSpec {
     /// Run Linux as a realm guest under the EL2 monitor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realm: Option<RealmSpec>,
+    /// Carve-outs the device tree's `/reserved-memory` gives Linux (at most four). Needs
+    /// the EL2 monitor, whose device tree for Linux the harness writes.
+    #[serde(default, deserialize_with = "reserved_memory", skip_serializing_if = "Vec::is_empty")]
+    pub reserved_memory: Vec<ReservedMemory>,
+}
+
+/// One `/reserved-memory` child node.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ReservedMemory {
+    /// `"0xSTART-0xEND"` (byte addresses: firmware carve-outs need not be page-aligned).
+    pub range: String,
+    /// The `no-map` property: Linux must not map it (`MEMBLOCK_NOMAP`).
+    #[serde(default)]
+    pub no_map: bool,
+}
+
+impl ReservedMemory {
+    /// `[start, end)`; checked when the scenario was read.
+    pub fn bounds(&self) -> (u64, u64) {
+        parse_byte_range(&self.range).unwrap_or((0, 0))
+    }
+}
+
+/// `"0xSTART-0xEND"`, START below END.
+fn parse_byte_range(t: &str) -> Option<(u64, u64)> {
+    let (a, b) = t.split_once('-')?;
+    let hex = |x: &str| x.strip_prefix("0x").and_then(|h| u64::from_str_radix(h, 16).ok());
+    let (a, b) = (hex(a)?, hex(b)?);
+    (a < b).then_some((a, b))
+}
+
+fn reserved_memory<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ReservedMemory>, D::Error> {
+    let v = Vec::<ReservedMemory>::deserialize(d)?;
+    if v.len() > 4 {
+        return Err(serde::de::Error::custom(format!("{} reserved ranges: at most 4", v.len())));
+    }
+    for r in &v {
+        if parse_byte_range(&r.range).is_none() {
+            return Err(serde::de::Error::custom(format!("reserved_memory range {:?}: expected \"0xSTART-0xEND\", START below END", r.range)));
+        }
+    }
+    Ok(v)
 }
 
 /// One CPU's identity under the monitor; unset fields keep what the CPU model reports.
@@ -230,7 +273,7 @@ const VIRT_UART: u64 = 0x0900_0000;
 impl MachineSpec {
     /// Whether this machine needs the EL2 monitor (a realm, or per-CPU identities).
     pub fn needs_monitor(&self) -> bool {
-        self.realm.is_some() || !self.per_cpu.is_empty()
+        self.realm.is_some() || !self.per_cpu.is_empty() || !self.reserved_memory.is_empty()
     }
 
     /// The kernel's early console: the DT's UART, or for a realm its shared alias (the

@@ -123,6 +123,26 @@ fn an_invalid_block_left_invalid_after_a_share_is_a_presence_divergence() {
     assert!(report.contains("Linux has PMD blocks (present-invalid) (shared)"), "{report}");
 }
 
+/// 7ace06a01efa, reverted on 7.3: a no-map carve-out that is not page-aligned (written
+/// into Linux's device tree from `machine.reserved_memory`) gets the pages holding its
+/// ends mapped. Exactly those two pages, on Linux's side only; 7.3 matches.
+#[test]
+fn no_map_boundary_pages_mapped_without_the_inward_rounding() {
+    use oracle::diff_class::{DiffClass, Side};
+    let r = repro(&entry("nomap-boundary-pages")).unwrap_or_else(|e| panic!("{e:#}"));
+    let report = report(&r);
+    assert!(r.reproduced(), "{report}");
+    let buggy = &r.runs[0].outcome;
+    let side = buggy.capture.as_ref().unwrap().side(oracle::timeline::Checkpoint::AfterMapMem).unwrap();
+    let nomap: Vec<(u64, u64)> = side.memblock_memory.iter().filter(|m| m.flags & rust_impl::map_mem::MEMBLOCK_NOMAP != 0).map(|m| (m.base.0, m.base.0 + m.size)).collect();
+    assert_eq!(nomap, [(0x9000_0800, 0x9020_0800)], "the carve-out reached memblock at byte precision");
+    for cp in &buggy.checkpoints {
+        let got: Vec<(u64, u64, Option<Side>)> = cp.divergences.iter().map(|d| (d.start.0 - side.view.page_offset.0 + 0x8000_0000, d.end.0 - d.start.0, d.side())).collect();
+        assert_eq!(got, [(0x9000_0000, 0x1000, Some(Side::LinuxOnly)), (0x9020_0000, 0x1000, Some(Side::LinuxOnly))], "at {}: {report}", cp.checkpoint);
+        assert!(cp.divergences.iter().all(|d| d.classes == [DiffClass::Presence]));
+    }
+}
+
 #[test]
 fn an_entry_whose_expectation_is_wrong_is_not_reproduced() {
     let corpus = common::TempCorpus::new();

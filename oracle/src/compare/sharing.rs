@@ -345,7 +345,7 @@ mod tests {
     fn garbage_level_1_entries_are_one_finding() {
         let mut s = side();
         for i in 0..3 {
-            s.device_buffers.push(DeviceBuffer { what: format!("GITS_BASER0 (devices) level 2, entry {i}"), pa: PhysAddr(0xae72_c5c5_c000_0), bytes: 0x1_0000, alloc_bytes: 0x1_0000 });
+            s.device_buffers.push(DeviceBuffer { what: format!("GITS_BASER0 (devices) level 2, entry {i}"), pa: PhysAddr(0x000a_e72c_5c5c_0000), bytes: 0x1_0000, alloc_bytes: 0x1_0000 });
         }
         let f = check(&params(), Checkpoint::EndOfBoot, &s, &good(), &all_empty());
         assert_eq!(f.len(), 1, "{f:?}");

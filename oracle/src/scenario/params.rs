@@ -155,7 +155,7 @@ mod tests {
     use super::*;
 
     fn machine(cpu: &str, midr: Option<u32>) -> MachineSpec {
-        MachineSpec { cpus: 2, memory_mib: 2048, cpu: cpu.into(), midr, per_cpu: Vec::new(), realm: None }
+        MachineSpec { cpus: 2, memory_mib: 2048, cpu: cpu.into(), midr, per_cpu: Vec::new(), realm: None, reserved_memory: Vec::new() }
     }
 
     fn config(opts: &[&str]) -> KernelConfig {

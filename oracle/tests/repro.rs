@@ -141,6 +141,7 @@ fn no_map_boundary_pages_mapped_without_the_inward_rounding() {
         assert_eq!(got, [(0x9000_0000, 0x1000, Some(Side::LinuxOnly)), (0x9020_0000, 0x1000, Some(Side::LinuxOnly))], "at {}: {report}", cp.checkpoint);
         assert!(cp.divergences.iter().all(|d| d.classes == [DiffClass::Presence]));
     }
+    assert!(!report.contains("realm memory shared"), "not a realm: {report}");
 }
 
 #[test]

@@ -142,7 +142,10 @@ pub fn report(repro: &Repro) -> String {
                         let _ = writeln!(s, "  {}", call_line(t));
                     }
                 }
-                if let Some(m) = &c.monitor {
+                // Shared memory means something only in a realm (the monitor also runs
+                // other guests: per-CPU identities, reserved memory).
+                let realm = o.scenario.as_ref().is_some_and(|s| s.machine.realm.is_some());
+                if let Some(m) = c.monitor.as_ref().filter(|_| realm) {
                     let empty: Vec<String> = m.empty_ranges().iter().map(|(a, b)| format!("{:#x}-{:#x}", a.0, b.0)).collect();
                     let _ = writeln!(s, "\nrealm memory shared per the monitor's RSI log: {}", if empty.is_empty() { "none".into() } else { empty.join(", ") });
                 }

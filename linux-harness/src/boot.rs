@@ -467,7 +467,7 @@ fn prepare_monitor(req: &BootRequest, bootargs: &str, dir: &Path) -> Result<Moni
     let initrd_len = fs::metadata(req.initramfs).context(|| format!("reading {}", req.initramfs.display()))?.len();
     let initrd = (LINUX_INITRD_PA, LINUX_INITRD_PA + initrd_len);
     let ram = (LINUX_RAM_BASE, req.machine.memory_mib << 20);
-    let reserved: Vec<(u64, u64, bool)> = req.machine.reserved_memory.iter().map(|r| (r.bounds().0, r.bounds().1, r.no_map)).collect();
+    let reserved: Vec<(u64, u64, bool)> = req.machine.reserved_memory.iter().map(|r| (r.range.0, r.range.1, r.no_map)).collect();
     let dtb_bytes = crate::dtb::for_linux(&qemu_dtb, &crate::dtb::LinuxBoot { memory: ram, bootargs, initrd, reserved: &reserved })?;
     let dtb_pa = (initrd.1 + (2 << 20) - 1) & !((2 << 20) - 1);
     let dtb = dir.join("linux.dtb");

@@ -35,18 +35,13 @@ pub struct MachineSpec {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ReservedMemory {
-    /// `"0xSTART-0xEND"` (byte addresses: firmware carve-outs need not be page-aligned).
-    pub range: String,
+    /// `[start, end)`, written `"0xSTART-0xEND"` (byte addresses: firmware carve-outs
+    /// need not be page-aligned).
+    #[serde(deserialize_with = "byte_range", serialize_with = "ser_byte_range")]
+    pub range: (u64, u64),
     /// The `no-map` property: Linux must not map it (`MEMBLOCK_NOMAP`).
     #[serde(default)]
     pub no_map: bool,
-}
-
-impl ReservedMemory {
-    /// `[start, end)`; checked when the scenario was read.
-    pub fn bounds(&self) -> (u64, u64) {
-        parse_byte_range(&self.range).unwrap_or((0, 0))
-    }
 }
 
 /// `"0xSTART-0xEND"`, START below END.
@@ -57,15 +52,19 @@ fn parse_byte_range(t: &str) -> Option<(u64, u64)> {
     (a < b).then_some((a, b))
 }
 
+fn byte_range<'de, D: Deserializer<'de>>(d: D) -> Result<(u64, u64), D::Error> {
+    let t = String::deserialize(d)?;
+    parse_byte_range(&t).ok_or_else(|| serde::de::Error::custom(format!("{t:?}: expected \"0xSTART-0xEND\", START below END")))
+}
+
+fn ser_byte_range<S: serde::Serializer>(r: &(u64, u64), s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{:#x}-{:#x}", r.0, r.1))
+}
+
 fn reserved_memory<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ReservedMemory>, D::Error> {
     let v = Vec::<ReservedMemory>::deserialize(d)?;
     if v.len() > 4 {
         return Err(serde::de::Error::custom(format!("{} reserved ranges: at most 4", v.len())));
-    }
-    for r in &v {
-        if parse_byte_range(&r.range).is_none() {
-            return Err(serde::de::Error::custom(format!("reserved_memory range {:?}: expected \"0xSTART-0xEND\", START below END", r.range)));
-        }
     }
     Ok(v)
 }
@@ -153,14 +152,9 @@ fn destroyed_ranges<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(u64, u64)>, 
     }
     texts
         .iter()
-        .map(|t| {
-            let bad = || serde::de::Error::custom(format!("{t:?}: expected \"0xSTART-0xEND\", 4 KiB aligned, START below END"));
-            let (a, b) = t.split_once('-').ok_or_else(bad)?;
-            let hex = |x: &str| x.strip_prefix("0x").and_then(|h| u64::from_str_radix(h, 16).ok());
-            match (hex(a), hex(b)) {
-                (Some(a), Some(b)) if a < b && a % 4096 == 0 && b % 4096 == 0 => Ok((a, b)),
-                _ => Err(bad()),
-            }
+        .map(|t| match parse_byte_range(t) {
+            Some((a, b)) if a % 4096 == 0 && b % 4096 == 0 => Ok((a, b)),
+            _ => Err(serde::de::Error::custom(format!("{t:?}: expected \"0xSTART-0xEND\", 4 KiB aligned, START below END"))),
         })
         .collect()
 }
@@ -354,6 +348,16 @@ impl MachineSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserved_memory_ranges() {
+        let m: MachineSpec = serde_json::from_str(r#"{"cpus":1,"memory_mib":2048,"reserved_memory":[{"range":"0x90000800-0x90200800","no_map":true}]}"#).unwrap();
+        assert_eq!(m.reserved_memory, [ReservedMemory { range: (0x9000_0800, 0x9020_0800), no_map: true }]);
+        assert!(m.needs_monitor());
+        assert_eq!(serde_json::to_value(&m.reserved_memory[0]).unwrap()["range"], "0x90000800-0x90200800");
+        let e = serde_json::from_str::<MachineSpec>(r#"{"cpus":1,"memory_mib":2048,"reserved_memory":[{"range":"0x2000-0x1000"}]}"#).unwrap_err();
+        assert!(e.to_string().contains("\"0x2000-0x1000\": expected \"0xSTART-0xEND\", START below END"), "{e}");
+    }
 
     #[test]
     fn midr_forms() {

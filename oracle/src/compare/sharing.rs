@@ -75,11 +75,11 @@ pub fn check(p: &BootParams, checkpoint: Checkpoint, side: &LinuxSide, trace: &[
     let decrypts = calls(trace, side, page_size, TracedFn::SetMemoryDecrypted);
     let encrypts = calls(trace, side, page_size, TracedFn::SetMemoryEncrypted);
     let mut expected = Vec::new();
+    let banks: Vec<(u64, u64)> = side.memblock_memory.iter().map(|r| (r.base.0, r.base.0 + r.size)).collect();
 
     // The swiotlb default pool, whole, from mem_init() (arch/arm64/mm/init.c:383-387).
     if checkpoint >= Checkpoint::MemInit {
         if let Some(pool) = &side.swiotlb {
-            let banks: Vec<(u64, u64)> = side.memblock_memory.iter().map(|r| (r.base.0, r.base.0 + r.size)).collect();
             let inputs = SwiotlbInputs {
                 cmdline_slabs: p.swiotlb_slabs,
                 cmdline_areas: p.swiotlb_areas,
@@ -100,7 +100,7 @@ pub fn check(p: &BootParams, checkpoint: Checkpoint, side: &LinuxSide, trace: &[
     // its_alloc_pages_node() (irq-gic-v3-its.c:213-235).
     // A buffer outside the guest's RAM is not one the kernel allocated: for level-2
     // tables, level-1 entries the kernel did not write (grouped per table).
-    let in_ram = |b: &DeviceBuffer| side.memblock_memory.iter().any(|r| b.pa.0 >= r.base.0 && b.pa.0 + b.bytes <= r.base.0 + r.size);
+    let in_ram = |b: &DeviceBuffer| banks.iter().any(|&(s, e)| b.pa.0 >= s && b.pa.0 + b.bytes <= e);
     let mut outside: Vec<(&str, Vec<&DeviceBuffer>)> = Vec::new();
     for b in side.device_buffers.iter().filter(|b| !in_ram(b)) {
         let table = b.what.split(" level 2").next().unwrap_or(&b.what);
@@ -163,7 +163,6 @@ pub fn check(p: &BootParams, checkpoint: Checkpoint, side: &LinuxSide, trace: &[
     // (kernel/dma/pool.c:215-252), a postcore initcall: after smp_init().
     let atomic: Vec<&Call<'_>> = decrypts.iter().filter(|c| c.caller == ATOMIC).collect();
     if checkpoint == Checkpoint::EndOfBoot {
-        let banks: Vec<(u64, u64)> = side.memblock_memory.iter().map(|r| (r.base.0, r.base.0 + r.size)).collect();
         let pools: Vec<_> = atomic_pools(&banks, side.dma_phys_limit.0).into_iter().flatten().collect();
         for (i, pool) in pools.iter().enumerate() {
             let Some(c) = atomic.get(i) else {

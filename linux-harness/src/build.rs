@@ -5,7 +5,9 @@
 //! `kernels/<variant hash>`; the hash covers the source identity, the compiler version,
 //! every fragment and every patch. Kbuild trees are kept per *configuration family*
 //! (source + fragments + compiler), so a variant that differs from a built one only by
-//! patches rebuilds just the files its patches touch.
+//! patches rebuilds just the files its patches touch. A `git:` or `tar:` source of a
+//! version whose Debian source is cached is built in that tree and its families
+//! ([`crate::shared_tree`]), so it too rebuilds only the files that differ.
 //!
 //! A cached kernel is checked before it is handed out (sizes, and SHA-256 of the files
 //! the oracle reads, recorded when it was built: [`crate::cache::verify_kernel`]); one
@@ -28,7 +30,7 @@ use crate::config::{self, ConfigFragment};
 use crate::error::IoContext;
 use crate::series::{self, PatchSeries};
 use crate::source::KernelSource;
-use crate::{paths, toolchain, Error, Result};
+use crate::{paths, shared_tree, toolchain, Error, Result};
 
 /// Bumped when the way artifacts are produced changes, to invalidate old cache entries.
 const RECIPE: &str = "lmo-kernel-recipe-2";
@@ -96,6 +98,8 @@ pub enum Provenance {
 
 struct Inputs {
     source: KernelSource,
+    /// The tree it is built in (`crate::shared_tree`): the family is that tree's.
+    tree: KernelSource,
     series: Vec<PatchSeries>,
     fragments: Vec<ConfigFragment>,
     family: String,
@@ -107,8 +111,9 @@ fn load_inputs(variant: &KernelVariant) -> Result<Inputs> {
     let series = variant.series.iter().map(|s| PatchSeries::load(s)).collect::<Result<Vec<_>>>()?;
     let fragments = variant.configs.iter().map(|c| ConfigFragment::load(c)).collect::<Result<Vec<_>>>()?;
     let compiler = toolchain::cross_gcc_version()?;
+    let tree = shared_tree::build_tree(&source);
     let mut h = Sha256::new();
-    for part in [RECIPE, source.id.as_str(), compiler.as_str()] {
+    for part in [RECIPE, tree.id.as_str(), compiler.as_str()] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -119,11 +124,16 @@ fn load_inputs(variant: &KernelVariant) -> Result<Inputs> {
         h.update([0]);
     }
     let family = hex::encode(h.clone().finalize());
+    if tree.tree != source.tree {
+        h.update(b"checked out at\0");
+        h.update(source.id.as_bytes());
+        h.update([0]);
+    }
     for s in &series {
         s.hash_into(&mut h);
     }
     let key = hex::encode(h.finalize());
-    Ok(Inputs { source, series, fragments, family, key })
+    Ok(Inputs { source, tree, series, fragments, family, key })
 }
 
 fn artifacts(dir: PathBuf, key: String, source: KernelSource, provenance: Provenance, in_use: InUse) -> KernelArtifacts {
@@ -182,16 +192,17 @@ pub fn build_kernel(variant: &KernelVariant) -> Result<KernelArtifacts> {
         return Ok(artifacts(dir, inputs.key, inputs.source, Provenance::Cached, held));
     }
     let started = Instant::now();
-    series::prepare_tree(&inputs.source, &inputs.series)?;
+    let base = shared_tree::base_commit(&inputs.tree, &inputs.source)?;
+    series::prepare_tree(&inputs.tree, &base, &inputs.series)?;
     let build_dir = paths::build_trees_dir().join(&inputs.family[..24]);
     let configured = build_dir.join(".lmo-configured");
     let reused_tree = configured.is_file();
     if !reused_tree {
-        config::generate(&inputs.source, &build_dir, &inputs.fragments)?;
+        config::generate(&inputs.tree, &build_dir, &inputs.fragments)?;
         fs::write(&configured, "").context(|| format!("writing {}", configured.display()))?;
     }
     let _ = cache::touch(&build_dir.join(cache::TREE_LAST_USED));
-    run_make(&inputs.source, &build_dir, &inputs.key)?;
+    run_make(&inputs.tree, &build_dir, &inputs.key)?;
     let dot_config = build_dir.join(".config");
     let config_text = fs::read_to_string(&dot_config).context(|| format!("reading {}", dot_config.display()))?;
     config::check(&config_text, &inputs.fragments)?;
@@ -211,6 +222,7 @@ pub fn build_kernel(variant: &KernelVariant) -> Result<KernelArtifacts> {
     let meta = serde_json::json!({
         "key": inputs.key,
         "source": inputs.source.id,
+        "built_in": inputs.tree.id,
         "series": variant.series,
         "configs": variant.configs,
         "compiler": toolchain::cross_gcc_version()?,

@@ -24,6 +24,9 @@ pub enum Error {
     /// A series or config fragment named by a variant does not exist or is unreadable.
     #[error("{kind} {name:?} not found at {path}")]
     MissingInput { kind: &'static str, name: String, path: PathBuf },
+    /// A `git:` or `tar:` source that does not hold a kernel tree.
+    #[error("{given} is not a Linux kernel source: {why}")]
+    NotAKernel { given: String, why: String },
     /// The merged kernel configuration does not have a value a fragment asked for.
     #[error("config fragment {fragment} asks for {option}={wanted}, but the merged .config has {got} (a Kconfig dependency is missing or the option does not exist)")]
     ConfigNotHonoured { fragment: PathBuf, option: String, wanted: String, got: String },

@@ -17,6 +17,7 @@ mod cmd;
 mod error;
 pub mod gdbstub;
 pub mod initramfs;
+pub mod kernel_tree;
 pub mod lock;
 pub mod machine;
 pub mod monitor;
@@ -28,6 +29,8 @@ pub mod reaper;
 pub mod series;
 pub mod source;
 pub mod source_git;
+pub mod source_tar;
+pub mod shared_tree;
 pub mod toolchain;
 
 pub use boot::{boot, Boot, BootOutcome, BootRequest, EndAction};

@@ -149,21 +149,22 @@ pub fn series_digest(series: &[PatchSeries]) -> String {
     hex::encode(h.finalize())
 }
 
-/// Puts `source.tree` into "pristine source + `series` in order". Files the previous
+/// Puts `tree` into "commit `base` + `series` in order" (`base` is the tree's own source,
+/// or another source of the same version: `crate::shared_tree`). Files the previous
 /// state changed are restored (so their mtimes move and kbuild rebuilds just them).
 /// A patch that does not apply leaves the tree marked dirty, to be reset next time.
-pub fn prepare_tree(source: &KernelSource, series: &[PatchSeries]) -> Result<()> {
-    let marker = source.tree.join(".git").join(APPLIED_FILE);
-    let want = series_digest(series);
+pub fn prepare_tree(tree: &KernelSource, base: &str, series: &[PatchSeries]) -> Result<()> {
+    let marker = tree.tree.join(".git").join(APPLIED_FILE);
+    let want = format!("{base} {}", series_digest(series));
     if fs::read_to_string(&marker).is_ok_and(|have| have == want) {
         return Ok(());
     }
     let _ = fs::remove_file(&marker);
-    git(&source.tree, &["reset", "-q", "--hard"])?;
-    git(&source.tree, &["clean", "-q", "-f", "-d", "-x"])?;
+    git(&tree.tree, &["checkout", "-q", "-f", "--detach", base])?;
+    git(&tree.tree, &["clean", "-q", "-f", "-d", "-x"])?;
     for s in series {
         for ((patch, _), label) in s.patches.iter().zip(&s.labels) {
-            apply_one(&source.tree, patch, label)?;
+            apply_one(&tree.tree, patch, label)?;
         }
     }
     fs::write(&marker, want).context(|| format!("writing {}", marker.display()))

@@ -40,6 +40,14 @@ pub fn debian_package(spec: &str) -> Option<&str> {
     ok.then_some(pkg)
 }
 
+/// The kernel source specs a user can give, as error messages name them.
+pub const SPEC_FORMS: &str = "debian:linux-source-X.Y, git:PATH[@REV] or tar:PATH";
+
+/// Whether `spec` has one of the forms of [`SPEC_FORMS`] (it may still not exist).
+pub fn spec_ok(spec: &str) -> bool {
+    debian_package(spec).is_some() || crate::source_git::parse(spec).is_some() || spec.strip_prefix("tar:").is_some_and(|p| !p.is_empty())
+}
+
 /// The exact Debian version a source spec is pinned to (`debian:PKG=VERSION`).
 pub fn debian_version(spec: &str) -> Option<&str> {
     debian_package(spec)?;
@@ -78,10 +86,13 @@ impl KernelSource {
         if spec.starts_with("git:") {
             return crate::source_git::locate_or_export(spec);
         }
+        if spec.starts_with("tar:") {
+            return crate::source_tar::locate_or_unpack(spec);
+        }
         let package = debian_package(spec).ok_or_else(|| Error::MissingInput {
             kind: "kernel source",
             name: spec.to_string(),
-            path: PathBuf::from("(expected debian:linux-source-X.Y)"),
+            path: PathBuf::from(format!("(expected {SPEC_FORMS})")),
         })?;
         let tree = tree_path(package);
         let id_file = tree.join(".git").join(SOURCE_ID_FILE);
@@ -158,14 +169,7 @@ impl KernelSource {
 
     /// `VERSION.PATCHLEVEL.SUBLEVEL` from the top-level Makefile.
     pub fn kernel_version(&self) -> Result<String> {
-        let makefile = self.tree.join("Makefile");
-        let text = fs::read_to_string(&makefile).context(|| format!("reading {}", makefile.display()))?;
-        let field = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name).map(|v| v.trim_start_matches([' ', '=']).trim().to_string()))
-                .unwrap_or_default()
-        };
-        Ok(format!("{}.{}.{}", field("VERSION"), field("PATCHLEVEL"), field("SUBLEVEL")))
+        crate::kernel_tree::check_dir(&self.tree, &self.id)
     }
 }
 

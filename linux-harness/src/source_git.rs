@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use crate::error::IoContext;
 use crate::source::{track, KernelSource, SOURCE_ID_FILE};
-use crate::{paths, Error, Result};
+use crate::{kernel_tree, paths, Error, Result};
 
 /// `git:PATH[@REV]` split into the checkout and the revision (HEAD when not given).
 pub fn parse(spec: &str) -> Option<(PathBuf, String)> {
@@ -23,25 +23,35 @@ pub fn parse(spec: &str) -> Option<(PathBuf, String)> {
     (!path.is_empty() && ok_rev).then(|| (PathBuf::from(path), rev.to_string()))
 }
 
-/// The commit `rev` names in the checkout at `path`.
-fn resolve(path: &Path, rev: &str) -> Result<String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(path)
-        .args(["rev-parse", "--verify", "--end-of-options", &format!("{rev}^{{commit}}")])
-        .output()
-        .context(|| format!("running git in {}", path.display()))?;
+/// The commit `rev` names in the checkout at `path` (`spec` names it to the user).
+fn resolve(path: &Path, rev: &str, spec: &str) -> Result<String> {
+    let git = |args: &[&str]| Command::new("git").arg("-C").arg(path).args(args).output().context(|| format!("running git in {}", path.display()));
+    if !path.is_dir() || !git(&["rev-parse", "--git-dir"])?.status.success() {
+        return Err(Error::NotAKernel { given: spec.to_string(), why: format!("{} is not a git checkout", path.display()) });
+    }
+    let out = git(&["rev-parse", "--verify", "--end-of-options", &format!("{rev}^{{commit}}")])?;
     if !out.status.success() {
         return Err(Error::MissingInput { kind: "git revision", name: format!("{}@{rev}", path.display()), path: path.to_path_buf() });
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let commit = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    // A kernel tree at that commit, checked before anything is exported.
+    for file in kernel_tree::REQUIRED {
+        if !git(&["cat-file", "-e", &format!("{commit}:{file}")])?.status.success() {
+            return Err(Error::NotAKernel { given: spec.to_string(), why: format!("commit {} has no {file}", &commit[..12]) });
+        }
+    }
+    let makefile = git(&["show", &format!("{commit}:Makefile")])?;
+    if kernel_tree::makefile_version(&String::from_utf8_lossy(&makefile.stdout)).is_none() {
+        return Err(Error::NotAKernel { given: spec.to_string(), why: format!("the Makefile of commit {} sets no numeric VERSION and PATCHLEVEL", &commit[..12]) });
+    }
+    Ok(commit)
 }
 
 /// The exported source of `spec`, exporting it first if this commit was never used.
 pub fn locate_or_export(spec: &str) -> Result<KernelSource> {
     let (path, rev) = parse(spec).ok_or_else(|| Error::MissingInput { kind: "kernel source", name: spec.to_string(), path: PathBuf::from("(expected git:PATH[@REV])") })?;
     let path = std::path::absolute(&path).unwrap_or(path);
-    let commit = resolve(&path, &rev)?;
+    let commit = resolve(&path, &rev, spec)?;
     let package = format!("git-{}", &commit[..16]);
     let tree = paths::sources_dir().join(&package);
     // The source is the commit, wherever the checkout holding it is: two checkouts (or

@@ -107,8 +107,8 @@ impl Change {
     /// A change from command-line options; the kernel source is checked here.
     pub fn new(kernel: Option<String>, series: Option<PathBuf>) -> Result<Change> {
         if let Some(k) = &kernel {
-            if linux_harness::source::debian_package(k).is_none() && linux_harness::source_git::parse(k).is_none() {
-                return Err(Error::Usage(format!("--kernel {k:?}: expected debian:linux-source-X.Y or git:PATH[@REV]")));
+            if !linux_harness::source::spec_ok(k) {
+                return Err(Error::Usage(format!("--kernel {k:?}: expected {}", linux_harness::source::SPEC_FORMS)));
             }
         }
         Ok(Change { kernel, series: series.into_iter().collect() })

@@ -37,6 +37,9 @@ pub fn build_initramfs(source: &KernelSource) -> Result<PathBuf> {
     if cpio_path.is_file() {
         return Ok(cpio_path);
     }
+    // The tree may hold a patch series or another source's files (crate::shared_tree):
+    // nolibc and the headers come from this source's own files.
+    crate::series::prepare_tree(source, &crate::shared_tree::base_commit(source, source)?, &[])?;
     fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
     let c_file = dir.join("init.c");
     fs::write(&c_file, INIT_C).context(|| format!("writing {}", c_file.display()))?;

@@ -30,8 +30,8 @@ pub struct ChangeArgs {
     #[arg(long)]
     pub series: Option<PathBuf>,
     /// Build each scenario from this kernel source instead of its own:
-    /// `debian:linux-source-X.Y` or `git:PATH[@REV]` (a local checkout; REV is exported
-    /// into the cache, the checkout is never touched).
+    /// `debian:linux-source-X.Y`, `git:PATH[@REV]` (a local checkout; REV is exported
+    /// into the cache, the checkout is never touched) or `tar:PATH` (a kernel tarball).
     #[arg(long)]
     pub kernel: Option<String>,
 }

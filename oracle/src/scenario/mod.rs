@@ -154,8 +154,8 @@ impl Scenario {
         if !ok {
             return Err(("name", format!("{:?}: use lowercase letters, digits and '-'", self.name)));
         }
-        if linux_harness::source::debian_package(&self.kernel.source).is_none() && linux_harness::source_git::parse(&self.kernel.source).is_none() {
-            return Err(("kernel.source", format!("{:?}: expected \"debian:linux-source-X.Y\" or \"git:PATH[@REV]\"", self.kernel.source)));
+        if !linux_harness::source::spec_ok(&self.kernel.source) {
+            return Err(("kernel.source", format!("{:?}: expected {}", self.kernel.source, linux_harness::source::SPEC_FORMS)));
         }
         if self.kernel.configs.is_empty() {
             return Err(("kernel.configs", "needs at least the \"base\" fragment".into()));

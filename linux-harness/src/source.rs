@@ -187,6 +187,10 @@ fn find_with_suffix(dir: &Path, suffix: &str) -> Result<PathBuf> {
 /// `id`, so patch series can be applied and undone file by file.
 pub(crate) fn track(tree: &Path, id: &str) -> Result<()> {
     git(tree, &["init", "-q"])?;
+    // A cache tree, not a user's: no background gc or maintenance repacking 80k files
+    // while builds run.
+    git(tree, &["config", "gc.auto", "0"])?;
+    git(tree, &["config", "maintenance.auto", "false"])?;
     // Debian's top-level .gitignore ignores everything: track the tree by force.
     git(tree, &["add", "-A", "-f"])?;
     git(tree, &["commit", "-q", "-m", id])?;

@@ -1,10 +1,11 @@
 //! Benchmarks, each a ratio against a baseline measured in the same run. Here `walk`
 //! (walk + normalise against a plain sequential read of the same table pages and against
-//! QMP `dump-guest-memory`, on one paused guest) and `trace`; `scale`, `jobs` and `page`
+//! QMP `dump-guest-memory`, on one paused guest) and `trace`; `scale`, `jobs`, `page` and `review`
 //! in their own files.
 
 pub mod jobs;
 pub mod page;
+pub mod review;
 pub mod scale;
 
 use std::fmt::Write as _;

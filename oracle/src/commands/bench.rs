@@ -1,9 +1,11 @@
-//! `oracle bench walk|trace|host|scale|jobs|page`: benchmarks printed as ratios against a
+//! `oracle bench walk|trace|host|scale|jobs|page|review`: benchmarks printed as ratios against a
 //! baseline measured in the same run.
 
 use std::path::PathBuf;
 
 use oracle::prepare::prepare;
+
+const DEFAULT_SCENARIO: &str = "corpora/bench/walk-8g-pte.json";
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -14,10 +16,12 @@ pub struct Args {
     /// boot under the host that accepts every request whole), `scale` (PTE- and
     /// block-mapped guests of --sizes GiB: boot, walk, leaves, memory; a table and an
     /// SVG plot), `jobs` (the scenarios at -j1 and -jN), `page` (the HTML report drawn
-    /// for a million-leaf map and for the scenario's real results, against a small map).
+    /// for a million-leaf map and for the scenario's real results, against a small map),
+    /// `review` (a three-patch mbox on mmu.c over the corpus, default corpora/scenarios:
+    /// cold and warm, against the corpus without it).
     what: String,
     /// Scenario file (walk, trace; the base guest for scale) or corpus (jobs).
-    #[arg(default_value = "corpora/bench/walk-8g-pte.json")]
+    #[arg(default_value = DEFAULT_SCENARIO)]
     scenarios: Vec<PathBuf>,
     /// Repetitions per measurement (the median is reported).
     #[arg(long, default_value_t = 9)]
@@ -57,7 +61,13 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
             print!("{}", oracle::bench::jobs::bench_jobs(&files, &[1, n]));
         }
         "page" => print!("{}", oracle::bench::page::bench_page(a.leaves, Some(&first))?),
-        other => anyhow::bail!("unknown benchmark {other:?}; known: walk, trace, host, scale, jobs, page"),
+        "review" => {
+            let corpus = if a.scenarios == [PathBuf::from(DEFAULT_SCENARIO)] { vec![PathBuf::from("corpora/scenarios")] } else { a.scenarios.clone() };
+            let files = oracle::scenario::files::json_files(&corpus)?;
+            let n = a.jobs.unwrap_or_else(|| oracle::results::runner::default_jobs_for(&files));
+            print!("{}", oracle::bench::review::bench_review(&files, n)?);
+        }
+        other => anyhow::bail!("unknown benchmark {other:?}; known: walk, trace, host, scale, jobs, page, review"),
     }
     Ok(0)
 }

@@ -238,6 +238,7 @@ mod tests {
             realm: None,
             device_buffers: vec![DeviceBuffer { what: "GITS_CBASER (command queue)".into(), pa: PhysAddr(CMDQ), bytes: 0x1_0000, alloc_bytes: 0x1_0000 }],
             dma_phys_limit: PhysAddr(RAM + (2 << 30)),
+            free_pages: None,
         }
     }
 

@@ -2,7 +2,8 @@
 //! `struct memblock`, `memblock_type`, `memblock_region`, ... A layout is the structure's
 //! size and its members' offsets, cached next to the kernel's artifacts. An enumeration
 //! is read the same way, named `enum NAME`: its enumerators as members, their values as
-//! offsets.
+//! offsets. Members of anonymous structures and unions count as the structure's own, at
+//! their offsets in it (as C names them: `page->lru`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -62,30 +63,41 @@ pub fn read_layouts(vmlinux: &Path, names: &[&str]) -> Result<HashMap<String, St
     with_dwarf(vmlinux, |dwarf| layouts_in(dwarf, vmlinux, names))
 }
 
+/// A structure being collected: its name, layout, the depth of its children, and its
+/// anonymous members (offset, type) still to flatten.
+type Collecting = (String, StructLayout, isize, Vec<(u64, gimli::UnitOffset)>);
+
 fn layouts_in(dwarf: &Dwarf<'_>, vmlinux: &Path, names: &[&str]) -> Result<HashMap<String, StructLayout>> {
     let mut found: HashMap<String, StructLayout> = HashMap::new();
     let mut units = dwarf.units();
     while let Some(header) = units.next()? {
         let unit = dwarf.unit(header)?;
         let mut entries = unit.entries();
-        // The structure being collected and the depth of its children.
-        let mut current: Option<(String, StructLayout, isize)> = None;
+        let mut current: Option<Collecting> = None;
         let mut depth = 0isize;
         while let Some((delta, entry)) = entries.next_dfs()? {
             depth += delta;
-            if let Some((name, layout, child_depth)) = current.take() {
+            if let Some((name, mut layout, child_depth, mut anonymous)) = current.take() {
                 if depth == child_depth && matches!(entry.tag(), gimli::DW_TAG_member | gimli::DW_TAG_enumerator) {
-                    let mut layout = layout;
                     let value = if entry.tag() == gimli::DW_TAG_member { member_offset(entry)? } else { enumerator_value(entry)? };
-                    if let (Some(member), Some(offset)) = (attr_name(dwarf, &unit, entry)?, value) {
-                        layout.members.insert(member, offset);
+                    match (attr_name(dwarf, &unit, entry)?, value) {
+                        (Some(member), Some(offset)) => {
+                            layout.members.insert(member, offset);
+                        }
+                        (None, Some(offset)) => {
+                            if let Some(AttributeValue::UnitRef(ty)) = entry.attr_value(gimli::DW_AT_type)? {
+                                anonymous.push((offset, ty));
+                            }
+                        }
+                        _ => {}
                     }
-                    current = Some((name, layout, child_depth));
+                    current = Some((name, layout, child_depth, anonymous));
                     continue;
                 } else if depth >= child_depth {
-                    current = Some((name, layout, child_depth));
+                    current = Some((name, layout, child_depth, anonymous));
                     continue;
                 }
+                flatten(dwarf, &unit, &mut layout, &anonymous, 0)?;
                 found.insert(name, layout);
             }
             let prefix = match entry.tag() {
@@ -104,9 +116,10 @@ fn layouts_in(dwarf: &Dwarf<'_>, vmlinux: &Path, names: &[&str]) -> Result<HashM
                 Some(v) => v.udata_value().unwrap_or(0),
                 None => continue,
             };
-            current = Some((name, StructLayout { size, members: BTreeMap::new() }, depth + 1));
+            current = Some((name, StructLayout { size, members: BTreeMap::new() }, depth + 1, Vec::new()));
         }
-        if let Some((name, layout, _)) = current {
+        if let Some((name, mut layout, _, anonymous)) = current {
+            flatten(dwarf, &unit, &mut layout, &anonymous, 0)?;
             found.insert(name, layout);
         }
         if names.iter().all(|n| found.contains_key(*n)) {
@@ -119,6 +132,43 @@ fn layouts_in(dwarf: &Dwarf<'_>, vmlinux: &Path, names: &[&str]) -> Result<HashM
         }
     }
     Ok(found)
+}
+
+/// Adds the members of anonymous structures and unions (each at `base` + its offset in
+/// the outer structure), recursively; a name the layout has already keeps its offset.
+fn flatten(dwarf: &Dwarf<'_>, unit: &gimli::Unit<EndianSlice<'_, LittleEndian>>, layout: &mut StructLayout, anonymous: &[(u64, gimli::UnitOffset)], depth: u32) -> Result<()> {
+    if depth > 8 {
+        return Ok(());
+    }
+    for &(offset, ty) in anonymous {
+        let mut tree = unit.entries_tree(Some(ty))?;
+        let root = tree.root()?;
+        if !matches!(root.entry().tag(), gimli::DW_TAG_structure_type | gimli::DW_TAG_union_type) {
+            continue;
+        }
+        let mut inner = Vec::new();
+        let mut children = root.children();
+        while let Some(child) = children.next()? {
+            let e = child.entry();
+            if e.tag() != gimli::DW_TAG_member {
+                continue;
+            }
+            // A union's members have no location: they start where the union does.
+            let at = offset + member_offset(e)?.unwrap_or(0);
+            match attr_name(dwarf, unit, e)? {
+                Some(name) => {
+                    layout.members.entry(name).or_insert(at);
+                }
+                None => {
+                    if let Some(AttributeValue::UnitRef(t)) = e.attr_value(gimli::DW_AT_type)? {
+                        inner.push((at, t));
+                    }
+                }
+            }
+        }
+        flatten(dwarf, unit, layout, &inner, depth + 1)?;
+    }
+    Ok(())
 }
 
 pub(crate) fn attr_name<R: gimli::Reader>(dwarf: &gimli::Dwarf<R>, unit: &gimli::Unit<R>, entry: &gimli::DebuggingInformationEntry<R>) -> Result<Option<String>> {

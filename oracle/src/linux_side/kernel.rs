@@ -78,6 +78,9 @@ impl KernelInfo {
         if config.kfence_objects().is_some() {
             structs.extend(kfence::STRUCTS);
         }
+        if config.enabled("CONFIG_DEBUG_PAGEALLOC") {
+            structs.extend(crate::linux_side::free_pages::STRUCTS);
+        }
         let layouts = dwarf::layouts(&kernel.vmlinux, &kernel.dir.join("layouts.json"), &structs)?;
         // The Image header (its first 256 bytes) is enough to find it.
         let mut image_head = Vec::with_capacity(256);

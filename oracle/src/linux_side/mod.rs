@@ -7,6 +7,7 @@ pub mod boot_state;
 pub mod code_sites;
 pub mod cpu_regs;
 pub mod dwarf;
+pub mod free_pages;
 pub mod guest_memory;
 pub mod kernel;
 pub mod kernel_view;
@@ -57,6 +58,9 @@ pub struct LinuxSide {
     pub device_buffers: Vec<gic_tables::DeviceBuffer>,
     /// `arm64_dma_phys_limit`: the top of ZONE_DMA, from the firmware's DMA ranges.
     pub dma_phys_limit: PhysAddr,
+    /// CONFIG_DEBUG_PAGEALLOC only: the page allocator's free pages (buddy and per-CPU
+    /// lists), which debug_pagealloc unmaps.
+    pub free_pages: Option<free_pages::FreeRanges>,
 }
 
 /// PAs of the kernel image symbols that bound the linear aliases map_mem() maps first.
@@ -104,5 +108,6 @@ pub fn read_linux_side<M: GuestMemory + ?Sized>(gk: &GuestKernel<'_, M>, regs: O
         None => None,
     };
     let dma_phys_limit = PhysAddr(gk.read_u64_sym("arm64_dma_phys_limit")?);
-    Ok(LinuxSide { view, config, visits, linear_map, memblock_memory, swiotlb, image, kfence, realm, device_buffers: Vec::new(), dma_phys_limit })
+    let free_pages = if gk.info.config.enabled("CONFIG_DEBUG_PAGEALLOC") { Some(free_pages::free_pages(gk, config)?) } else { None };
+    Ok(LinuxSide { view, config, visits, linear_map, memblock_memory, swiotlb, image, kfence, realm, device_buffers: Vec::new(), dma_phys_limit, free_pages })
 }

@@ -29,6 +29,7 @@ use rust_impl::split::BootState;
 use crate::capture::trace::TracedCall;
 use crate::error::{Error, Result};
 use crate::linux_side::boot_state::ObservedBootState;
+use crate::linux_side::free_pages::{self, FreeRanges};
 use crate::timeline::{Checkpoint, Stage, TracedFn};
 use observed::Observed;
 use crate::scenario::params::BootParams;
@@ -147,6 +148,8 @@ struct Run<'a> {
     kfence_va: Option<(VirtAddr, u64)>,
     /// KFENCE object pages the model has protected because their object was freed.
     freed_protected: BTreeSet<PhysAddr>,
+    /// debug_pagealloc: the free pages the model has unmapped.
+    free_unmapped: FreeRanges,
 }
 
 impl Run<'_> {
@@ -194,6 +197,23 @@ impl Run<'_> {
             self.mmu.set_memory_valid(&self.boot, self.mmu.lm(pa), 1, true).map_err(model_err("kfence_unprotect"))?;
         }
         self.freed_protected = now;
+        Ok(())
+    }
+
+    /// debug_pagealloc: unmaps the pages the allocator holds free by now and maps again
+    /// those it handed out since (`debug_pagealloc_unmap_pages()` in
+    /// `free_pages_prepare()`, `debug_pagealloc_map_pages()` in `post_alloc_hook()`, both
+    /// `__kernel_map_pages()` → `set_memory_valid()`), as observed at a checkpoint.
+    fn sync_free_pages(&mut self, obs: &Observed) -> Result<()> {
+        let Some(now) = &obs.free_pages else { return Ok(()) };
+        let page = self.mmu.granule.page_size();
+        for (pa, pages) in free_pages::difference(now, &self.free_unmapped, page) {
+            self.mmu.set_memory_valid(&self.boot, self.mmu.lm(pa), pages as u32, false).map_err(model_err("debug_pagealloc_unmap_pages"))?;
+        }
+        for (pa, pages) in free_pages::difference(&self.free_unmapped, now, page) {
+            self.mmu.set_memory_valid(&self.boot, self.mmu.lm(pa), pages as u32, true).map_err(model_err("debug_pagealloc_map_pages"))?;
+        }
+        self.free_unmapped = now.clone();
         Ok(())
     }
 
@@ -333,6 +353,7 @@ pub fn replay(p: &BootParams, stops: &[ReplayStop], trace: &[TracedCall], host: 
         unreplayable,
         kfence_va,
         freed_protected: BTreeSet::new(),
+        free_unmapped: Vec::new(),
     };
     let last_stage = stops.last().map(|s| s.checkpoint.stage()).unwrap_or(Stage::MapMem);
     let mut at = Vec::new();
@@ -347,6 +368,9 @@ pub fn replay(p: &BootParams, stops: &[ReplayStop], trace: &[TracedCall], host: 
             run.apply_calls(stop.mark, false);
             if stage >= Stage::KfenceInit && early_pool {
                 run.sync_kfence_objects(&stop.observed)?;
+            }
+            if p.debug_pagealloc {
+                run.sync_free_pages(&stop.observed)?;
             }
             at.push((stop.checkpoint, run.snapshot()));
             next += 1;

@@ -3,6 +3,7 @@
 
 use rust_impl::granule::Granule;
 
+use crate::linux_side::free_pages::FreeRanges;
 use crate::linux_side::kfence::KfencePool;
 use crate::linux_side::memblock::MemblockRegion;
 use crate::linux_side::{ImageLayout, LinuxSide};
@@ -18,6 +19,8 @@ pub struct Observed {
     pub image: ImageLayout,
     /// The KFENCE early pool, when the kernel made one, with its freed objects.
     pub kfence: Option<KfencePool>,
+    /// CONFIG_DEBUG_PAGEALLOC: the page allocator's free pages (buddy and per-CPU lists).
+    pub free_pages: Option<FreeRanges>,
 }
 
 impl Observed {
@@ -29,6 +32,7 @@ impl Observed {
             memblock: side.memblock_memory.clone(),
             image: side.image,
             kfence: side.kfence.clone(),
+            free_pages: side.free_pages.clone(),
         }
     }
 }

@@ -123,13 +123,17 @@ fn split_mbox(mbox: &Path) -> Result<Vec<PathBuf>> {
     let text = fs::read(mbox).context(|| format!("reading mbox {}", mbox.display()))?;
     let out = crate::paths::cache_root().join("mbox").join(hex::encode(Sha256::digest(&text)));
     if !out.is_dir() {
-        let tmp = out.with_extension("tmp");
-        let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir_all(&tmp).context(|| format!("creating {}", tmp.display()))?;
+        // A folder of this process's own: jobs of one run (or two runs) may split the
+        // same mbox at once; the first rename wins and the others use its result.
+        let parent = out.parent().unwrap_or(&out);
+        fs::create_dir_all(parent).context(|| format!("creating {}", parent.display()))?;
+        let tmp = tempfile::Builder::new().prefix(".split-").tempdir_in(parent).context(|| format!("creating a folder in {}", parent.display()))?;
         let mut cmd = Command::new("git");
-        cmd.arg("mailsplit").arg("-d4").arg(format!("-o{}", tmp.display())).arg(mbox);
+        cmd.arg("mailsplit").arg("-d4").arg(format!("-o{}", tmp.path().display())).arg(mbox);
         crate::cmd::run(&mut cmd)?;
-        fs::rename(&tmp, &out).context(|| format!("creating {}", out.display()))?;
+        if fs::rename(tmp.path(), &out).is_err() && !out.is_dir() {
+            return Err(Error::Io { context: format!("creating {}", out.display()), source: std::io::ErrorKind::Other.into() });
+        }
     }
     let mut files: Vec<PathBuf> =
         fs::read_dir(&out).context(|| format!("listing {}", out.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();

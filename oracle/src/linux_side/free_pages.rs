@@ -6,7 +6,7 @@
 //! (mm/page_alloc.c:1459 in 7.3) before a page reaches either list, and
 //! `post_alloc_hook()` maps it again when it leaves them (:1835).
 //!
-//! Layouts (and `MIGRATE_TYPES`, `MIGRATE_PCPTYPES`, `MAX_NR_ZONES`) come from DWARF; a
+//! Layouts (and `MIGRATE_TYPES`, `MIGRATE_PCPTYPES`, `__MAX_NR_ZONES`) come from DWARF; a
 //! page's struct is found in the vmemmap through the kernel's own tables, and its linear
 //! address from its index there (`page_to_virt()`, arch/arm64/include/asm/memory.h:409-413).
 
@@ -35,7 +35,7 @@ pub fn free_pages<M: GuestMemory + ?Sized>(gk: &GuestKernel<'_, M>, walk: WalkCo
     let info = gk.info;
     let page_size = info.granule.page_size();
     let enum_value = |e: &str, name: &str| -> Result<u64> { info.layout(e)?.offset(e, name) };
-    let (migrate_types, pcp_types, nr_zones) = (enum_value(MIGRATETYPE, "MIGRATE_TYPES")?, enum_value(MIGRATETYPE, "MIGRATE_PCPTYPES")?, enum_value(ZONE_TYPE, "MAX_NR_ZONES")?);
+    let (migrate_types, pcp_types, nr_zones) = (enum_value(MIGRATETYPE, "MIGRATE_TYPES")?, enum_value(MIGRATETYPE, "MIGRATE_PCPTYPES")?, enum_value(ZONE_TYPE, "__MAX_NR_ZONES")?);
     let (pgdat, zone, area, pcp, page, list) =
         (info.layout("pglist_data")?, info.layout("zone")?, info.layout("free_area")?, info.layout("per_cpu_pages")?, info.layout("page")?, info.layout("list_head")?);
     let node_zones = pgdat.offset("pglist_data", "node_zones")?;

@@ -10,24 +10,24 @@ use std::process::Command;
 use common::TempCorpus;
 
 /// Two scenarios on cached kernels: one that matches, one that diverges where it says
-/// it should not (7.3 with upstream 15bfba1ad77f reverted, the reported entry
-/// invalid-large-leaf's buggy run: pages missing from Linux's map from mem_init on; the
-/// scenario claims a match). Both deterministic at the checkpoints they read.
+/// it should not (corpus scenario pagealloc-free-pages-mapped: a debug_pagealloc kernel
+/// of our own that leaves freed pages mapped; the copy claims a match). Both
+/// deterministic at the checkpoints they read.
 fn corpus() -> (TempCorpus, PathBuf, PathBuf) {
     let c = TempCorpus::new();
     let text = |name: &str| std::fs::read_to_string(common::scenario(name)).unwrap();
     let mut matching: serde_json::Value = serde_json::from_str(&text("bbml3-blocks")).unwrap();
     matching["checkpoints"] = serde_json::json!(["after-map-mem", "end-of-boot"]);
-    let entry: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::corpus().join("reported/invalid-large-leaf.json")).unwrap()).unwrap();
-    let mut diverging = entry["scenario"].clone();
-    diverging["name"] = "leaf-claims-match".into();
+    let mut diverging: serde_json::Value = serde_json::from_str(&text("pagealloc-free-pages-mapped")).unwrap();
+    diverging["name"] = "pagealloc-claims-match".into();
     diverging["checkpoints"] = serde_json::json!(["after-map-mem", "mem-init"]);
-    diverging["kernel"]["patches"] = serde_json::json!(["revert-invalid-large-leaf-fix"]);
     diverging["expect"] = serde_json::json!({"verdict": "match"});
-    let patch = "0001-revert-invalid-large-leaf-fix.patch";
-    c.add_patch("revert-invalid-large-leaf-fix", patch, &std::fs::read_to_string(common::corpus().join("patches/revert-invalid-large-leaf-fix").join(patch)).unwrap());
+    diverging.as_object_mut().unwrap().remove("nondeterministic");
+    let series = "pagealloc-keeps-free-pages-mapped";
+    let patch = "0001-pagealloc-keeps-free-pages-mapped.patch";
+    c.add_patch(series, patch, &std::fs::read_to_string(common::corpus().join("patches").join(series).join(patch)).unwrap());
     let a = c.add_scenario("bbml3-blocks", &matching.to_string());
-    let b = c.add_scenario("leaf-claims-match", &diverging.to_string());
+    let b = c.add_scenario("pagealloc-claims-match", &diverging.to_string());
     (c, a, b)
 }
 
@@ -107,7 +107,7 @@ fn a_corpus_run_for_people_dashboards_and_ci() {
     assert_eq!(txt, stdout.lines().filter(|l| !l.starts_with("results: ")).map(|l| format!("{l}\n")).collect::<String>());
     let lines: Vec<&str> = txt.lines().collect();
     assert!(lines[0].starts_with("bbml3-blocks") && lines[0].contains(" match "), "{txt}");
-    assert!(lines[1].starts_with("leaf-claims-match") && lines[1].contains("UNEXPECTED DIVERGENCE"), "{txt}");
+    assert!(lines[1].starts_with("pagealloc-claims-match") && lines[1].contains("UNEXPECTED DIVERGENCE"), "{txt}");
     assert!(lines[2].starts_with("  at mem-init:") || lines[2].starts_with("  call trace"), "details follow the diverging scenario only:\n{txt}");
     assert!(txt.lines().last().unwrap().starts_with("2 scenario(s): 1 as expected, 1 not as expected"), "{txt}");
 
@@ -131,9 +131,9 @@ fn a_corpus_run_for_people_dashboards_and_ci() {
     );
     let tests: serde_json::Value = serde_json::from_str(&kcidb).unwrap();
     assert_eq!(tests["linear_map.bbml3-blocks"], "PASS", "{tests}");
-    assert_eq!(tests["linear_map.leaf-claims-match"], "FAIL", "{tests}");
-    assert_eq!(tests["linear_map.leaf-claims-match.mem-init.map_diff"], "FAIL", "{tests}");
-    assert_eq!(tests["linear_map.leaf-claims-match.after-map-mem.map_diff"], "PASS", "{tests}");
+    assert_eq!(tests["linear_map.pagealloc-claims-match"], "FAIL", "{tests}");
+    assert_eq!(tests["linear_map.pagealloc-claims-match.mem-init.map_diff"], "FAIL", "{tests}");
+    assert_eq!(tests["linear_map.pagealloc-claims-match.after-map-mem.map_diff"], "PASS", "{tests}");
     assert_eq!(tests["linear_map.bbml3-blocks.calls"], "PASS", "{tests}");
 
     // JUnit, read by junitparser: one testcase per scenario, the failure text is the
@@ -150,13 +150,13 @@ fn a_corpus_run_for_people_dashboards_and_ci() {
     let cases: Vec<&str> = junit.lines().collect();
     assert_eq!(cases.len(), 2, "{junit}");
     assert_eq!(cases[0], "bbml3-blocks | passed | ", "{junit}");
-    assert!(cases[1].starts_with("leaf-claims-match | divergence | leaf-claims-match"), "{junit}");
+    assert!(cases[1].starts_with("pagealloc-claims-match | divergence | pagealloc-claims-match"), "{junit}");
 
     // KTAP, parsed by the kernel's own kunit.py.
     let source = std::fs::read_dir(linux_harness::paths::sources_dir()).unwrap().map(|e| e.unwrap().path()).find(|p| p.join("tools/testing/kunit/kunit.py").exists()).expect("a kernel source with kunit.py");
     let ktap = Command::new("python3").arg(source.join("tools/testing/kunit/kunit.py")).arg("parse").arg(full.join("ktap.txt")).output().unwrap();
     let parsed = String::from_utf8_lossy(&ktap.stdout);
-    assert!(parsed.contains("[PASSED] bbml3-blocks") && parsed.contains("[FAILED] leaf-claims-match") && parsed.contains("[FAILED] mem-init"), "{parsed}\n{}", String::from_utf8_lossy(&ktap.stderr));
+    assert!(parsed.contains("[PASSED] bbml3-blocks") && parsed.contains("[FAILED] pagealloc-claims-match") && parsed.contains("[FAILED] mem-init"), "{parsed}\n{}", String::from_utf8_lossy(&ktap.stderr));
     assert!(parsed.contains("Testing complete. Ran 4 tests: passed: 3, failed: 1"), "{parsed}");
 
     // The page, in a real browser: the divergence is drawn where its VA is.
@@ -164,7 +164,7 @@ fn a_corpus_run_for_people_dashboards_and_ci() {
     assert!(dom.contains("data-ready=\"1\""), "the page's script did not finish:\n{}", &dom[..dom.len().min(2000)]);
     let start = first["start"].as_str().unwrap();
     let marker = dom.split("<div class=\"divergence\"").skip(1).find(|m| m.contains(&format!("data-start=\"{start}\""))).unwrap_or_else(|| panic!("no highlighted range at {start}"));
-    assert!(marker.contains("data-checkpoint=\"mem-init\"") && marker.contains("data-scenario=\"leaf-claims-match\""), "{marker}");
+    assert!(marker.contains("data-checkpoint=\"mem-init\"") && marker.contains("data-scenario=\"pagealloc-claims-match\""), "{marker}");
     let left: f64 = marker.split("left:").nth(1).unwrap().split('%').next().unwrap().parse().unwrap();
     let lines = at["linux"].as_array().unwrap().iter().chain(at["model"].as_array().unwrap());
     let hex = |v: &serde_json::Value| u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
@@ -212,8 +212,8 @@ fn a_corpus_run_for_people_dashboards_and_ci() {
     let o = oracle(&["compare-runs".as_ref(), baseline.as_os_str(), full.as_os_str()]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{text}");
-    assert!(text.contains(&format!("new divergences: 1\n  leaf-claims-match at mem-init: {}-{} [presence]", removed["start"].as_str().unwrap(), removed["end"].as_str().unwrap())), "{text}");
-    assert!(text.contains("leaf-claims-match: match -> UNEXPECTED DIVERGENCE  (REGRESSION)"), "{text}");
+    assert!(text.contains(&format!("new divergences: 1\n  pagealloc-claims-match at mem-init: {}-{} [presence]", removed["start"].as_str().unwrap(), removed["end"].as_str().unwrap())), "{text}");
+    assert!(text.contains("pagealloc-claims-match: match -> UNEXPECTED DIVERGENCE  (REGRESSION)"), "{text}");
     let o = oracle(&["compare-runs".as_ref(), full.as_os_str(), baseline.as_os_str()]);
     assert_eq!(o.status.code(), Some(0), "a fix is not a regression: {}", String::from_utf8_lossy(&o.stdout));
     assert!(String::from_utf8_lossy(&o.stdout).contains("fixed divergences: 1"));

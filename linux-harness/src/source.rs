@@ -183,6 +183,33 @@ fn find_with_suffix(dir: &Path, suffix: &str) -> Result<PathBuf> {
     Err(Error::Command { command: "apt-get download".into(), detail: format!("no {suffix} file in {}", dir.display()) })
 }
 
+/// The cached source `package` with identity `id`, made first when it is not there: `fill`
+/// writes the files into an empty private folder and returns the tree's root inside it,
+/// which is then tracked ([`track`]) and moved into place. Two processes making the same
+/// source at once are fine: the first move wins and the other uses it.
+pub(crate) fn cached_or_made(package: String, id: String, spinner: &str, fill: impl FnOnce(&Path, &indicatif::ProgressBar) -> Result<PathBuf>) -> Result<KernelSource> {
+    let tree = tree_path(&package);
+    if tree.join(".git").join(SOURCE_ID_FILE).exists() {
+        return Ok(KernelSource { package, tree, id });
+    }
+    let sources = paths::sources_dir();
+    fs::create_dir_all(&sources).context(|| format!("creating {}", sources.display()))?;
+    let work = tempfile::Builder::new().prefix(".make-").tempdir_in(&sources).context(|| format!("creating a work directory in {}", sources.display()))?;
+    let staged = work.path().join("tree");
+    fs::create_dir(&staged).context(|| format!("creating {}", staged.display()))?;
+    let bar = crate::progress::spinner(spinner);
+    let made = fill(&staged, &bar).and_then(|root| {
+        bar.set_message("git init (so patch series can be undone)");
+        track(&root, &id)?;
+        if fs::rename(&root, &tree).is_err() && !tree.join(".git").join(SOURCE_ID_FILE).exists() {
+            return Err(Error::Io { context: format!("moving {} into place", id), source: std::io::ErrorKind::AlreadyExists.into() });
+        }
+        Ok(())
+    });
+    bar.finish_and_clear();
+    made.map(|()| KernelSource { package, tree, id })
+}
+
 /// Puts a freshly unpacked `tree` under git as one commit and records its identity
 /// `id`, so patch series can be applied and undone file by file.
 pub(crate) fn track(tree: &Path, id: &str) -> Result<()> {

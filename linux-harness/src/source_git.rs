@@ -3,13 +3,12 @@
 //! Debian's source, so patch series and builds never touch the user's tree (not its
 //! files, index, branches or stash). An export is made once per commit.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::error::IoContext;
-use crate::source::{track, KernelSource, SOURCE_ID_FILE};
-use crate::{kernel_tree, paths, Error, Result};
+use crate::source::{cached_or_made, KernelSource};
+use crate::{kernel_tree, Error, Result};
 
 /// `git:PATH[@REV]` split into the checkout and the revision (HEAD when not given).
 pub fn parse(spec: &str) -> Option<(PathBuf, String)> {
@@ -53,40 +52,25 @@ pub fn locate_or_export(spec: &str) -> Result<KernelSource> {
     let path = std::path::absolute(&path).unwrap_or(path);
     let commit = resolve(&path, &rev, spec)?;
     let package = format!("git-{}", &commit[..16]);
-    let tree = paths::sources_dir().join(&package);
     // The source is the commit, wherever the checkout holding it is: two checkouts (or
     // clones) of one commit share the export and its builds.
     let id = format!("git:{commit}");
-    if tree.join(".git").join(SOURCE_ID_FILE).exists() {
-        return Ok(KernelSource { package, tree, id });
-    }
-    let sources = paths::sources_dir();
-    fs::create_dir_all(&sources).context(|| format!("creating {}", sources.display()))?;
-    let work = tempfile::Builder::new().prefix(".export-").tempdir_in(&sources).context(|| format!("creating a work directory in {}", sources.display()))?;
-    let staged = work.path().join("tree");
-    fs::create_dir(&staged).context(|| format!("creating {}", staged.display()))?;
-    let bar = crate::progress::spinner(&format!("exporting {}", &commit[..12]));
-    bar.set_message("git archive | tar -x");
-    let mut archive = Command::new("git")
-        .arg("-C")
-        .arg(&path)
-        .args(["archive", "--format=tar", &commit])
-        .stdout(Stdio::piped())
-        .spawn()
-        .context(|| format!("running git archive in {}", path.display()))?;
-    let tar = Command::new("tar").arg("-x").arg("-C").arg(&staged).stdin(archive.stdout.take().expect("piped")).status().context(|| "running tar".into())?;
-    let archived = archive.wait().context(|| "waiting for git archive".into())?;
-    if !archived.success() || !tar.success() {
-        return Err(Error::MissingInput { kind: "git export", name: format!("{}@{commit}", path.display()), path });
-    }
-    bar.set_message("git init (so patch series can be undone)");
-    track(&staged, &id)?;
-    // Another process may have exported the same commit meanwhile: theirs is as good.
-    if fs::rename(&staged, &tree).is_err() && !tree.join(".git").join(SOURCE_ID_FILE).exists() {
-        return Err(Error::MissingInput { kind: "git export", name: id, path: tree });
-    }
-    bar.finish_and_clear();
-    Ok(KernelSource { package, tree, id })
+    cached_or_made(package, id, &format!("exporting {}", &commit[..12]), |staged, bar| {
+        bar.set_message("git archive | tar -x");
+        let mut archive = Command::new("git")
+            .arg("-C")
+            .arg(&path)
+            .args(["archive", "--format=tar", &commit])
+            .stdout(Stdio::piped())
+            .spawn()
+            .context(|| format!("running git archive in {}", path.display()))?;
+        let tar = Command::new("tar").arg("-x").arg("-C").arg(staged).stdin(archive.stdout.take().expect("piped")).status().context(|| "running tar".into())?;
+        let archived = archive.wait().context(|| "waiting for git archive".into())?;
+        if !archived.success() || !tar.success() {
+            return Err(Error::MissingInput { kind: "git export", name: format!("{}@{commit}", path.display()), path: path.clone() });
+        }
+        Ok(staged.to_path_buf())
+    })
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 
 use crate::cmd::run;
 use crate::error::IoContext;
-use crate::source::{track, KernelSource, SOURCE_ID_FILE};
-use crate::{kernel_tree, paths, Error, Result};
+use crate::source::{cached_or_made, KernelSource};
+use crate::{kernel_tree, Error, Result};
 
 /// The unpacked source of `spec`, unpacking it first if this tarball was never used.
 pub fn locate_or_unpack(spec: &str) -> Result<KernelSource> {
@@ -23,34 +23,17 @@ pub fn locate_or_unpack(spec: &str) -> Result<KernelSource> {
     std::io::copy(&mut file, &mut h).context(|| format!("reading {}", path.display()))?;
     let digest = hex::encode(h.finalize());
     let package = format!("tar-{}", &digest[..16]);
-    let tree = paths::sources_dir().join(&package);
     // The source is the tarball's content, wherever it lies and whatever its name.
     let id = format!("tar:{digest}");
-    if tree.join(".git").join(SOURCE_ID_FILE).exists() {
-        return Ok(KernelSource { package, tree, id });
-    }
-    let sources = paths::sources_dir();
-    fs::create_dir_all(&sources).context(|| format!("creating {}", sources.display()))?;
-    let work = tempfile::Builder::new().prefix(".unpack-").tempdir_in(&sources).context(|| format!("creating a work directory in {}", sources.display()))?;
-    let unpacked = work.path().join("tree");
-    fs::create_dir(&unpacked).context(|| format!("creating {}", unpacked.display()))?;
-    let bar = crate::progress::spinner(&format!("unpacking {}", path.display()));
-    bar.set_message("tar -x");
-    // Never as the archive says about owners, and never outside the folder.
-    let untar = run(Command::new("tar").arg("-x").arg("--no-same-owner").arg("--no-same-permissions").arg("-f").arg(&path).arg("-C").arg(&unpacked));
-    if let Err(e) = untar {
-        bar.finish_and_clear();
-        return Err(Error::NotAKernel { given: spec.to_string(), why: format!("tar cannot unpack it ({e})") });
-    }
-    let root = single_folder(&unpacked)?.unwrap_or(unpacked);
-    kernel_tree::check_dir(&root, spec).inspect_err(|_| bar.finish_and_clear())?;
-    bar.set_message("git init (so patch series can be undone)");
-    track(&root, &id)?;
-    if fs::rename(&root, &tree).is_err() && !tree.join(".git").join(SOURCE_ID_FILE).exists() {
-        return Err(Error::MissingInput { kind: "kernel tarball", name: id, path: tree });
-    }
-    bar.finish_and_clear();
-    Ok(KernelSource { package, tree, id })
+    cached_or_made(package, id, &format!("unpacking {}", path.display()), |staged, bar| {
+        bar.set_message("tar -x");
+        // Never as the archive says about owners, and never outside the folder.
+        run(Command::new("tar").arg("-x").arg("--no-same-owner").arg("--no-same-permissions").arg("-f").arg(&path).arg("-C").arg(staged))
+            .map_err(|e| Error::NotAKernel { given: spec.to_string(), why: format!("tar cannot unpack it ({e})") })?;
+        let root = single_folder(staged)?.unwrap_or_else(|| staged.to_path_buf());
+        kernel_tree::check_dir(&root, spec)?;
+        Ok(root)
+    })
 }
 
 /// The folder `dir` holds when that folder is all it holds.

@@ -71,6 +71,16 @@ impl Prepared {
             compiler: self.config.get("CONFIG_CC_VERSION_TEXT").unwrap_or("").trim_matches('"').to_string(),
             patchset_hash,
             patch_subjects: subjects_and_hashes.into_iter().map(|(s, _)| s).collect(),
+            model_rules: self.model_rules(),
+        }
+    }
+
+    /// [`KernelBuild::model_rules`].
+    pub fn model_rules(&self) -> String {
+        let rules = self.params.rules.name();
+        match self.config.version {
+            Some((major, minor)) if self.params.rules_nearest => format!("{rules}, the nearest the model has to Linux {major}.{minor} (docs/versions.md)"),
+            _ => rules.to_string(),
         }
     }
 
@@ -184,6 +194,10 @@ pub struct KernelBuild {
     pub patchset_hash: String,
     /// The subject of each patch, in order.
     pub patch_subjects: Vec<String>,
+    /// The model's rules for this kernel's version (`rust_impl::version`): `7.3`, or
+    /// which rules stood in for a version the model has none for.
+    #[serde(default)]
+    pub model_rules: String,
 }
 
 /// A patch's subject without its `[PATCH n/m]` tag.

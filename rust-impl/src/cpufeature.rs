@@ -1,5 +1,8 @@
 //! CPU identity and the BBML3 test: mirrors `cpu_supports_bbml3()` in
-//! arch/arm64/kernel/cpufeature.c (7.3) and the MIDR helpers of asm/cputype.h.
+//! arch/arm64/kernel/cpufeature.c (7.3; 7.2's `cpu_supports_bbml2_noabort()` through
+//! [`Rules`]) and the MIDR helpers of asm/cputype.h.
+
+use crate::version::Rules;
 
 /// MIDR_EL1 fields (asm/cputype.h): implementer 31:24, variant 23:20, architecture
 /// 19:16, part number 15:4, revision 3:0.
@@ -63,6 +66,9 @@ const SUPPORTS_BBML3_LIST: &[MidrRange] = &[
     range(midr_cpu_model(ARM, 0xd90), 1, 1, 0xf, 0xf), // C1-Premium, likewise
 ];
 
+/// 7.2's `supports_bbml2_noabort_list` is the first entries of 7.3's list.
+const BBML2_NOABORT_LIST_LEN: usize = 6;
+
 /// Mirrors `midr_is_cpu_model_range()` in asm/cputype.h (7.3).
 fn midr_is_cpu_model_range(midr: u32, r: &MidrRange) -> bool {
     let model = midr & MIDR_CPU_MODEL_MASK;
@@ -84,7 +90,15 @@ pub const BBM_3: u8 = 3;
 /// Mirrors `cpu_supports_bbml3()` in arch/arm64/kernel/cpufeature.c (7.3): BBM level 3
 /// advertised, or a MIDR on the allow-list.
 pub fn cpu_supports_bbml3(cpu: CpuIdentity) -> bool {
-    cpu.bbm >= BBM_3 || SUPPORTS_BBML3_LIST.iter().any(|r| midr_is_cpu_model_range(cpu.midr, r))
+    cpu_supports_bbml(cpu, Rules::V7_3)
+}
+
+/// The CPU test of `rules`' kernel: 7.3's `cpu_supports_bbml3()`, or 7.2's
+/// `cpu_supports_bbml2_noabort()` (cpufeature.c:2159-2193 in 7.2): the MIDR alone, on
+/// the first six CPUs of the list (`supports_bbml2_noabort_list`).
+pub fn cpu_supports_bbml(cpu: CpuIdentity, rules: Rules) -> bool {
+    let list = if rules.bbml_from_mmfr2() { SUPPORTS_BBML3_LIST } else { &SUPPORTS_BBML3_LIST[..BBML2_NOABORT_LIST_LEN] };
+    (rules.bbml_from_mmfr2() && cpu.bbm >= BBM_3) || list.iter().any(|r| midr_is_cpu_model_range(cpu.midr, r))
 }
 
 #[cfg(test)]
@@ -115,5 +129,14 @@ mod tests {
         assert!(!cpu_supports_bbml3(cpu(0x410f_d8c1, 0)), "C1-Ultra r0p1 has the erratum");
         assert!(cpu_supports_bbml3(cpu(0x411f_d8c1, 0)), "C1-Ultra r1p1 is fixed");
         assert!(cpu_supports_bbml3(cpu(0x0, BBM_3)), "advertised BBM level 3");
+    }
+
+    #[test]
+    fn seven_two_reads_the_midr_only() {
+        assert!(cpu_supports_bbml(cpu(0x410f_d842, 2), Rules::V7_2), "Neoverse-V3 r0p2 is on 7.2's list");
+        assert!(cpu_supports_bbml(cpu(0xc00f_ac40, 0), Rules::V7_2), "Ampere1A, the list's sixth");
+        assert!(!cpu_supports_bbml(cpu(0x0, BBM_3), Rules::V7_2), "7.2 ignores ID_AA64MMFR2_EL1.BBM");
+        assert!(!cpu_supports_bbml(cpu(0x410f_d4d0, 0), Rules::V7_2), "Cortex-A715 came with 7.3");
+        assert!(cpu_supports_bbml(cpu(0x410f_d4d0, 0), Rules::V7_3));
     }
 }

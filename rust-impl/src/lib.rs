@@ -1,4 +1,5 @@
-//! `no_std` model of the arm64 Linux linear-map logic (Linux 7.3): address types,
+//! `no_std` model of the arm64 Linux linear-map logic (Linux 7.3, with 7.2's differences
+//! in `version`): address types,
 //! descriptor formats, the page-table builder of `arch/arm64/mm/mmu.c` over an
 //! environment trait, `map_mem`, and a walk of the model's tables into the normalised
 //! `linear_map::LinearMap` both sides render; and the boot-time mutations of the live
@@ -31,6 +32,7 @@ pub mod pgtable_prot;
 pub mod rodata;
 pub mod rsi;
 pub mod split;
+pub mod version;
 #[cfg(any(test, feature = "alloc"))]
 pub mod walk;
 #[cfg(test)]

@@ -102,6 +102,8 @@ pub struct MapMemInputs {
     pub boot_cpu_bbml3: bool,
     /// `is_realm_world()`: always false at `map_mem` in 7.3.
     pub realm: bool,
+    /// The kernel version's rules (the bank loop's rounding).
+    pub rules: crate::version::Rules,
 }
 
 #[cfg(any(test, feature = "alloc"))]
@@ -163,9 +165,14 @@ pub fn map_mem<E: PgtableEnv>(mmu: &mut Mmu<E>, inputs: &MapMemInputs) -> Result
     // for_each_mem_range(): every region but NOMAP ones (HOTPLUG and DRIVER_MANAGED are
     // asked for explicitly), one by one.
     for region in inputs.memblock.iter().filter(|r| r.flags & MEMBLOCK_NOMAP == 0) {
+        let (start, end) = (region.base.0, region.base.0.wrapping_add(region.size));
+        if !inputs.rules.banks_rounded_inward() {
+            // 7.2: as given; the mapping call rounds outward.
+            mmu.map_memblock(PhysAddr(start), PhysAddr(end), prot, flags)?;
+            continue;
+        }
         // Round inward so that no page holding a NOMAP byte gets mapped.
-        let start = region.base.0.wrapping_add(!page_mask) & page_mask;
-        let end = region.base.0.wrapping_add(region.size) & page_mask;
+        let (start, end) = (start.wrapping_add(!page_mask) & page_mask, end & page_mask);
         if start >= end {
             continue;
         }

@@ -1,11 +1,12 @@
 //! The linear-map side of `mark_rodata_ro()` in arch/arm64/mm/mmu.c (7.3;
 //! docs/split.md#mark_rodata_ro): the linear alias of the kernel data/bss becomes
-//! present-invalid.
+//! present-invalid (in 7.2: read-only, docs/versions.md).
 
 use crate::address::PhysAddr;
 use crate::errno::Result;
 use crate::mmu::Mmu;
 use crate::pgtable::PgtableEnv;
+use crate::pgtable_prot::PAGE_KERNEL_RO;
 use crate::split::BootState;
 
 impl<E: PgtableEnv> Mmu<E> {
@@ -29,5 +30,14 @@ impl<E: PgtableEnv> Mmu<E> {
     /// with a TLB flush. The kernel ignores the result; the model returns it.
     pub fn mark_rodata_ro(&mut self, boot: &BootState, init_end: PhysAddr, bss_stop: PhysAddr) -> Result<()> {
         self.mark_linear_data_alias_valid(boot, init_end, bss_stop, false)
+    }
+
+    /// Mirrors what 7.2's `mark_rodata_ro()` does to the linear map (arch/arm64/mm/mmu.c:
+    /// 1218-1222 in 7.2, `Rules::data_alias_unmapped` false): `update_mapping_prot()` of
+    /// LM(`[__init_end, __bss_stop)`) to `PAGE_KERNEL_RO`: still valid, read-only,
+    /// MT_NORMAL, the granularity kept, no split, a TLB flush.
+    pub fn mark_rodata_ro_7_2(&mut self, init_end: PhysAddr, bss_stop: PhysAddr) -> Result<()> {
+        let virt = self.lm(init_end);
+        self.update_mapping_prot(init_end, virt, bss_stop.0.wrapping_sub(init_end.0), PAGE_KERNEL_RO)
     }
 }

@@ -20,16 +20,31 @@ use crate::linux_side::{kfence, memblock, swiotlb};
 
 /// A kernel's `.config`, parsed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KernelConfig(pub BTreeMap<String, String>);
+pub struct KernelConfig {
+    pub options: BTreeMap<String, String>,
+    /// `(VERSION, PATCHLEVEL)` from the header kbuild writes (`# Linux/arm64 7.3.4 Kernel
+    /// Configuration`).
+    pub version: Option<(u32, u32)>,
+}
 
 impl KernelConfig {
     /// Parses `.config` text.
     pub fn parse(text: &str) -> KernelConfig {
-        KernelConfig(linux_harness::config::parse_config(text))
+        let version = text.lines().take(8).find_map(|l| {
+            let v = l.strip_prefix("# Linux/")?.split_whitespace().nth(1)?;
+            let mut parts = v.split('.');
+            Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+        });
+        KernelConfig { options: linux_harness::config::parse_config(text), version }
+    }
+    /// The model's rules for this kernel's version, and whether they are only the
+    /// nearest it has (`rust_impl::version`). No version in the header: 7.3's.
+    pub fn rules(&self) -> (rust_impl::version::Rules, bool) {
+        self.version.map_or((rust_impl::version::Rules::V7_3, false), |(major, minor)| rust_impl::version::Rules::for_version(major, minor))
     }
     /// The value of `option` (`CONFIG_...`), if set.
     pub fn get(&self, option: &str) -> Option<&str> {
-        self.0.get(option).map(String::as_str)
+        self.options.get(option).map(String::as_str)
     }
     /// Whether `option` is `y`.
     pub fn enabled(&self, option: &str) -> bool {

@@ -18,7 +18,7 @@ pub mod observed;
 use std::collections::BTreeSet;
 
 use rust_impl::address::{PhysAddr, VirtAddr};
-use rust_impl::cpufeature::cpu_supports_bbml3;
+use rust_impl::cpufeature::cpu_supports_bbml;
 use rust_impl::linear_map::LinearMap;
 use rust_impl::map_mem::{map_mem, DirectMapPolicy, MapMemInputs};
 use rust_impl::mmu::Mmu;
@@ -124,8 +124,9 @@ fn map_mem_inputs(p: &BootParams, obs: &Observed, overrides: Overrides) -> MapMe
         debug_pagealloc: p.debug_pagealloc,
         rodata_full: p.rodata_full,
         kfence_late: p.kfence_late,
-        boot_cpu_bbml3: overrides.boot_cpu_bbml3.unwrap_or_else(|| cpu_supports_bbml3(p.cpus[0])),
+        boot_cpu_bbml3: overrides.boot_cpu_bbml3.unwrap_or_else(|| cpu_supports_bbml(p.cpus[0], p.rules)),
         realm: false,
+        rules: p.rules,
     }
 }
 
@@ -251,12 +252,12 @@ impl Run<'_> {
                 for _ in 1..self.p.cpus.len() {
                     self.boot.set_cpu_online();
                 }
-                self.boot.finalize_caps(self.p.cpus.iter().all(|c| cpu_supports_bbml3(*c)));
+                self.boot.finalize_caps(self.p.cpus.iter().all(|c| cpu_supports_bbml(*c, self.p.rules)));
             }
             // The stop_machine repaint when a secondary lacks BBML3 (arch/arm64/mm/mmu.c:1003).
             Stage::Repaint => {
                 let repainted = self.mmu.linear_map_maybe_split_to_ptes(&self.boot, img.stext, img.init_begin).map_err(model_err("linear_map_maybe_split_to_ptes"))?;
-                let every = self.p.cpus.iter().all(|c| cpu_supports_bbml3(*c));
+                let every = self.p.cpus.iter().all(|c| cpu_supports_bbml(*c, self.p.rules));
                 self.steps.push(format!("caps finalized: system_supports_bbml3={every}; repaint to PTEs: {repainted}"));
             }
             Stage::RodataRo => {
@@ -265,9 +266,12 @@ impl Run<'_> {
                 self.mmu.mark_linear_text_alias_ro(img.text, img.init_begin).map_err(model_err("mark_linear_text_alias_ro"))?;
                 self.steps.push("mark_linear_text_alias_ro".into());
                 self.apply_calls(first_mark_here, false);
-                if self.p.rodata_enabled {
+                if self.p.rodata_enabled && self.p.rules.data_alias_unmapped() {
                     self.mmu.mark_rodata_ro(&self.boot, img.init_end, img.bss_stop).map_err(model_err("mark_rodata_ro"))?;
                     self.steps.push("mark_rodata_ro: linear alias of data/bss present-invalid".into());
+                } else if self.p.rodata_enabled {
+                    self.mmu.mark_rodata_ro_7_2(img.init_end, img.bss_stop).map_err(model_err("mark_rodata_ro"))?;
+                    self.steps.push("mark_rodata_ro (7.2): linear alias of data/bss read-only".into());
                 }
             }
         }
@@ -289,7 +293,7 @@ fn boot_state_at(call: &ObservedBootState, requires: bool, policy: DirectMapPoli
         boot.set_cpu_online();
     }
     if call.caps_finalized && !forget_finalisation {
-        boot.finalize_caps(p.cpus.iter().all(|c| cpu_supports_bbml3(*c)));
+        boot.finalize_caps(p.cpus.iter().all(|c| cpu_supports_bbml(*c, p.rules)));
     }
     boot.kfence_pool = kfence;
     boot

@@ -88,7 +88,7 @@ fn a_results_file_with_a_shard_out_of_range_is_refused() {
 #[test]
 fn a_short_patchset_hash_names_its_checkout() {
     let mut s = scenario("a", 0, true);
-    s.kernel = Some(KernelBuild { source: "src".into(), patches: vec![], configs: vec![], variant: "v".into(), compiler: "c".into(), patchset_hash: "?".into(), patch_subjects: vec![] });
+    s.kernel = Some(KernelBuild { source: "src".into(), patches: vec![], configs: vec![], variant: "v".into(), compiler: "c".into(), patchset_hash: "?".into(), patch_subjects: vec![], model_rules: "7.3".into() });
     let d = kcidb::kcidb(&results(&["a"], None, vec![s]));
     assert_eq!(d["checkouts"][0]["id"], "lmo:src+_");
 }

@@ -131,6 +131,17 @@ pub fn summary(r: &Results) -> String {
     if let Some(k) = &r.run.kernel {
         let _ = writeln!(s, "kernel source for every scenario: {k}");
     }
+    // Another version's rules than the model's own (7.3), with how many scenarios.
+    let mut rules: Vec<(&str, usize)> = Vec::new();
+    for k in r.scenarios.iter().filter_map(|o| o.kernel.as_ref()).filter(|k| k.model_rules != "7.3" && !k.model_rules.is_empty()) {
+        match rules.iter_mut().find(|(m, _)| *m == k.model_rules) {
+            Some(e) => e.1 += 1,
+            None => rules.push((&k.model_rules, 1)),
+        }
+    }
+    for (m, n) in rules {
+        let _ = writeln!(s, "model rules {m}: {n} scenario(s)");
+    }
     if let Some(series) = &r.run.series {
         let _ = writeln!(s, "series {} ({} patch(es)) on each scenario's own kernel:", series.origin, series.subjects.len());
         for (i, subject) in series.subjects.iter().enumerate() {

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::linux_side::kernel::KernelConfig;
 use linux_harness::MachineSpec;
 use rust_impl::cpufeature::CpuIdentity;
+use rust_impl::version::Rules;
 
 /// The inputs of map_mem's decision table (docs/map-mem.md) and of the read-only and
 /// invalid phases after it.
@@ -32,6 +33,10 @@ pub struct BootParams {
     pub coherent_pool: Option<u64>,
     /// Command-line words the kernel would reject, with why (shown, not fatal).
     pub warnings: Vec<String>,
+    /// The model's rules for the kernel's version (`rust_impl::version`), and whether
+    /// they are only the nearest it has.
+    pub rules: Rules,
+    pub rules_nearest: bool,
 }
 
 /// QEMU 10.0.2's defaults per CPU model (measured, docs/qemu.md): MIDR and
@@ -84,6 +89,8 @@ pub fn boot_params(cmdline: &str, config: &KernelConfig, machine: &MachineSpec) 
         swiotlb_areas: None,
         coherent_pool: None,
         warnings: Vec::new(),
+        rules: config.rules().0,
+        rules_nearest: config.rules().1,
     };
     // Early parameters are handled in command-line order; a later one overrides.
     for word in cmdline.split_whitespace() {
@@ -159,7 +166,7 @@ mod tests {
     }
 
     fn config(opts: &[&str]) -> KernelConfig {
-        KernelConfig(opts.iter().map(|o| (o.to_string(), "y".to_string())).collect())
+        KernelConfig { options: opts.iter().map(|o| (o.to_string(), "y".to_string())).collect(), version: None }
     }
 
     #[test]

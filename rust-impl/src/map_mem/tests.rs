@@ -172,6 +172,22 @@ fn kfence_pool_is_plain_ptes() {
     assert_eq!(map_mem(&mut new_mmu(Granule::G4K), &bad), Err(Errno::EINVAL));
 }
 
+// 7.2 (before 7ace06a01efa): banks as given, rounded outward by the mapping call, so
+// the pages holding the ends of a NOMAP range that is not page-aligned are mapped.
+#[test]
+fn seven_two_maps_the_pages_at_the_ends_of_a_nomap_range() {
+    let memblock = alloc::vec![
+        MemblockRegion::new(0x4000_0000, 0x1000_0800, 0),
+        MemblockRegion::new(0x5000_0800, 0x1000, MEMBLOCK_NOMAP),
+        MemblockRegion::new(0x5000_1800, 0xc000_0000 - 0x5000_1800, 0),
+    ];
+    let inputs = MapMemInputs { rodata_full: true, rules: crate::version::Rules::V7_2, ..inputs(LAYOUT_SMALL, memblock) };
+    let (mmu, _) = boot(&inputs);
+    let leaves = leaves(&mmu);
+    let lm = |pa: u64| mmu.lm(PhysAddr(pa)).0;
+    assert_eq!(mapped_ranges(&leaves), [(lm(0x4000_0000), lm(0xc000_0000))], "the carve-out's two pages hold mapped bytes");
+}
+
 // (c) Regions are rounded inward: a page holding a NOMAP byte stays unmapped.
 #[test]
 fn nomap_rounds_inward() {

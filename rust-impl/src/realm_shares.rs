@@ -25,6 +25,8 @@ pub struct SwiotlbInputs {
     pub dma_phys_limit: u64,
     /// `num_possible_cpus()`.
     pub possible_cpus: u64,
+    /// The kernel version's rules (whether a realm's pool shrinks).
+    pub rules: crate::version::Rules,
 }
 
 fn align(v: u64, to: u64) -> u64 {
@@ -72,7 +74,7 @@ pub fn swiotlb_default_nslabs(i: &SwiotlbInputs) -> u64 {
         d.adjust_nareas(a);
     }
     // max_pfn <= PFN_DOWN(arm64_dma_phys_limit), both page-aligned tops.
-    if i.end_of_dram <= i.dma_phys_limit && d.nslabs == IO_TLB_DEFAULT_SIZE >> IO_TLB_SHIFT {
+    if i.rules.swiotlb_shrinks_in_realms() && i.end_of_dram <= i.dma_phys_limit && d.nslabs == IO_TLB_DEFAULT_SIZE >> IO_TLB_SHIFT {
         let size = (d.nslabs << IO_TLB_SHIFT).min(i.memory_bytes.div_ceil(1024));
         d.nslabs = align(align(size, 1 << IO_TLB_SHIFT) >> IO_TLB_SHIFT, IO_TLB_SEGSIZE);
         d.round_up();
@@ -155,7 +157,7 @@ mod tests {
 
     fn inputs(mem_gib: u64) -> SwiotlbInputs {
         let end = 0x4000_0000 + (mem_gib << 30);
-        SwiotlbInputs { cmdline_slabs: None, cmdline_areas: None, memory_bytes: mem_gib << 30, end_of_dram: end, dma_phys_limit: end.min(1 << 32), possible_cpus: 2 }
+        SwiotlbInputs { cmdline_slabs: None, cmdline_areas: None, memory_bytes: mem_gib << 30, end_of_dram: end, dma_phys_limit: end.min(1 << 32), possible_cpus: 2, rules: Default::default() }
     }
 
     #[test]
@@ -165,6 +167,8 @@ mod tests {
         assert_eq!(swiotlb_shared_pages(1024, 4096), 0x200);
         // 8 GiB reaches past 4 GiB: the 64 MiB default.
         assert_eq!(swiotlb_default_nslabs(&inputs(8)), 32768);
+        // 7.2 forces bouncing in a realm and keeps the default.
+        assert_eq!(swiotlb_default_nslabs(&SwiotlbInputs { rules: crate::version::Rules::V7_2, ..inputs(2) }), 32768);
     }
 
     #[test]

@@ -55,6 +55,14 @@ impl Rules {
     pub const fn banks_rounded_inward(self) -> bool {
         matches!(self, Rules::V7_3)
     }
+
+    /// 7.3's `arch_mm_preinit()` shrinks the swiotlb default pool to 1 MiB per GiB when
+    /// all memory is below `arm64_dma_phys_limit`, in a realm too (arch/arm64/mm/init.c:
+    /// 339-354); 7.2's forces bouncing in a realm and keeps the full size
+    /// (init.c:336-357 in 7.2, `swiotlb = true; flags |= SWIOTLB_FORCE`).
+    pub const fn swiotlb_shrinks_in_realms(self) -> bool {
+        matches!(self, Rules::V7_3)
+    }
 }
 
 #[cfg(test)]

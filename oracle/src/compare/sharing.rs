@@ -87,6 +87,7 @@ pub fn check(p: &BootParams, checkpoint: Checkpoint, side: &LinuxSide, trace: &[
                 end_of_dram: banks.iter().map(|b| b.1).max().unwrap_or(0),
                 dma_phys_limit: side.dma_phys_limit.0,
                 possible_cpus: p.cpus.len() as u64,
+                rules: p.rules,
             };
             let want = swiotlb_default_nslabs(&inputs);
             if pool.nslabs != want {

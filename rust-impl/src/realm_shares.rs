@@ -157,7 +157,7 @@ mod tests {
 
     fn inputs(mem_gib: u64) -> SwiotlbInputs {
         let end = 0x4000_0000 + (mem_gib << 30);
-        SwiotlbInputs { cmdline_slabs: None, cmdline_areas: None, memory_bytes: mem_gib << 30, end_of_dram: end, dma_phys_limit: end.min(1 << 32), possible_cpus: 2, rules: Default::default() }
+        SwiotlbInputs { cmdline_slabs: None, cmdline_areas: None, memory_bytes: mem_gib << 30, end_of_dram: end, dma_phys_limit: end.min(1 << 32), possible_cpus: 2, rules: crate::version::Rules::V7_3 }
     }
 
     #[test]

@@ -70,14 +70,12 @@ fn lists_fresh() -> bool {
     })
 }
 
-/// Kernel sources the corpus builds from (at the versions `corpora/kernels.lock` pins).
-const KERNEL_SOURCES: &[&str] = &["debian:linux-source-7.3"];
-
-/// [`KERNEL_SOURCES`], each pinned to its version in `corpora/kernels.lock`.
+/// Every kernel source `corpora/kernels.lock` pins, at its version: the corpus's own
+/// (7.3) and the other versions the model has rules for (docs/versions.md).
 fn pinned_sources() -> Result<Vec<String>> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/kernels.lock");
     let lock = linux_harness::lock::KernelsLock::load(&path)?;
-    KERNEL_SOURCES.iter().map(|spec| Ok(lock.pin(spec)?)).collect()
+    lock.pins.keys().map(|spec| Ok(lock.pin(spec)?)).collect()
 }
 
 fn installed_version(sh: &Shell, package: &str) -> Option<String> {

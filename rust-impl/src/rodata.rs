@@ -8,6 +8,7 @@ use crate::mmu::Mmu;
 use crate::pgtable::PgtableEnv;
 use crate::pgtable_prot::PAGE_KERNEL_RO;
 use crate::split::BootState;
+use crate::version::Rules;
 
 impl<E: PgtableEnv> Mmu<E> {
     /// Mirrors `mark_linear_data_alias_valid()` in arch/arm64/mm/mmu.c (7.3):
@@ -28,15 +29,14 @@ impl<E: PgtableEnv> Mmu<E> {
     /// `mark_linear_data_alias_valid(false)`: LM(`[__init_end, __bss_stop)`) becomes
     /// present-invalid, through `set_memory_valid()` and so through the split gate,
     /// with a TLB flush. The kernel ignores the result; the model returns it.
-    pub fn mark_rodata_ro(&mut self, boot: &BootState, init_end: PhysAddr, bss_stop: PhysAddr) -> Result<()> {
-        self.mark_linear_data_alias_valid(boot, init_end, bss_stop, false)
-    }
-
-    /// Mirrors what 7.2's `mark_rodata_ro()` does to the linear map (arch/arm64/mm/mmu.c:
-    /// 1218-1222 in 7.2, `Rules::data_alias_unmapped` false): `update_mapping_prot()` of
-    /// LM(`[__init_end, __bss_stop)`) to `PAGE_KERNEL_RO`: still valid, read-only,
-    /// MT_NORMAL, the granularity kept, no split, a TLB flush.
-    pub fn mark_rodata_ro_7_2(&mut self, init_end: PhysAddr, bss_stop: PhysAddr) -> Result<()> {
+    ///
+    /// Under 7.2's rules (`Rules::data_alias_unmapped` false; mmu.c:1218-1222 in 7.2)
+    /// it is `update_mapping_prot()` of that alias to `PAGE_KERNEL_RO` instead: still
+    /// valid, read-only, MT_NORMAL, the granularity kept, no split, a TLB flush.
+    pub fn mark_rodata_ro(&mut self, boot: &BootState, init_end: PhysAddr, bss_stop: PhysAddr, rules: Rules) -> Result<()> {
+        if rules.data_alias_unmapped() {
+            return self.mark_linear_data_alias_valid(boot, init_end, bss_stop, false);
+        }
         let virt = self.lm(init_end);
         self.update_mapping_prot(init_end, virt, bss_stop.0.wrapping_sub(init_end.0), PAGE_KERNEL_RO)
     }

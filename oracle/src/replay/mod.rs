@@ -266,12 +266,10 @@ impl Run<'_> {
                 self.mmu.mark_linear_text_alias_ro(img.text, img.init_begin).map_err(model_err("mark_linear_text_alias_ro"))?;
                 self.steps.push("mark_linear_text_alias_ro".into());
                 self.apply_calls(first_mark_here, false);
-                if self.p.rodata_enabled && self.p.rules.data_alias_unmapped() {
-                    self.mmu.mark_rodata_ro(&self.boot, img.init_end, img.bss_stop).map_err(model_err("mark_rodata_ro"))?;
-                    self.steps.push("mark_rodata_ro: linear alias of data/bss present-invalid".into());
-                } else if self.p.rodata_enabled {
-                    self.mmu.mark_rodata_ro_7_2(img.init_end, img.bss_stop).map_err(model_err("mark_rodata_ro"))?;
-                    self.steps.push("mark_rodata_ro (7.2): linear alias of data/bss read-only".into());
+                if self.p.rodata_enabled {
+                    self.mmu.mark_rodata_ro(&self.boot, img.init_end, img.bss_stop, self.p.rules).map_err(model_err("mark_rodata_ro"))?;
+                    let what = if self.p.rules.data_alias_unmapped() { "present-invalid" } else { "read-only (7.2)" };
+                    self.steps.push(format!("mark_rodata_ro: linear alias of data/bss {what}"));
                 }
             }
         }

@@ -77,6 +77,7 @@ pub fn cpu_identities(machine: &MachineSpec) -> Result<Vec<CpuIdentity>> {
 /// Decides the parameters from the command line, the kernel `.config` and the machine.
 pub fn boot_params(cmdline: &str, config: &KernelConfig, machine: &MachineSpec) -> Result<BootParams> {
     let enabled = |opt: &str| config.enabled(opt);
+    let (rules, rules_nearest) = config.rules();
     let mut p = BootParams {
         rodata_enabled: true,
         rodata_full: true,
@@ -89,8 +90,8 @@ pub fn boot_params(cmdline: &str, config: &KernelConfig, machine: &MachineSpec) 
         swiotlb_areas: None,
         coherent_pool: None,
         warnings: Vec::new(),
-        rules: config.rules().0,
-        rules_nearest: config.rules().1,
+        rules,
+        rules_nearest,
     };
     // Early parameters are handled in command-line order; a later one overrides.
     for word in cmdline.split_whitespace() {

@@ -108,6 +108,14 @@ impl KernelSource {
         Ok(KernelSource { package: package.to_string(), tree, id })
     }
 
+    /// `(VERSION, PATCHLEVEL)` from the tree's Makefile (`None` if it has none).
+    pub fn version(&self) -> Option<(u32, u32)> {
+        let text = fs::read_to_string(self.tree.join("Makefile")).ok()?;
+        let full = crate::kernel_tree::makefile_version(&text)?;
+        let mut parts = full.split('.').map(|p| p.parse::<u32>().ok());
+        Some((parts.next()??, parts.next()??))
+    }
+
     /// Fetches and unpacks the source unless it is already there.
     /// Returns the source and whether anything was done.
     pub fn fetch(spec: &str) -> Result<(Self, bool)> {

@@ -46,6 +46,9 @@ pub enum Error {
     /// A request that makes no sense (an unknown checkpoint, benchmark, ...).
     #[error("{0}")]
     Usage(String),
+    /// The scenario says it does not run on this kernel version, and why.
+    #[error("not run on Linux {}.{}: {why}", version.0, version.1)]
+    NotRun { version: (u32, u32), why: String },
     /// A results file or directory that cannot be read, merged or compared.
     #[error("{0}")]
     Results(String),

@@ -162,8 +162,14 @@ pub const KERNELS_LOCK: &str = "kernels.lock";
 
 /// Builds what `scenario` needs; `file` is where it was read from (names in it resolve
 /// against that file's corpus, and messages name it).
-pub fn prepare_scenario(file: &Path, scenario: Scenario, extra_series: &[PathBuf]) -> Result<Prepared> {
+pub fn prepare_scenario(file: &Path, mut scenario: Scenario, extra_series: &[PathBuf]) -> Result<Prepared> {
     let mut variant = variant_of(file, &scenario.kernel)?;
+    // A scenario that says it does not run on this version is not built: its patches
+    // may be against code this version does not have.
+    let version = linux_harness::source::KernelSource::locate(&variant.source).ok().and_then(|s| s.version());
+    if let Some(why) = version.and_then(|v| scenario.on_version(v)).and_then(|on| on.not_run.clone()) {
+        return Err(Error::NotRun { version: version.unwrap_or_default(), why });
+    }
     // Patches are applied from inside the source tree: a series named relative to
     // where the user stands is made absolute first.
     let extra_series: Vec<PathBuf> = extra_series.iter().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())).collect();
@@ -173,6 +179,8 @@ pub fn prepare_scenario(file: &Path, scenario: Scenario, extra_series: &[PathBuf
     let text = std::fs::read_to_string(&kernel.config).map_err(|e| Error::io(format!("reading {}", kernel.config.display()), e))?;
     let config = KernelConfig::parse(&text);
     let params = boot_params(&scenario.cmdline, &config, &scenario.machine).with_context(|| format!("{}", file.display()))?;
+    // From here on the scenario expects what it says for the version that was built.
+    scenario.expect = scenario.expect_on(config.version).clone();
     Ok(Prepared { file: file.to_path_buf(), scenario, kernel, initramfs, config, params, extra_series, info: OnceLock::new() })
 }
 

@@ -32,6 +32,7 @@ fn synthetic(leaves: u64) -> Results {
         as_expected: true,
         infrastructure_failure: None,
         kernel_failure: None,
+        not_run: None,
         expect: crate::scenario::Expect::Match,
         kernel: None,
         seconds: 0.0,

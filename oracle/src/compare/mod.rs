@@ -217,6 +217,12 @@ pub fn run_one_changed(file: &Path, change: &Change) -> Outcome {
     let name = file.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut o = match prepare_changed(file, change) {
         Ok(p) => run_prepared(&p),
+        Err(Error::NotRun { version, why }) => {
+            let mut o = infrastructure_failure(file, &name, Error::Usage(String::new()));
+            o.verdict = Verdict::NotRun(format!("Linux {}.{}: {why}", version.0, version.1));
+            o.scenario = crate::scenario::Scenario::load(file).ok();
+            o
+        }
         Err(e) => {
             let mut o = infrastructure_failure(file, &name, e);
             o.scenario = crate::scenario::Scenario::load(file).ok();

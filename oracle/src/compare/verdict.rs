@@ -21,11 +21,13 @@ pub enum Verdict {
     KernelFailure(String),
     /// Patch, build, QEMU, walker or model failure: no verdict on the kernel.
     Infrastructure(String),
+    /// The scenario says it does not run on this kernel version (the reason given).
+    NotRun(String),
 }
 
 impl Verdict {
     pub fn as_expected(&self) -> bool {
-        matches!(self, Verdict::Match | Verdict::ExpectedDivergence)
+        matches!(self, Verdict::Match | Verdict::ExpectedDivergence | Verdict::NotRun(_))
     }
     pub fn label(&self) -> &'static str {
         match self {
@@ -35,6 +37,7 @@ impl Verdict {
             Verdict::DivergenceDisappeared => "EXPECTED DIVERGENCE GONE",
             Verdict::KernelFailure(_) => "KERNEL FAILURE",
             Verdict::Infrastructure(_) => "INFRASTRUCTURE FAILURE",
+            Verdict::NotRun(_) => "not run",
         }
     }
 }

@@ -81,6 +81,10 @@ pub fn scenario_result(o: &Outcome) -> ScenarioResult {
             Verdict::KernelFailure(why) => Some(why.clone()),
             _ => None,
         },
+        not_run: match &o.verdict {
+            Verdict::NotRun(why) => Some(why.clone()),
+            _ => None,
+        },
         expect: o.scenario.as_ref().map(|s| s.expect.clone()).unwrap_or(crate::scenario::Expect::Match),
         kernel: o.kernel.clone(),
         seconds: o.seconds,

@@ -11,6 +11,7 @@ pub fn junit(r: &Results) -> String {
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     let failures = r.scenarios.iter().filter(|s| !s.as_expected && !s.is_infrastructure_failure()).count();
     let errors = r.scenarios.iter().filter(|s| s.is_infrastructure_failure()).count();
+    let skipped = r.scenarios.iter().filter(|s| s.is_not_run()).count().to_string();
     let (tests, failures, errors) = (r.scenarios.len().to_string(), failures.to_string(), errors.to_string());
     let time = format!("{:.3}", r.run.seconds);
     let write = |w: &mut Writer<Vec<u8>>, e: Event<'_>| w.write_event(e).expect("writing XML to memory");
@@ -18,10 +19,16 @@ pub fn junit(r: &Results) -> String {
     let attrs = [("name", "linear-map-oracle"), ("tests", &tests), ("failures", &failures), ("errors", &errors), ("time", &time)];
     write(&mut w, Event::Start(BytesStart::new("testsuites").with_attributes(attrs)));
     let suite = format!("{}.linear-map", r.run.origin);
-    write(&mut w, Event::Start(BytesStart::new("testsuite").with_attributes([("name", suite.as_str()), ("tests", &tests), ("failures", &failures), ("errors", &errors), ("time", &time)])));
+    write(&mut w, Event::Start(BytesStart::new("testsuite").with_attributes([("name", suite.as_str()), ("tests", &tests), ("failures", &failures), ("errors", &errors), ("skipped", &skipped), ("time", &time)])));
     for s in &r.scenarios {
         let time = format!("{:.3}", s.seconds);
         let case = BytesStart::new("testcase").with_attributes([("classname", suite.as_str()), ("name", s.scenario.as_str()), ("file", s.file.as_str()), ("time", time.as_str())]);
+        if let Some(why) = &s.not_run {
+            write(&mut w, Event::Start(case));
+            write(&mut w, Event::Empty(BytesStart::new("skipped").with_attributes([("message", why.as_str())])));
+            write(&mut w, Event::End(BytesEnd::new("testcase")));
+            continue;
+        }
         if s.as_expected {
             write(&mut w, Event::Empty(case));
             continue;

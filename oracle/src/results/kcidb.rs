@@ -85,6 +85,8 @@ fn scenario_tests(origin: &str, build_id: &str, s: &ScenarioResult) -> Vec<Value
     let mut out = Vec::new();
     let status = if s.is_infrastructure_failure() {
         "ERROR"
+    } else if s.is_not_run() {
+        "SKIP"
     } else if s.as_expected {
         "PASS"
     } else {
@@ -93,7 +95,7 @@ fn scenario_tests(origin: &str, build_id: &str, s: &ScenarioResult) -> Vec<Value
     let mut whole = test(base.clone(), status, s.verdict.clone(), super::text::scenario(s, !s.as_expected));
     whole["duration"] = json!(s.seconds);
     out.push(whole);
-    if s.is_infrastructure_failure() {
+    if s.is_infrastructure_failure() || s.is_not_run() {
         return out;
     }
     let expected_divergence = matches!(s.expect, crate::scenario::Expect::Diverge { .. });

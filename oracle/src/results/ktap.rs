@@ -17,6 +17,10 @@ pub fn ktap(r: &Results) -> String {
 }
 
 fn scenario(s: &mut String, number: usize, o: &ScenarioResult) {
+    if let Some(why) = &o.not_run {
+        let _ = writeln!(s, "ok {number} {} # SKIP {}", o.scenario, one_line(why));
+        return;
+    }
     let _ = writeln!(s, "    KTAP version 1");
     let _ = writeln!(s, "    # Subtest: {}", o.scenario);
     let _ = writeln!(s, "    1..{}", o.checkpoints.len().max(1));

@@ -94,6 +94,9 @@ pub struct ScenarioResult {
     /// How the kernel failed (panic text, the last checkpoint reached) where it was to
     /// boot: a kernel outcome.
     pub kernel_failure: Option<String>,
+    /// Why the scenario was not run on this kernel version (its entry says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_run: Option<String>,
     /// What the scenario expects: `match`, or `diverge` with its classes and reason.
     pub expect: crate::scenario::Expect,
     pub kernel: Option<KernelBuild>,
@@ -192,6 +195,9 @@ impl ScenarioResult {
     pub fn is_infrastructure_failure(&self) -> bool {
         self.infrastructure_failure.is_some()
     }
+    pub fn is_not_run(&self) -> bool {
+        self.not_run.is_some()
+    }
     pub fn call_mismatches(&self) -> usize {
         self.calls.iter().filter(|c| c.mismatch).count()
     }
@@ -255,6 +261,7 @@ pub(crate) mod sample {
             as_expected,
             infrastructure_failure: None,
             kernel_failure: None,
+            not_run: None,
             expect: crate::scenario::Expect::Match,
             kernel: None,
             seconds: 1.5,

@@ -102,3 +102,26 @@ fn a_scenario_counted_twice_does_not_underflow_the_summary() {
     let line = text::summary(&results(&["a"], None, vec![s]));
     assert_eq!(line, "1 scenario(s): 0 as expected, 0 not as expected, 1 infrastructure failure(s)\n");
 }
+
+/// A scenario whose entry says it does not run on the kernel's version: skipped in every
+/// format, with the reason, and neither as expected nor a failure in the summary.
+#[test]
+fn a_scenario_not_run_on_a_version_is_skipped_everywhere() {
+    let mut skipped = scenario("old", 0, true);
+    skipped.not_run = Some("Linux 7.2: the patch is against 7.3's split_kernel_leaf_mapping()".into());
+    skipped.checkpoints.clear();
+    skipped.verdict = "not run".into();
+    let r = results(&["good", "old"], None, vec![scenario("good", 0, true), skipped]);
+    let t = text::report(&r, false);
+    assert!(t.lines().nth(1).unwrap().starts_with("old") && t.contains("not run") && t.contains("Linux 7.2: the patch"), "{t}");
+    assert!(t.ends_with("2 scenario(s): 1 as expected, 0 not as expected, 0 infrastructure failure(s), 1 not run on this kernel version\n"), "{t}");
+    assert_eq!(r.exit_code(), 0);
+    let x = junit::junit(&r);
+    assert!(x.contains("skipped=\"1\"") && x.contains("<skipped message=\"Linux 7.2: the patch"), "{x}");
+    let k = ktap::ktap(&r);
+    assert!(k.contains("\nok 2 old # SKIP Linux 7.2: the patch"), "{k}");
+    let d = kcidb::kcidb(&r);
+    let old: Vec<_> = d["tests"].as_array().unwrap().iter().filter(|t| t["path"].as_str().unwrap().starts_with("linear_map.old")).collect();
+    assert_eq!(old.len(), 1, "{old:?}");
+    assert_eq!(old[0]["status"], "SKIP");
+}

@@ -23,7 +23,7 @@ pub fn report(r: &Results, verbose: bool) -> String {
 pub fn scenario(o: &ScenarioResult, verbose: bool) -> String {
     let mut s = String::new();
     let names: Vec<&str> = o.checkpoints.iter().map(|c| c.checkpoint.as_str()).collect();
-    let detail = match o.infrastructure_failure.as_ref().or(o.kernel_failure.as_ref()) {
+    let detail = match o.infrastructure_failure.as_ref().or(o.kernel_failure.as_ref()).or(o.not_run.as_ref()) {
         Some(why) => why.lines().next().unwrap_or("").to_string(),
         None => format!(
             "{} divergent range(s) at {} checkpoint(s) [{}], {} kernel WARN(s)",
@@ -152,10 +152,14 @@ pub fn summary(r: &Results) -> String {
 }
 
 /// The one-line summary of a run. A scenario is counted once: an infrastructure
-/// failure, else as expected or not (a file from elsewhere may claim both).
+/// failure, else not run on this version, else as expected or not (a file from
+/// elsewhere may claim several).
 fn summary_line(r: &Results) -> String {
     let infra = r.scenarios.iter().filter(|o| o.is_infrastructure_failure()).count();
-    let ok = r.scenarios.iter().filter(|o| o.as_expected && !o.is_infrastructure_failure()).count();
+    let not_run = r.scenarios.iter().filter(|o| o.is_not_run() && !o.is_infrastructure_failure()).count();
+    let ok = r.scenarios.iter().filter(|o| o.as_expected && !o.is_infrastructure_failure() && !o.is_not_run()).count();
     let partial = if r.complete { String::new() } else { format!(" (INCOMPLETE: {} of {} planned)", r.scenarios.len(), r.planned().len()) };
-    format!("{} scenario(s): {ok} as expected, {} not as expected, {infra} infrastructure failure(s){partial}\n", r.scenarios.len(), r.scenarios.len() - ok - infra)
+    let bad = r.scenarios.len() - ok - infra - not_run;
+    let not_run = if not_run > 0 { format!(", {not_run} not run on this kernel version") } else { String::new() };
+    format!("{} scenario(s): {ok} as expected, {bad} not as expected, {infra} infrastructure failure(s){not_run}{partial}\n", r.scenarios.len())
 }

@@ -1,6 +1,7 @@
 //! Scenario files (`corpora/scenarios/*.json`, `schema: 1`): parsing and validation with
 //! errors that name the file and the field.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,6 +47,25 @@ pub struct Scenario {
     /// Seconds the boot may take before it counts as hung.
     #[serde(default = "default_timeout")]
     pub timeout_s: u32,
+    /// What differs on another kernel version (`"7.2"`: the VERSION.PATCHLEVEL of the
+    /// kernel's Makefile, whichever source `--kernel` names): another expectation, or why
+    /// the scenario does not run there.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, OnVersion>,
+}
+
+/// A scenario on one kernel version: exactly one of the two.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OnVersion {
+    /// What to expect on this version, instead of the scenario's `expect`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expect>,
+    /// Why the scenario does not run on this version, in the kernel's terms (its patch
+    /// is against code this version does not have, the feature it exercises came
+    /// later, ...). The run reports it as not run, with this reason; nothing is built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_run: Option<String>,
 }
 
 fn schema_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
@@ -98,6 +118,13 @@ pub enum Expect {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         side: Option<crate::diff_class::Side>,
     },
+}
+
+/// `"7.2"` as `(7, 2)`.
+pub fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let (major, minor) = text.split_once('.')?;
+    let number = |t: &str| if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) && t.len() <= 4 { t.parse().ok() } else { None };
+    Some((number(major)?, number(minor)?))
 }
 
 /// A scenario that could not be read, naming the file and the field.
@@ -180,7 +207,28 @@ impl Scenario {
         if self.timeout_s == 0 {
             return Err(("timeout_s", "must be at least 1".into()));
         }
+        for (version, on) in &self.versions {
+            if parse_version(version).is_none() {
+                return Err(("versions", format!("{version:?}: a kernel version is VERSION.PATCHLEVEL, e.g. \"7.2\"")));
+            }
+            match (&on.expect, &on.not_run) {
+                (Some(_), None) => {}
+                (None, Some(why)) if !why.trim().is_empty() => {}
+                (None, Some(_)) => return Err(("versions", format!("{version}: `not_run` needs the reason"))),
+                _ => return Err(("versions", format!("{version}: give either `expect` or `not_run`"))),
+            }
+        }
         Ok(())
+    }
+
+    /// What this scenario says about kernel version `version`, if anything.
+    pub fn on_version(&self, version: (u32, u32)) -> Option<&OnVersion> {
+        self.versions.iter().find(|(v, _)| parse_version(v) == Some(version)).map(|(_, on)| on)
+    }
+
+    /// The expectation on kernel version `version` (`None`: unknown, the scenario's own).
+    pub fn expect_on(&self, version: Option<(u32, u32)>) -> &Expect {
+        version.and_then(|v| self.on_version(v)).and_then(|on| on.expect.as_ref()).unwrap_or(&self.expect)
     }
 
     /// The checkpoints whose map is the same from boot to boot.
@@ -273,6 +321,32 @@ mod tests {
             let again = serde_json::to_string(&s).unwrap();
             assert_eq!(Scenario::parse(&again, Path::new("x.json")).unwrap(), s, "{again}");
         }
+    }
+
+    #[test]
+    fn expectations_per_kernel_version() {
+        let on = r#", "versions": { "7.2": { "expect": { "verdict": "diverge", "what": "w", "why": "y" } }, "6.12": { "not_run": "no realms before 6.13" } } }"#;
+        let s = Scenario::parse(&format!("{}{on}", GOOD.trim_end().trim_end_matches('}')), Path::new("x.json")).unwrap();
+        assert_eq!(s.expect_on(Some((7, 3))), &Expect::Match);
+        assert_eq!(s.expect_on(None), &Expect::Match);
+        assert!(matches!(s.expect_on(Some((7, 2))), Expect::Diverge { .. }));
+        assert_eq!(s.on_version((6, 12)).unwrap().not_run.as_deref(), Some("no realms before 6.13"));
+        let again = serde_json::to_string(&s).unwrap();
+        assert_eq!(Scenario::parse(&again, Path::new("x.json")).unwrap(), s);
+        let with = |on: &str| err(&format!("{}, \"versions\": {on} }}", GOOD.trim_end().trim_end_matches('}')));
+        let e = with(r#"{ "7": { "not_run": "x" } }"#);
+        assert!(e.contains("field `versions`") && e.contains("VERSION.PATCHLEVEL"), "{e}");
+        let e = with(r#"{ "7.2": {} }"#);
+        assert!(e.contains("either `expect` or `not_run`"), "{e}");
+        let e = with(r#"{ "7.2": { "not_run": " " } }"#);
+        assert!(e.contains("needs the reason"), "{e}");
+        let e = with(r#"{ "7.2": { "expect": { "verdict": "match" }, "not_run": "x" } }"#);
+        assert!(e.contains("either"), "{e}");
+        let e = with(r#"{ "7.2": { "skip": "x" } }"#);
+        assert!(e.contains("field `versions.7.2.skip`") && e.contains("unknown field `skip`"), "{e}");
+        assert_eq!(parse_version("6.12"), Some((6, 12)));
+        assert_eq!(parse_version("6.12.1"), None);
+        assert_eq!(parse_version(".1"), None);
     }
 
     #[test]

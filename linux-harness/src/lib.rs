@@ -19,6 +19,7 @@ pub mod gdbstub;
 pub mod initramfs;
 pub mod kernel_tree;
 pub mod lock;
+pub mod matrix;
 pub mod machine;
 pub mod monitor;
 pub mod paths;

@@ -27,7 +27,7 @@ pub fn folder(base: &Path, change: &Change) -> PathBuf {
     let slug = |t: &str| -> String { t.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect() };
     let mut parts = Vec::new();
     if let Some(k) = &change.kernel {
-        parts.push(format!("kernel-{}", slug(k.trim_start_matches("debian:").trim_start_matches("git:").trim_start_matches("tar:").trim_start_matches('/'))));
+        parts.push(linux_harness::matrix::kernel_folder(k));
     }
     if let Some(s) = change.series.first() {
         parts.push(format!("series-{}", slug(&s.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())));

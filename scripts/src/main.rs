@@ -62,11 +62,12 @@ fn determinism(sh: &Shell, extra: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Every corpus scenario: boot it, read the Linux side from guest RAM (cross-checked
-/// against the kernel's own ptdump), replay it through the model, diff, and write the
-/// results directory target/nightly/ (report.txt, report.json, kcidb.json, junit.xml,
-/// ktap.txt, index.html). `--baseline DIR` then says what changed since that run;
-/// other arguments go to `oracle run`.
+/// Every corpus scenario on every kernel of the matrix (corpora/matrix): boot it, read
+/// the Linux side from guest RAM (cross-checked against the kernel's own ptdump), replay
+/// it through the model, diff, and write the results directory target/nightly/
+/// (report.txt, report.json, kcidb.json, junit.xml, ktap.txt, index.html; another
+/// kernel's in target/nightly/kernel-NAME/). `--baseline DIR` then says what changed
+/// since that run; other arguments go to `oracle run`.
 fn nightly(sh: &Shell, extra: &[String]) -> Result<()> {
     setup::setup(sh)?;
     cmd!(sh, "cargo build --quiet --release -p oracle").run()?;
@@ -88,23 +89,50 @@ fn nightly(sh: &Shell, extra: &[String]) -> Result<()> {
         }
         None => (None, extra.to_vec()),
     };
-    // The run's own exit status: 0 as expected, 1 not, 2 infrastructure or incomplete.
-    let status = std::process::Command::new("./target/release/oracle")
-        .current_dir(sh.current_dir())
-        .args(["run", "corpora/scenarios", "--out"])
-        .arg(&out_dir)
-        .args(&extra)
-        .status()?
-        .code()
-        .unwrap_or(2);
-    let regressed = match &baseline {
-        Some(b) => !cmd!(sh, "./target/release/oracle compare-runs {b} {out_dir}").ignore_status().output().map(|o| {
-            print!("changes since {}:\n{}", b.display(), String::from_utf8_lossy(&o.stdout));
-            eprint!("{}", String::from_utf8_lossy(&o.stderr));
-            o.status.success()
-        })?,
-        None => false,
+    // The kernel matrix (corpora/matrix): the scenarios' own sources into target/nightly/,
+    // each other kernel into target/nightly/kernel-NAME/. A user's own --kernel runs
+    // that kernel alone.
+    use linux_harness::matrix::{self, MatrixKernel};
+    let kernels = if extra.iter().any(|a| a == "--kernel" || a.starts_with("--kernel=")) {
+        vec![MatrixKernel::Scenarios]
+    } else {
+        matrix::load(&sh.current_dir().join("corpora/matrix"))?
     };
+    // Results of a kernel the matrix no longer lists would read as tonight's.
+    let folders: Vec<String> = kernels.iter().filter_map(MatrixKernel::folder).collect();
+    for e in std::fs::read_dir(&out_dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("kernel-") && !folders.contains(&name) {
+            std::fs::remove_dir_all(e.path())?;
+        }
+    }
+    let (mut status, mut regressed) = (0, false);
+    for kernel in &kernels {
+        let (dir, kernel_args) = match (kernel, kernel.folder()) {
+            (MatrixKernel::Source(source), Some(folder)) => (out_dir.join(folder), vec!["--kernel".to_string(), source.clone()]),
+            _ => (out_dir.clone(), vec![]),
+        };
+        println!("nightly: {} -> {}", match kernel { MatrixKernel::Source(s) => s.as_str(), MatrixKernel::Scenarios => "each scenario's own kernel" }, dir.display());
+        // The run's own exit status: 0 as expected, 1 not, 2 infrastructure or incomplete.
+        let code = std::process::Command::new("./target/release/oracle")
+            .current_dir(sh.current_dir())
+            .args(["run", "corpora/scenarios", "--out"])
+            .arg(&dir)
+            .args(&kernel_args)
+            .args(&extra)
+            .status()?
+            .code()
+            .unwrap_or(2);
+        status = status.max(code);
+        let base = baseline.as_ref().map(|b| kernel.folder().map_or(b.clone(), |f| b.join(f))).filter(|b| b.join("report.json").is_file());
+        if let Some(b) = base {
+            regressed |= !cmd!(sh, "./target/release/oracle compare-runs {b} {dir}").ignore_status().output().map(|o| {
+                print!("changes since {}:\n{}", b.display(), String::from_utf8_lossy(&o.stdout));
+                eprint!("{}", String::from_utf8_lossy(&o.stderr));
+                o.status.success()
+            })?;
+        }
+    }
     // The reported bugs: each must still show what its entry says. The verdicts come
     // from the JSON results, not from the report text.
     let repro_json = out_dir.join("reported.json");

@@ -7,9 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::capture::{capture, StopPoint};
+use crate::capture::{capture, Capture, StopPoint};
 use crate::error::{Error, Result};
-use crate::prepare::{prepare_changed, Change};
+use crate::prepare::{prepare_changed, Change, Prepared};
 
 /// What became of one snapshot.
 #[derive(Debug, PartialEq, Eq)]
@@ -45,6 +45,13 @@ pub fn review(file: &Path, change: &Change, folder: &Path, base: &Path) -> Resul
     let p = prepare_changed(file, change)?;
     let points: Vec<StopPoint> = p.scenario.checkpoints.iter().map(|c| StopPoint::Checkpoint(*c)).collect();
     let c = capture(&p, &points, false)?;
+    review_capture(&p, &c, folder, base)
+}
+
+/// Reviews what `c`, a capture of `p` at every checkpoint of its scenario, read at each
+/// deterministic checkpoint against the snapshots in `folder` (starting from `base`).
+pub fn review_capture(p: &Prepared, c: &Capture, folder: &Path, base: &Path) -> Result<Vec<Review>> {
+    let file = &p.file;
     let dir = folder;
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let mut out = Vec::new();

@@ -31,6 +31,8 @@ const PACKAGES: &[&str] = &[
     "libssl-dev",
     "cpio",
     "make",
+    // The configuration families share most objects through it (docs/cache.md).
+    "ccache",
     "xz-utils",
     "git",
     "python3",

@@ -102,11 +102,17 @@ pub fn first_difference(a: &Fingerprint, b: &Fingerprint, run: usize) -> Option<
 
 /// Runs `p` `runs` times and compares every run with the first.
 pub fn rerun(p: &Prepared, runs: usize) -> Determinism {
+    rerun_keeping_first(p, runs).0
+}
+
+/// [`rerun`], and the first run's outcome (its capture is what the snapshot review reads).
+pub fn rerun_keeping_first(p: &Prepared, runs: usize) -> (Determinism, Outcome) {
     let compared: Vec<Checkpoint> = p.scenario.deterministic_checkpoints().collect();
     let skipped = p.scenario.nondeterministic.iter().map(|n| (n.checkpoint, n.why.clone())).collect();
-    let first = fingerprint(&run_prepared(p), &compared);
+    let outcome = run_prepared(p);
+    let first = fingerprint(&outcome, &compared);
     let differences = (2..=runs).filter_map(|run| first_difference(&first, &fingerprint(&run_prepared(p), &compared), run)).collect();
-    Determinism { name: p.scenario.name.clone(), runs, compared, skipped, differences }
+    (Determinism { name: p.scenario.name.clone(), runs, compared, skipped, differences }, outcome)
 }
 
 #[cfg(test)]

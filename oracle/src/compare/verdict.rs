@@ -29,6 +29,13 @@ impl Verdict {
     pub fn as_expected(&self) -> bool {
         matches!(self, Verdict::Match | Verdict::ExpectedDivergence | Verdict::NotRun(_))
     }
+    /// The first line of why there is no verdict on the kernel, or of how it failed.
+    pub fn why(&self) -> &str {
+        match self {
+            Verdict::KernelFailure(why) | Verdict::Infrastructure(why) | Verdict::NotRun(why) => why.lines().next().unwrap_or(""),
+            _ => "",
+        }
+    }
     pub fn label(&self) -> &'static str {
         match self {
             Verdict::Match => "match",

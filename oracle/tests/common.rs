@@ -3,7 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 pub fn corpus() -> PathBuf {
     oracle::scenario::project_corpora()
@@ -136,4 +137,18 @@ pub fn copy_snapshots(dir: &std::path::Path) -> PathBuf {
         std::fs::copy(&p, snaps.join(p.file_name().unwrap())).unwrap();
     }
     snaps
+}
+
+/// The tools `cargo xtask setup` installs for these tests (target/tools); missing, the
+/// test fails and says how to get them.
+pub fn tool(rel: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tools").join(rel);
+    assert!(p.exists(), "{} is missing: run `cargo xtask setup` (it installs the report validators)", p.display());
+    p
+}
+
+pub fn python(script: &str, args: &[&Path]) -> String {
+    let out = Command::new(tool("venv/bin/python")).arg("-c").arg(script).args(args).output().unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -56,3 +56,67 @@ fn corpus_scenarios_on_7_2_match_its_rules() {
     let read_only = |dump: &str| dump.lines().filter(|l| l.contains(" ro ") && l.contains("MEM/NORMAL ")).count();
     assert!(read_only(&seven_two) > read_only(&seven_three), "7.2 has the text and the data alias read-only, 7.3 the text alone:\n{seven_two}\n{seven_three}");
 }
+
+/// A scenario says what it expects on another version, or why it does not run there:
+/// on 7.2 the first expects a divergence (which 7.2's base family does not have, so it
+/// is reported gone) and the second is not run (nothing built, the reason in every
+/// report); on 7.3, which neither mentions, both expect and get their own match.
+#[test]
+fn a_scenario_says_what_it_expects_on_each_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::scenario("baseline-pte")).unwrap()).unwrap();
+    let mut expects = base.clone();
+    expects["name"] = "expects-on-7-2".into();
+    expects["versions"] = serde_json::json!({"7.2": {"expect": {"verdict": "diverge", "what": "w", "why": "y"}}});
+    let mut not_run = base;
+    not_run["name"] = "not-run-on-7-2".into();
+    not_run["versions"] = serde_json::json!({"7.2": {"not_run": "a reason in the kernel's terms"}});
+    let dir = tmp.path().join("scenarios");
+    std::fs::create_dir(&dir).unwrap();
+    for s in [&expects, &not_run] {
+        std::fs::write(dir.join(format!("{}.json", s["name"].as_str().unwrap())), s.to_string()).unwrap();
+    }
+    let run = |kernel: Option<&str>, out: &str| {
+        let out = tmp.path().join(out);
+        let mut args = vec!["run", "-j", "1", "--out", out.to_str().unwrap()];
+        if let Some(k) = kernel {
+            args.extend(["--kernel", k]);
+        }
+        args.push(dir.to_str().unwrap());
+        let (code, stdout, stderr) = oracle(&args);
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+        let by_name = |n: &str| report["scenarios"].as_array().unwrap().iter().find(|s| s["scenario"] == n).unwrap().clone();
+        (code, format!("{stdout}\n{stderr}"), by_name("expects-on-7-2"), by_name("not-run-on-7-2"), out)
+    };
+    let (code, text, expects, not_run, out) = run(Some(SEVEN_TWO), "on-7.2");
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(expects["verdict"], "EXPECTED DIVERGENCE GONE", "{text}");
+    assert_eq!(expects["expect"]["verdict"], "diverge");
+    assert_eq!((not_run["verdict"].as_str(), not_run["as_expected"].as_bool()), (Some("not run"), Some(true)), "{text}");
+    assert_eq!(not_run["not_run"], "Linux 7.2: a reason in the kernel's terms");
+    assert!(not_run["kernel"].is_null(), "nothing is built for a scenario not run: {not_run}");
+    assert!(text.contains("1 not run on this kernel version"), "{text}");
+    assert!(std::fs::read_to_string(out.join("ktap.txt")).unwrap().contains("not-run-on-7-2 # SKIP Linux 7.2: a reason"));
+    // KCIDB's own schema library takes the skipped test; junitparser reads it skipped.
+    let kcidb = common::python(
+        "import json, sys, kcidb_io\n\
+         d = json.load(open(sys.argv[1]))\n\
+         kcidb_io.schema.LATEST.validate(d)\n\
+         print(json.dumps({x['path']: x['status'] for x in d['tests']}))",
+        &[&out.join("kcidb.json")],
+    );
+    let tests: serde_json::Value = serde_json::from_str(&kcidb).unwrap();
+    assert_eq!(tests["linear_map.not-run-on-7-2"], "SKIP", "{tests}");
+    let junit = common::python(
+        "import sys, junitparser\n\
+         for suite in junitparser.JUnitXml.fromfile(sys.argv[1]):\n\
+         \x20   for case in suite:\n\
+         \x20       print(case.name, type(case.result[0]).__name__ if case.result else 'passed')",
+        &[&out.join("junit.xml")],
+    );
+    assert!(junit.lines().any(|l| l == "not-run-on-7-2 Skipped"), "{junit}");
+
+    let (code, text, expects, not_run, _) = run(None, "on-7.3");
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!((expects["verdict"].as_str(), not_run["verdict"].as_str()), (Some("match"), Some("match")), "{text}");
+}

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::TempCorpus;
+use common::{python, TempCorpus};
 
 /// Two scenarios on cached kernels: one that matches, one that diverges where it says
 /// it should not (corpus scenario pagealloc-free-pages-mapped: a debug_pagealloc kernel
@@ -40,20 +40,6 @@ fn run_to(dir: &Path, scenarios: &[&Path], extra: &[&str]) -> std::process::Outp
     args.extend(extra.iter().map(std::ffi::OsStr::new));
     args.extend(scenarios.iter().map(|s| s.as_os_str()));
     oracle(&args)
-}
-
-/// The tools `cargo xtask setup` installs for these tests (target/tools); missing, the
-/// test fails and says how to get them.
-fn tool(rel: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tools").join(rel);
-    assert!(p.exists(), "{} is missing: run `cargo xtask setup` (it installs the report validators)", p.display());
-    p
-}
-
-fn python(script: &str, args: &[&Path]) -> String {
-    let out = Command::new(tool("venv/bin/python")).arg("-c").arg(script).args(args).output().unwrap();
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Headless Chromium from Debian, with a profile of its own and no network.

@@ -35,7 +35,12 @@ impl MatrixKernel {
 /// other than letters, digits, `-` and `_` made `_`.
 pub fn kernel_folder(source: &str) -> String {
     let bare = source.trim_start_matches("debian:").trim_start_matches("git:").trim_start_matches("tar:").trim_start_matches('/');
-    format!("kernel-{}", bare.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect::<String>())
+    format!("kernel-{}", folder_slug(bare))
+}
+
+/// `text` with every character other than letters, digits, `-` and `_` made `_`.
+pub fn folder_slug(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
 /// Reads the matrix at `path`; a line that is neither `scenarios` nor a kernel source is

@@ -24,13 +24,12 @@ pub enum Review {
 /// The folder the snapshots of a change live in under `base`: `base` itself for none,
 /// else `series-NAME` and/or `kernel-NAME` after the series file and the kernel source.
 pub fn folder(base: &Path, change: &Change) -> PathBuf {
-    let slug = |t: &str| -> String { t.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect() };
     let mut parts = Vec::new();
     if let Some(k) = &change.kernel {
         parts.push(linux_harness::matrix::kernel_folder(k));
     }
     if let Some(s) = change.series.first() {
-        parts.push(format!("series-{}", slug(&s.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())));
+        parts.push(format!("series-{}", linux_harness::matrix::folder_slug(&s.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())));
     }
     if parts.is_empty() {
         base.to_path_buf()

@@ -270,7 +270,7 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
             return Outcome {
                 file: p.file.clone(),
                 name: p.scenario.name.clone(),
-                verdict: Verdict::KernelFailure(why),
+                verdict: verdict::failure_verdict(&p.scenario.expect, why),
                 checkpoints: vec![],
                 kernel_warnings: capture.warnings,
                 trace_gaps: capture.trace_gaps.clone(),

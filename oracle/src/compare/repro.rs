@@ -57,8 +57,8 @@ pub fn unmet(expect: &RunExpect, o: &Outcome) -> Vec<String> {
     }
     let console = o.capture.as_ref().map(|c| c.console.as_str()).unwrap_or_default();
     match (&o.verdict, expect.model) {
-        (Verdict::KernelFailure(_), ModelExpect::KernelFailure) => {}
-        (Verdict::KernelFailure(why), _) => out.push(format!("the kernel failed: {}", why.lines().next().unwrap_or(""))),
+        (Verdict::KernelFailure(_) | Verdict::ExpectedKernelFailure(_), ModelExpect::KernelFailure) => {}
+        (Verdict::KernelFailure(why) | Verdict::ExpectedKernelFailure(why), _) => out.push(format!("the kernel failed: {}", why.lines().next().unwrap_or(""))),
         (_, ModelExpect::KernelFailure) => out.push("the kernel was to fail before the boot was over, and booted".into()),
         _ => {}
     }

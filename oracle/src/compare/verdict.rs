@@ -19,6 +19,10 @@ pub enum Verdict {
     /// The kernel panicked (or oopsed and hung) where the scenario expects it to boot:
     /// a kernel outcome, with the panic text and what was read before it.
     KernelFailure(String),
+    /// The kernel failed as the scenario expects it to (the failure text).
+    ExpectedKernelFailure(String),
+    /// The scenario expects the kernel to fail, and it booted.
+    KernelFailureGone,
     /// Patch, build, QEMU, walker or model failure: no verdict on the kernel.
     Infrastructure(String),
     /// The scenario says it does not run on this kernel version (the reason given).
@@ -27,12 +31,12 @@ pub enum Verdict {
 
 impl Verdict {
     pub fn as_expected(&self) -> bool {
-        matches!(self, Verdict::Match | Verdict::ExpectedDivergence | Verdict::NotRun(_))
+        matches!(self, Verdict::Match | Verdict::ExpectedDivergence | Verdict::ExpectedKernelFailure(_) | Verdict::NotRun(_))
     }
     /// The first line of why there is no verdict on the kernel, or of how it failed.
     pub fn why(&self) -> &str {
         match self {
-            Verdict::KernelFailure(why) | Verdict::Infrastructure(why) | Verdict::NotRun(why) => why.lines().next().unwrap_or(""),
+            Verdict::KernelFailure(why) | Verdict::ExpectedKernelFailure(why) | Verdict::Infrastructure(why) | Verdict::NotRun(why) => why.lines().next().unwrap_or(""),
             _ => "",
         }
     }
@@ -45,6 +49,8 @@ impl Verdict {
             Verdict::KernelFailure(_) => "KERNEL FAILURE",
             Verdict::Infrastructure(_) => "INFRASTRUCTURE FAILURE",
             Verdict::NotRun(_) => "not run",
+            Verdict::ExpectedKernelFailure(_) => "fails as expected",
+            Verdict::KernelFailureGone => "EXPECTED KERNEL FAILURE GONE",
         }
     }
 }
@@ -63,6 +69,7 @@ pub fn verdict(expect: &Expect, divergences: &[Found<'_>], kernel_warnings: usiz
     match expect {
         Expect::Match if divergences.is_empty() && kernel_warnings == 0 => Verdict::Match,
         Expect::Match => Verdict::UnexpectedDivergence,
+        Expect::KernelFailure { .. } => Verdict::KernelFailureGone,
         Expect::Diverge { .. } if divergences.is_empty() => Verdict::DivergenceDisappeared,
         Expect::Diverge { classes, at, side, .. } => {
             let outside = |d: &Found<'_>| {
@@ -76,6 +83,16 @@ pub fn verdict(expect: &Expect, divergences: &[Found<'_>], kernel_warnings: usiz
                 Verdict::ExpectedDivergence
             }
         }
+    }
+}
+
+/// The verdict on a kernel that failed before the boot was over (`why`: its panic or
+/// oops and what was read before it): as expected when the scenario expects a failure
+/// whose every `log` text is in `why`.
+pub fn failure_verdict(expect: &Expect, why: String) -> Verdict {
+    match expect {
+        Expect::KernelFailure { log, .. } if log.iter().all(|l| why.contains(l.as_str())) => Verdict::ExpectedKernelFailure(why),
+        _ => Verdict::KernelFailure(why),
     }
 }
 
@@ -134,5 +151,20 @@ mod tests {
         assert_eq!(verdict(&e, &[found(AfterMapMem, Some(Side::ModelOnly))], 0), Verdict::UnexpectedDivergence, "a checkpoint not named");
         assert_eq!(verdict(&e, &[found(MemInit, Some(Side::LinuxOnly))], 0), Verdict::UnexpectedDivergence, "the other side");
         assert_eq!(verdict(&e, &[found(MemInit, None)], 0), Verdict::UnexpectedDivergence, "neither side alone");
+    }
+
+    /// A failure the scenario expects is as expected only when its panic says every
+    /// `log` text; a boot where a failure is expected is reported.
+    #[test]
+    fn expected_kernel_failures_are_narrow() {
+        let e = Expect::KernelFailure { what: "w".into(), why: "y".into(), log: vec!["pc : build_slab_freelist".into(), "Attempted to kill init".into()] };
+        let panic = "Kernel panic - not syncing: Attempted to kill init!\npc : build_slab_freelist+0x88/0x90".to_string();
+        assert_eq!(failure_verdict(&e, panic.clone()), Verdict::ExpectedKernelFailure(panic.clone()));
+        assert!(failure_verdict(&e, panic.clone()).as_expected());
+        let other = "Kernel panic - not syncing: Attempted to kill init!\npc : kfree+0x10/0x40".to_string();
+        assert_eq!(failure_verdict(&e, other.clone()), Verdict::KernelFailure(other.clone()));
+        assert_eq!(failure_verdict(&Expect::Match, panic.clone()), Verdict::KernelFailure(panic));
+        assert_eq!(verdict(&e, &[], 0), Verdict::KernelFailureGone);
+        assert!(!Verdict::KernelFailureGone.as_expected());
     }
 }

@@ -117,7 +117,7 @@ pub fn report(repro: &Repro) -> String {
                     let _ = writeln!(s, "    sharing: {m}");
                 }
             }
-            if let crate::compare::Verdict::KernelFailure(why) = &o.verdict {
+            if let crate::compare::Verdict::KernelFailure(why) | crate::compare::Verdict::ExpectedKernelFailure(why) = &o.verdict {
                 // No map to compare: how the kernel failed, what was read before, what
                 // the monitor refused.
                 let _ = writeln!(s, "\nthe kernel failed before the boot was over:");

@@ -78,7 +78,7 @@ pub fn scenario_result(o: &Outcome) -> ScenarioResult {
             _ => None,
         },
         kernel_failure: match &o.verdict {
-            Verdict::KernelFailure(why) => Some(why.clone()),
+            Verdict::KernelFailure(why) | Verdict::ExpectedKernelFailure(why) => Some(why.clone()),
             _ => None,
         },
         not_run: match &o.verdict {

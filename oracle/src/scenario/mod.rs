@@ -118,6 +118,15 @@ pub enum Expect {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         side: Option<crate::diff_class::Side>,
     },
+    /// The kernel fails before the boot is over (a panic, or an oops before a hang), and
+    /// why, in the kernel's terms. Each `log` text must be in what the kernel printed
+    /// when it failed (its panic or oops), so another failure is not taken for this one.
+    #[serde(rename = "kernel-failure")]
+    KernelFailure {
+        what: String,
+        why: String,
+        log: Vec<String>,
+    },
 }
 
 /// `"7.2"` as `(7, 2)`.
@@ -206,6 +215,13 @@ impl Scenario {
         }
         if self.timeout_s == 0 {
             return Err(("timeout_s", "must be at least 1".into()));
+        }
+        for e in std::iter::once(&self.expect).chain(self.versions.values().filter_map(|on| on.expect.as_ref())) {
+            if let Expect::KernelFailure { log, .. } = e {
+                if log.is_empty() || log.iter().any(|l| l.trim().is_empty()) {
+                    return Err(("expect", "a kernel failure names text of its panic or oops in `log` (at least one, none empty)".into()));
+                }
+            }
         }
         for (version, on) in &self.versions {
             if parse_version(version).is_none() {
@@ -344,6 +360,11 @@ mod tests {
         assert!(e.contains("either"), "{e}");
         let e = with(r#"{ "7.2": { "skip": "x" } }"#);
         assert!(e.contains("field `versions.7.2.skip`") && e.contains("unknown field `skip`"), "{e}");
+        let e = with(r#"{ "7.2": { "expect": { "verdict": "kernel-failure", "what": "w", "why": "y", "log": [] } } }"#);
+        assert!(e.contains("field `expect`") && e.contains("`log`"), "{e}");
+        let failing = r#", "versions": { "7.2": { "expect": { "verdict": "kernel-failure", "what": "w", "why": "y", "log": ["Oops"] } } } }"#;
+        let s = Scenario::parse(&format!("{}{failing}", GOOD.trim_end().trim_end_matches('}')), Path::new("x.json")).unwrap();
+        assert!(matches!(s.expect_on(Some((7, 2))), Expect::KernelFailure { log, .. } if log == &["Oops"]));
         assert_eq!(parse_version("6.12"), Some((6, 12)));
         assert_eq!(parse_version("6.12.1"), None);
         assert_eq!(parse_version(".1"), None);

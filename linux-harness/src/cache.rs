@@ -5,7 +5,7 @@
 //! Layout under the root (see [`crate::paths`]): `kernels/<key[..24]>/` (Image, vmlinux,
 //! System.map, config, variant.json, [`CHECKSUMS`], [`LAST_USED`], [`DONE`]),
 //! `build/<family[..24]>/` (kbuild trees: `.lmo-configured`, [`TREE_LAST_USED`]), `src/`,
-//! `initramfs/`, `mbox/`, `monitor/`, `ccache/` and `build.lock`. Only kernels and build trees are
+//! `initramfs/`, `mbox/`, `monitor/` and `build.lock`. Only kernels and build trees are
 //! collected; the rest is small or shared by every variant.
 //!
 //! Rules (docs/cache.md):
@@ -49,9 +49,8 @@ const GC_PREFIX: &str = ".gc-";
 const CORRUPT_PREFIX: &str = ".corrupt-";
 
 /// The areas of the cache, by folder name (the same names as [`crate::paths`]; `mbox` is
-/// split mboxes, `monitor` the EL2 monitor's build, `ccache` the compiler cache the
-/// configuration families share).
-pub const AREAS: [&str; 7] = ["src", "build", "kernels", "initramfs", "mbox", "monitor", "ccache"];
+/// split mboxes, `monitor` the EL2 monitor's build).
+pub const AREAS: [&str; 6] = ["src", "build", "kernels", "initramfs", "mbox", "monitor"];
 const KERNELS: &str = "kernels";
 const BUILD: &str = "build";
 const BUILD_LOCK: &str = "build.lock";
@@ -678,7 +677,6 @@ mod tests {
         assert_eq!(paths::build_lock(), root.join(BUILD_LOCK));
         assert_eq!(paths::sources_dir(), root.join(AREAS[0]));
         assert_eq!(paths::initramfs_dir(), root.join(AREAS[3]));
-        assert_eq!(paths::compiler_cache_dir(), root.join(AREAS[6]));
     }
 
     #[test]

@@ -61,18 +61,6 @@ pub(crate) fn make(source: &KernelSource, build_dir: &Path) -> Command {
         .env("KBUILD_BUILD_TIMESTAMP", "2026-01-01")
         // Set (even empty) so setlocalversion does not append "+" for our git tree.
         .env("LOCALVERSION", "");
-    // The families differ in a few options: most files preprocess to the same text in
-    // all of them, and ccache (preprocessor mode) gives their objects back instead of
-    // compiling them again. The build directory is left out of the hash (each family
-    // has its own; the sources are named by absolute path), so an object's DWARF
-    // comp_dir may name another family's tree. It does not change the key: the same
-    // compiler makes the same code.
-    if let Some(ccache) = crate::toolchain::compiler_cache() {
-        cmd.arg(format!("CC={} {CROSS_COMPILE}gcc", ccache.display()))
-            .env("CCACHE_DIR", crate::paths::compiler_cache_dir())
-            .env("CCACHE_NOHASHDIR", "1")
-            .env("CCACHE_MAXSIZE", "6G");
-    }
     cmd
 }
 

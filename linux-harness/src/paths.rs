@@ -38,12 +38,6 @@ pub fn initramfs_dir() -> PathBuf {
     cache_root().join("initramfs")
 }
 
-/// ccache's store: object files shared by every configuration family and source
-/// (docs/cache.md, "The compiler cache").
-pub fn compiler_cache_dir() -> PathBuf {
-    cache_root().join("ccache")
-}
-
 /// Lock file serialising source-tree and build work across processes.
 pub fn build_lock() -> PathBuf {
     cache_root().join("build.lock")

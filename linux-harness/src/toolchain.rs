@@ -4,11 +4,6 @@ use std::process::Command;
 
 use crate::{Error, Result};
 
-/// `ccache` on the PATH, if there is one (setup installs it).
-pub fn compiler_cache() -> Option<std::path::PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join("ccache")).find(|p| p.is_file())
-}
-
 /// `CROSS_COMPILE` prefix for arm64 kernel and `/init` builds.
 pub const CROSS_COMPILE: &str = "aarch64-linux-gnu-";
 /// The system emulator binary.

@@ -31,8 +31,6 @@ const PACKAGES: &[&str] = &[
     "libssl-dev",
     "cpio",
     "make",
-    // The configuration families share most objects through it (docs/cache.md).
-    "ccache",
     "xz-utils",
     "git",
     "python3",

@@ -67,6 +67,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<MatrixKernel>> {
         if out.contains(&kernel) {
             return Err(bad("listed twice".into()));
         }
+        if let Some(folder) = kernel.folder().filter(|f| out.iter().any(|k: &MatrixKernel| k.folder().as_ref() == Some(f))) {
+            return Err(bad(format!("its results would share the folder {folder} with an earlier line")));
+        }
         out.push(kernel);
     }
     if out.is_empty() {
@@ -89,6 +92,8 @@ mod tests {
         let e = parse(p, "scenarios\nscenarios\n").unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("twice"), "{e}");
         assert!(parse(p, "# nothing\n").unwrap_err().to_string().contains("no kernel listed"));
+        let e = parse(p, "git:/a/b\ntar:/a/b\n").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("kernel-a_b"), "{e}");
         assert_eq!(m[1].folder().as_deref(), Some("kernel-linux-source-7_2"));
         assert_eq!(kernel_folder("git:/home/me/linux@v7.3"), "kernel-home_me_linux_v7_3");
     }

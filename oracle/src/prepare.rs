@@ -179,8 +179,9 @@ pub fn prepare_scenario(file: &Path, mut scenario: Scenario, extra_series: &[Pat
     let text = std::fs::read_to_string(&kernel.config).map_err(|e| Error::io(format!("reading {}", kernel.config.display()), e))?;
     let config = KernelConfig::parse(&text);
     let params = boot_params(&scenario.cmdline, &config, &scenario.machine).with_context(|| format!("{}", file.display()))?;
-    // From here on the scenario expects what it says for the version that was built.
-    scenario.expect = scenario.expect_on(config.version).clone();
+    // From here on the scenario expects what it says for the version that was built (the
+    // Makefile's, read above; the .config's header says the same).
+    scenario.expect = scenario.expect_on(version.or(config.version)).clone();
     Ok(Prepared { file: file.to_path_buf(), scenario, kernel, initramfs, config, params, extra_series, info: OnceLock::new() })
 }
 

@@ -7,7 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::capture::{capture, Capture, StopPoint};
+use crate::capture::{capture_or_kernel_failure, Capture, StopPoint};
+use crate::compare::verdict::failure_verdict;
 use crate::error::{Error, Result};
 use crate::prepare::{prepare_changed, Change, Prepared};
 
@@ -19,6 +20,9 @@ pub enum Review {
     Changed(PathBuf),
     /// No accepted snapshot: a `.snap.new` was written at this path.
     New(PathBuf),
+    /// Nothing to review, and why: the scenario does not run on this kernel version, or
+    /// the kernel fails before the boot is over, as the scenario expects.
+    Skipped(String),
 }
 
 /// The folder the snapshots of a change live in under `base`: `base` itself for none,
@@ -41,9 +45,18 @@ pub fn folder(base: &Path, change: &Change) -> PathBuf {
 /// Boots `file` with the user's `change` and reviews each of its deterministic
 /// checkpoints against the snapshots in `folder`, starting it from those in `base`.
 pub fn review(file: &Path, change: &Change, folder: &Path, base: &Path) -> Result<Vec<Review>> {
-    let p = prepare_changed(file, change)?;
+    let p = match prepare_changed(file, change) {
+        Err(e @ Error::NotRun { .. }) => return Ok(vec![Review::Skipped(format!("{}: {e}", file.display()))]),
+        other => other?,
+    };
     let points: Vec<StopPoint> = p.scenario.checkpoints.iter().map(|c| StopPoint::Checkpoint(*c)).collect();
-    let c = capture(&p, &points, false)?;
+    let c = match capture_or_kernel_failure(&p, &points, false)? {
+        Ok(c) => c,
+        Err(k) if failure_verdict(&p.scenario.expect, &k.summary, String::new()).as_expected() => {
+            return Ok(vec![Review::Skipped(format!("{}: the kernel fails, as expected: {}", p.scenario.name, k.summary.lines().next().unwrap_or("")))]);
+        }
+        Err(k) => return Err(k.into_error(&p.file)),
+    };
     review_capture(&p, &c, folder, base)
 }
 

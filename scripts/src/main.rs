@@ -93,17 +93,17 @@ fn nightly(sh: &Shell, extra: &[String]) -> Result<()> {
     // each other kernel into target/nightly/kernel-NAME/. A user's own --kernel runs
     // that kernel alone.
     use linux_harness::matrix::{self, MatrixKernel};
-    let kernels = if extra.iter().any(|a| a == "--kernel" || a.starts_with("--kernel=")) {
-        vec![MatrixKernel::Scenarios]
-    } else {
-        matrix::load(&sh.current_dir().join("corpora/matrix"))?
-    };
-    // Results of a kernel the matrix no longer lists would read as tonight's.
-    let folders: Vec<String> = kernels.iter().filter_map(MatrixKernel::folder).collect();
-    for e in std::fs::read_dir(&out_dir).into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with("kernel-") && !folders.contains(&name) {
-            std::fs::remove_dir_all(e.path())?;
+    let own_kernel = extra.iter().any(|a| a == "--kernel" || a.starts_with("--kernel="));
+    let kernels = if own_kernel { vec![MatrixKernel::Scenarios] } else { matrix::load(&sh.current_dir().join("corpora/matrix"))? };
+    // Results of a kernel the matrix no longer lists would read as tonight's (a run of
+    // the user's own kernel leaves the matrix's folders alone).
+    if !own_kernel {
+        let folders: Vec<String> = kernels.iter().filter_map(MatrixKernel::folder).collect();
+        for e in std::fs::read_dir(&out_dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("kernel-") && !folders.contains(&name) {
+                std::fs::remove_dir_all(e.path())?;
+            }
         }
     }
     let (mut status, mut regressed) = (0, false);
@@ -124,7 +124,17 @@ fn nightly(sh: &Shell, extra: &[String]) -> Result<()> {
             .code()
             .unwrap_or(2);
         status = status.max(code);
-        let base = baseline.as_ref().map(|b| kernel.folder().map_or(b.clone(), |f| b.join(f))).filter(|b| b.join("report.json").is_file());
+        // The scenarios' own column is always compared (a baseline that is not a results
+        // directory is an error); another kernel's only if the baseline ran it too.
+        let base = match (&baseline, kernel.folder()) {
+            (Some(b), None) => Some(b.clone()),
+            (Some(b), Some(f)) if b.join(&f).join("report.json").is_file() => Some(b.join(f)),
+            (Some(b), Some(f)) => {
+                println!("no {f} results in {}: nothing to compare this kernel with", b.display());
+                None
+            }
+            (None, _) => None,
+        };
         if let Some(b) = base {
             regressed |= !cmd!(sh, "./target/release/oracle compare-runs {b} {dir}").ignore_status().output().map(|o| {
                 print!("changes since {}:\n{}", b.display(), String::from_utf8_lossy(&o.stdout));

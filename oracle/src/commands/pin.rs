@@ -69,6 +69,10 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
                     changed += 1;
                     println!("CHANGED   {}", p.display());
                 }
+                Review::Skipped(why) => {
+                    total -= 1;
+                    println!("skipped   {why}");
+                }
             }
         }
     }

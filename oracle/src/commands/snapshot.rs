@@ -23,14 +23,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     let folder = folder(&a.snapshots, &change);
     let (mut changed, mut total) = (0, 0);
     for f in json_files(&a.scenarios)? {
-        let reviews = match review(&f, &change, &folder, &a.snapshots) {
-            Err(e @ oracle::error::Error::NotRun { .. }) => {
-                println!("not run   {}: {e}", f.display());
-                continue;
-            }
-            other => other?,
-        };
-        for r in reviews {
+        for r in review(&f, &change, &folder, &a.snapshots)? {
             total += 1;
             match r {
                 Review::Unchanged(name) => println!("unchanged {name}"),
@@ -41,6 +34,10 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
                 Review::New(p) => {
                     changed += 1;
                     println!("NEW       {}", p.display());
+                }
+                Review::Skipped(why) => {
+                    total -= 1;
+                    println!("skipped   {why}");
                 }
             }
         }

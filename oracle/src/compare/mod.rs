@@ -217,12 +217,7 @@ pub fn run_one_changed(file: &Path, change: &Change) -> Outcome {
     let name = file.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut o = match prepare_changed(file, change) {
         Ok(p) => run_prepared(&p),
-        Err(Error::NotRun { version, why }) => {
-            let mut o = infrastructure_failure(file, &name, Error::Usage(String::new()));
-            o.verdict = Verdict::NotRun(format!("Linux {}.{}: {why}", version.0, version.1));
-            o.scenario = crate::scenario::Scenario::load(file).ok();
-            o
-        }
+        Err(Error::NotRun { version, why }) => not_run(file, version, why),
         Err(e) => {
             let mut o = infrastructure_failure(file, &name, e);
             o.scenario = crate::scenario::Scenario::load(file).ok();
@@ -231,6 +226,21 @@ pub fn run_one_changed(file: &Path, change: &Change) -> Outcome {
     };
     o.seconds = started.elapsed().as_secs_f64();
     o
+}
+
+/// The outcome of a scenario that says it does not run on kernel `version`: its own
+/// name, and what it expects there.
+fn not_run(file: &Path, version: (u32, u32), why: String) -> Outcome {
+    let scenario = crate::scenario::Scenario::load(file).ok().map(|mut s| {
+        s.expect = s.expect_on(Some(version)).clone();
+        s
+    });
+    let name = scenario.as_ref().map_or_else(|| file.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), |s| s.name.clone());
+    Outcome {
+        verdict: Verdict::NotRun(format!("Linux {}.{}: {why}", version.0, version.1)),
+        scenario,
+        ..infrastructure_failure(file, &name, Error::Usage(String::new()))
+    }
 }
 
 /// The outcome of a scenario that could not be run.
@@ -270,7 +280,7 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
             return Outcome {
                 file: p.file.clone(),
                 name: p.scenario.name.clone(),
-                verdict: verdict::failure_verdict(&p.scenario.expect, why),
+                verdict: verdict::failure_verdict(&p.scenario.expect, &summary, why),
                 checkpoints: vec![],
                 kernel_warnings: capture.warnings,
                 trace_gaps: capture.trace_gaps.clone(),

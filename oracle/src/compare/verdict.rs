@@ -86,12 +86,12 @@ pub fn verdict(expect: &Expect, divergences: &[Found<'_>], kernel_warnings: usiz
     }
 }
 
-/// The verdict on a kernel that failed before the boot was over (`why`: its panic or
-/// oops and what was read before it): as expected when the scenario expects a failure
-/// whose every `log` text is in `why`.
-pub fn failure_verdict(expect: &Expect, why: String) -> Verdict {
+/// The verdict on a kernel that failed before the boot was over (`panic`: what the
+/// kernel printed when it failed; `why`: that and what was read before it): as expected
+/// when the scenario expects a failure whose every `log` text is in `panic`.
+pub fn failure_verdict(expect: &Expect, panic: &str, why: String) -> Verdict {
     match expect {
-        Expect::KernelFailure { log, .. } if log.iter().all(|l| why.contains(l.as_str())) => Verdict::ExpectedKernelFailure(why),
+        Expect::KernelFailure { log, .. } if log.iter().all(|l| panic.contains(l.as_str())) => Verdict::ExpectedKernelFailure(why),
         _ => Verdict::KernelFailure(why),
     }
 }
@@ -159,11 +159,14 @@ mod tests {
     fn expected_kernel_failures_are_narrow() {
         let e = Expect::KernelFailure { what: "w".into(), why: "y".into(), log: vec!["pc : build_slab_freelist".into(), "Attempted to kill init".into()] };
         let panic = "Kernel panic - not syncing: Attempted to kill init!\npc : build_slab_freelist+0x88/0x90".to_string();
-        assert_eq!(failure_verdict(&e, panic.clone()), Verdict::ExpectedKernelFailure(panic.clone()));
-        assert!(failure_verdict(&e, panic.clone()).as_expected());
+        assert_eq!(failure_verdict(&e, &panic, panic.clone()), Verdict::ExpectedKernelFailure(panic.clone()));
+        assert!(failure_verdict(&e, &panic, panic.clone()).as_expected());
         let other = "Kernel panic - not syncing: Attempted to kill init!\npc : kfree+0x10/0x40".to_string();
-        assert_eq!(failure_verdict(&e, other.clone()), Verdict::KernelFailure(other.clone()));
-        assert_eq!(failure_verdict(&Expect::Match, panic.clone()), Verdict::KernelFailure(panic));
+        assert_eq!(failure_verdict(&e, &other, other.clone()), Verdict::KernelFailure(other.clone()));
+        // Only what the kernel printed counts, not what the oracle adds after it.
+        let added = format!("{other}\nmonitor: pc : build_slab_freelist");
+        assert_eq!(failure_verdict(&e, &other, added.clone()), Verdict::KernelFailure(added));
+        assert_eq!(failure_verdict(&Expect::Match, &panic, panic.clone()), Verdict::KernelFailure(panic));
         assert_eq!(verdict(&e, &[], 0), Verdict::KernelFailureGone);
         assert!(!Verdict::KernelFailureGone.as_expected());
     }

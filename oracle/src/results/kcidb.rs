@@ -47,6 +47,18 @@ pub fn kcidb(r: &Results) -> Value {
                 });
                 build
             }
+            // Not run on this kernel version: nothing was built, on purpose.
+            None if s.is_not_run() => {
+                let checkout = format!("{origin}:not-run");
+                let build = format!("{origin}:not-run-{}", slug(&s.scenario));
+                checkouts.entry(checkout.clone()).or_insert_with(|| json!({"id": checkout, "origin": origin, "comment": "scenarios not run on this kernel version"}));
+                builds.insert(
+                    build.clone(),
+                    json!({"id": build, "origin": origin, "checkout_id": checkout, "architecture": "arm64", "status": "SKIP",
+                           "comment": excerpt(s.not_run.as_deref().unwrap_or(""))}),
+                );
+                build
+            }
             None => {
                 let checkout = format!("{origin}:unbuilt");
                 let build = format!("{origin}:unbuilt-{}", slug(&s.scenario));

@@ -124,7 +124,7 @@ function scenarioView(s) {
   const sec = el("section", { id: "s-" + s.scenario, "data-verdict": s.verdict });
   sec.append(el("h2", { text: `${s.scenario}: ${s.verdict}` }), el("p", { text: s.description }));
   if (s.kernel) sec.append(el("p", { text: `kernel: ${s.kernel.source}, configs ${s.kernel.configs.join(" + ")}, patches [${s.kernel.patches.join(", ")}], ${s.kernel.compiler}` }));
-  if (s.infrastructure_failure) sec.append(el("pre", { text: s.infrastructure_failure }));
+  for (const why of [s.not_run, s.infrastructure_failure, s.kernel_failure]) if (why) sec.append(el("pre", { text: why }));
   const legend = el("div", { class: "legend" });
   for (const [k, v] of Object.entries(COLOURS)) legend.append(el("span", {}, el("i", { style: "background:" + v }), k));
   legend.append(el("span", {}, el("i", { style: "background:" + INVALID }), "invalid"), el("span", {}, el("i", { style: "background:" + SHARED }), "shared (top strip)"), el("span", {}, el("i", { style: "border:2px solid #e00" }), "divergent"));

@@ -124,4 +124,6 @@ fn a_scenario_not_run_on_a_version_is_skipped_everywhere() {
     let old: Vec<_> = d["tests"].as_array().unwrap().iter().filter(|t| t["path"].as_str().unwrap().starts_with("linear_map.old")).collect();
     assert_eq!(old.len(), 1, "{old:?}");
     assert_eq!(old[0]["status"], "SKIP");
+    let build = d["builds"].as_array().unwrap().iter().find(|b| b["id"] == old[0]["build_id"]).unwrap();
+    assert_eq!(build["status"], "SKIP", "nothing was built, and nothing failed to build: {build}");
 }

@@ -132,7 +132,8 @@ pub enum Expect {
 /// `"7.2"` as `(7, 2)`.
 pub fn parse_version(text: &str) -> Option<(u32, u32)> {
     let (major, minor) = text.split_once('.')?;
-    let number = |t: &str| if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) && t.len() <= 4 { t.parse().ok() } else { None };
+    // As the Makefile writes it: digits, no leading zero ("07.2" would be a second name for 7.2).
+    let number = |t: &str| if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) && t.len() <= 4 && (t == "0" || !t.starts_with('0')) { t.parse().ok() } else { None };
     Some((number(major)?, number(minor)?))
 }
 
@@ -216,14 +217,15 @@ impl Scenario {
         if self.timeout_s == 0 {
             return Err(("timeout_s", "must be at least 1".into()));
         }
-        for e in std::iter::once(&self.expect).chain(self.versions.values().filter_map(|on| on.expect.as_ref())) {
-            if let Expect::KernelFailure { log, .. } = e {
-                if log.is_empty() || log.iter().any(|l| l.trim().is_empty()) {
-                    return Err(("expect", "a kernel failure names text of its panic or oops in `log` (at least one, none empty)".into()));
-                }
-            }
+        let log_ok = |e: &Expect| !matches!(e, Expect::KernelFailure { log, .. } if log.is_empty() || log.iter().any(|l| l.trim().is_empty()));
+        const LOG: &str = "a kernel failure names text of its panic or oops in `log` (at least one, none empty)";
+        if !log_ok(&self.expect) {
+            return Err(("expect", LOG.into()));
         }
         for (version, on) in &self.versions {
+            if on.expect.as_ref().is_some_and(|e| !log_ok(e)) {
+                return Err(("versions", format!("{version}: `expect`: {LOG}")));
+            }
             if parse_version(version).is_none() {
                 return Err(("versions", format!("{version:?}: a kernel version is VERSION.PATCHLEVEL, e.g. \"7.2\"")));
             }
@@ -361,13 +363,15 @@ mod tests {
         let e = with(r#"{ "7.2": { "skip": "x" } }"#);
         assert!(e.contains("field `versions.7.2.skip`") && e.contains("unknown field `skip`"), "{e}");
         let e = with(r#"{ "7.2": { "expect": { "verdict": "kernel-failure", "what": "w", "why": "y", "log": [] } } }"#);
-        assert!(e.contains("field `expect`") && e.contains("`log`"), "{e}");
+        assert!(e.contains("field `versions`") && e.contains("7.2: `expect`") && e.contains("`log`"), "{e}");
         let failing = r#", "versions": { "7.2": { "expect": { "verdict": "kernel-failure", "what": "w", "why": "y", "log": ["Oops"] } } } }"#;
         let s = Scenario::parse(&format!("{}{failing}", GOOD.trim_end().trim_end_matches('}')), Path::new("x.json")).unwrap();
         assert!(matches!(s.expect_on(Some((7, 2))), Expect::KernelFailure { log, .. } if log == &["Oops"]));
         assert_eq!(parse_version("6.12"), Some((6, 12)));
         assert_eq!(parse_version("6.12.1"), None);
         assert_eq!(parse_version(".1"), None);
+        assert_eq!(parse_version("07.2"), None);
+        assert_eq!(parse_version("6.0"), Some((6, 0)));
     }
 
     #[test]

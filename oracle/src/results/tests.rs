@@ -127,3 +127,14 @@ fn a_scenario_not_run_on_a_version_is_skipped_everywhere() {
     let build = d["builds"].as_array().unwrap().iter().find(|b| b["id"] == old[0]["build_id"]).unwrap();
     assert_eq!(build["status"], "SKIP", "nothing was built, and nothing failed to build: {build}");
 }
+
+/// The outcome of a scenario not run, as the run makes it, becomes a result that says
+/// why and counts as neither as expected nor a failure.
+#[test]
+fn a_not_run_outcome_is_collected_as_not_run() {
+    let mut o = crate::compare::infrastructure_failure(std::path::Path::new("x.json"), "x", crate::error::Error::Usage(String::new()));
+    o.verdict = crate::compare::Verdict::NotRun("Linux 7.2: why".into());
+    let r = collect::scenario_result(&o);
+    assert_eq!((r.verdict.as_str(), r.as_expected, r.not_run.as_deref()), ("not run", true, Some("Linux 7.2: why")));
+    assert!(r.infrastructure_failure.is_none() && r.kernel_failure.is_none());
+}

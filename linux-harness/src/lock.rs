@@ -36,12 +36,8 @@ impl KernelsLock {
     /// Parses the text of the lock at `path`.
     pub fn parse(path: &Path, text: &str) -> Result<KernelsLock> {
         let mut pins = BTreeMap::new();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or("").trim();
-            if line.is_empty() {
-                continue;
-            }
-            let bad = |why: String| Error::MissingInput { kind: "kernel lock entry", name: format!("line {}: {line:?}: {why}", n + 1), path: path.to_path_buf() };
+        for (n, line) in entries(text) {
+            let bad = |why: String| Error::MissingInput { kind: "kernel lock entry", name: format!("line {n}: {line:?}: {why}"), path: path.to_path_buf() };
             let mut words = line.split_whitespace();
             let (Some(source), Some(version), None) = (words.next(), words.next(), words.next()) else {
                 return Err(bad("expected `debian:linux-source-X.Y VERSION`".into()));
@@ -86,6 +82,13 @@ impl KernelsLock {
         fs::write(&tmp, text).context(|| format!("writing {}", tmp.display()))?;
         fs::rename(&tmp, &self.path).context(|| format!("replacing {}", self.path.display()))
     }
+}
+
+/// The entries of a line-per-entry file (this lock, `corpora/matrix`): each line with
+/// `#` comments and surrounding blanks taken off, empty ones skipped, with its 1-based
+/// line number.
+pub(crate) fn entries(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines().enumerate().map(|(n, l)| (n + 1, l.split('#').next().unwrap_or("").trim())).filter(|(_, l)| !l.is_empty())
 }
 
 #[cfg(test)]

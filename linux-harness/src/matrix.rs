@@ -53,12 +53,8 @@ pub fn load(path: &Path) -> Result<Vec<MatrixKernel>> {
 /// Parses the text of the matrix at `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Vec<MatrixKernel>> {
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let bad = |why: String| Error::MissingInput { kind: "kernel matrix entry", name: format!("line {}: {line:?}: {why}", n + 1), path: path.to_path_buf() };
+    for (n, line) in crate::lock::entries(text) {
+        let bad = |why: String| Error::MissingInput { kind: "kernel matrix entry", name: format!("line {n}: {line:?}: {why}"), path: path.to_path_buf() };
         let kernel = match line {
             "scenarios" => MatrixKernel::Scenarios,
             source if spec_ok(source) => MatrixKernel::Source(source.to_string()),

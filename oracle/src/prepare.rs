@@ -167,8 +167,8 @@ pub fn prepare_scenario(file: &Path, mut scenario: Scenario, extra_series: &[Pat
     // A scenario that says it does not run on this version is not built: its patches
     // may be against code this version does not have.
     let version = linux_harness::source::KernelSource::locate(&variant.source).ok().and_then(|s| s.version());
-    if let Some(why) = version.and_then(|v| scenario.on_version(v)).and_then(|on| on.not_run.clone()) {
-        return Err(Error::NotRun { version: version.unwrap_or_default(), why });
+    if let Some((version, why)) = version.and_then(|v| Some((v, scenario.on_version(v)?.not_run.clone()?))) {
+        return Err(Error::NotRun { version, why });
     }
     // Patches are applied from inside the source tree: a series named relative to
     // where the user stands is made absolute first.

@@ -223,11 +223,11 @@ impl Scenario {
             return Err(("expect", LOG.into()));
         }
         for (version, on) in &self.versions {
-            if on.expect.as_ref().is_some_and(|e| !log_ok(e)) {
-                return Err(("versions", format!("{version}: `expect`: {LOG}")));
-            }
             if parse_version(version).is_none() {
                 return Err(("versions", format!("{version:?}: a kernel version is VERSION.PATCHLEVEL, e.g. \"7.2\"")));
+            }
+            if on.expect.as_ref().is_some_and(|e| !log_ok(e)) {
+                return Err(("versions", format!("{version}: `expect`: {LOG}")));
             }
             match (&on.expect, &on.not_run) {
                 (Some(_), None) => {}

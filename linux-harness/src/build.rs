@@ -33,7 +33,7 @@ use crate::source::KernelSource;
 use crate::{paths, shared_tree, toolchain, Error, Result};
 
 /// Bumped when the way artifacts are produced changes, to invalidate old cache entries.
-const RECIPE: &str = "lmo-kernel-recipe-2";
+const RECIPE: &str = "lmo-kernel-recipe-3";
 
 /// A scenario's `kernel` section: names resolved against a corpus folder.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -92,8 +92,19 @@ pub struct KernelArtifacts {
 pub enum Provenance {
     /// Found in the cache; cost nothing.
     Cached,
-    /// Built now; `reused_tree` says whether an existing kbuild tree was reused.
-    Built { seconds: f64, reused_tree: bool },
+    /// Built now, in a kbuild tree that started as `tree` says.
+    Built { seconds: f64, tree: TreeStart },
+}
+
+/// How the kbuild tree a kernel was built in started.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TreeStart {
+    /// Empty: everything compiled.
+    Cold,
+    /// The family's own tree, built before: only what changed recompiled.
+    Reused,
+    /// A copy of the tree of a family with fewer fragments ([`seed_tree`]).
+    Seeded,
 }
 
 struct Inputs {
@@ -102,6 +113,8 @@ struct Inputs {
     tree: KernelSource,
     series: Vec<PatchSeries>,
     fragments: Vec<ConfigFragment>,
+    /// The cross compiler's version line.
+    compiler: String,
     family: String,
     key: String,
 }
@@ -112,17 +125,7 @@ fn load_inputs(variant: &KernelVariant) -> Result<Inputs> {
     let fragments = variant.configs.iter().map(|c| ConfigFragment::load(c)).collect::<Result<Vec<_>>>()?;
     let compiler = toolchain::cross_gcc_version()?;
     let tree = shared_tree::build_tree(&source);
-    let mut h = Sha256::new();
-    for part in [RECIPE, tree.id.as_str(), compiler.as_str()] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    for f in &fragments {
-        h.update(f.path.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
-        h.update([0]);
-        h.update(f.text.as_bytes());
-        h.update([0]);
-    }
+    let mut h = family_hasher(&tree, &compiler, &fragments);
     let family = hex::encode(h.clone().finalize());
     if tree.tree != source.tree {
         h.update(b"checked out at\0");
@@ -133,7 +136,47 @@ fn load_inputs(variant: &KernelVariant) -> Result<Inputs> {
         s.hash_into(&mut h);
     }
     let key = hex::encode(h.finalize());
-    Ok(Inputs { source, tree, series, fragments, family, key })
+    Ok(Inputs { source, tree, series, fragments, compiler, family, key })
+}
+
+/// The hash of a configuration family so far: recipe, tree, compiler and fragments.
+fn family_hasher(tree: &KernelSource, compiler: &str, fragments: &[ConfigFragment]) -> Sha256 {
+    let mut h = Sha256::new();
+    for part in [RECIPE, tree.id.as_str(), compiler] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    for f in fragments {
+        h.update(f.path.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+        h.update([0]);
+        h.update(f.text.as_bytes());
+        h.update([0]);
+    }
+    h
+}
+
+/// Starts a new family's kbuild tree as a copy of the configured tree of its longest
+/// fragment prefix (`base` for `base` + `devmem`), when there is one: kbuild then
+/// recompiles only the objects that read the options the extra fragments change, and
+/// the kernel is the one a cold build makes (docs/cache.md, measured). Called under the
+/// build lock, on a tree without `.lmo-configured`.
+fn seed_tree(inputs: &Inputs, build_dir: &Path) -> Result<Option<PathBuf>> {
+    for k in (1..inputs.fragments.len()).rev() {
+        let family = hex::encode(family_hasher(&inputs.tree, &inputs.compiler, &inputs.fragments[..k]).finalize());
+        let seed = paths::build_trees_dir().join(&family[..24]);
+        if !seed.join(cache::TREE_CONFIGURED).is_file() || seed == build_dir {
+            continue;
+        }
+        fs::create_dir_all(build_dir).context(|| format!("creating {}", build_dir.display()))?;
+        let mut cp = std::process::Command::new("cp");
+        cp.arg("-a").arg("--reflink=auto").arg(seed.join(".")).arg(build_dir);
+        crate::cmd::run_build(&mut cp)?;
+        for stale in [cache::TREE_CONFIGURED, cache::TREE_LAST_USED, "lmo-build.log"] {
+            let _ = fs::remove_file(build_dir.join(stale));
+        }
+        return Ok(Some(seed));
+    }
+    Ok(None)
 }
 
 fn artifacts(dir: PathBuf, key: String, source: KernelSource, provenance: Provenance, in_use: InUse) -> KernelArtifacts {
@@ -195,9 +238,14 @@ pub fn build_kernel(variant: &KernelVariant) -> Result<KernelArtifacts> {
     let base = shared_tree::base_commit(&inputs.tree, &inputs.source)?;
     series::prepare_tree(&inputs.tree, &base, &inputs.series)?;
     let build_dir = paths::build_trees_dir().join(&inputs.family[..24]);
-    let configured = build_dir.join(".lmo-configured");
-    let reused_tree = configured.is_file();
-    if !reused_tree {
+    let configured = build_dir.join(cache::TREE_CONFIGURED);
+    let mut tree = TreeStart::Reused;
+    if !configured.is_file() {
+        tree = TreeStart::Cold;
+        if let Some(seed) = seed_tree(&inputs, &build_dir)? {
+            eprintln!("kbuild tree {} starts as a copy of {}", &inputs.family[..24], seed.display());
+            tree = TreeStart::Seeded;
+        }
         config::generate(&inputs.tree, &build_dir, &inputs.fragments)?;
         fs::write(&configured, "").context(|| format!("writing {}", configured.display()))?;
     }
@@ -225,7 +273,7 @@ pub fn build_kernel(variant: &KernelVariant) -> Result<KernelArtifacts> {
         "built_in": inputs.tree.id,
         "series": variant.series,
         "configs": variant.configs,
-        "compiler": toolchain::cross_gcc_version()?,
+        "compiler": inputs.compiler,
     });
     fs::write(staging.join("variant.json"), serde_json::to_string_pretty(&meta).unwrap_or_default())
         .context(|| "writing variant.json".into())?;
@@ -237,7 +285,7 @@ pub fn build_kernel(variant: &KernelVariant) -> Result<KernelArtifacts> {
     let _ = fs::remove_dir_all(&dir);
     fs::rename(&staging, &dir).context(|| format!("moving artifacts to {}", dir.display()))?;
     let seconds = started.elapsed().as_secs_f64();
-    Ok(artifacts(dir, inputs.key, inputs.source, Provenance::Built { seconds, reused_tree }, held))
+    Ok(artifacts(dir, inputs.key, inputs.source, Provenance::Built { seconds, tree }, held))
 }
 
 /// Holds the cache-wide build lock (one kernel build at a time on this machine).
@@ -327,10 +375,14 @@ fn compiler_errors(log: &str) -> String {
 pub fn describe_provenance(p: Provenance) -> String {
     match p {
         Provenance::Cached => "cached".into(),
-        Provenance::Built { seconds, reused_tree } => format!(
+        Provenance::Built { seconds, tree } => format!(
             "built in {:.0?}{}",
             Duration::from_secs_f64(seconds),
-            if reused_tree { " (reused build tree)" } else { " (cold)" }
+            match tree {
+                TreeStart::Cold => " (cold)",
+                TreeStart::Reused => " (reused build tree)",
+                TreeStart::Seeded => " (build tree copied from a family with fewer fragments)",
+            }
         ),
     }
 }

@@ -59,6 +59,9 @@ pub(crate) fn make(source: &KernelSource, build_dir: &Path) -> Command {
         .env("KBUILD_BUILD_USER", "oracle")
         .env("KBUILD_BUILD_HOST", "linear-map-oracle")
         .env("KBUILD_BUILD_TIMESTAMP", "2026-01-01")
+        // Else the banner carries the tree's build count (`#17`), whose length moves
+        // what the linker places after it: one variant, one image, whatever tree built it.
+        .env("KBUILD_BUILD_VERSION", "1")
         // Set (even empty) so setlocalversion does not append "+" for our git tree.
         .env("LOCALVERSION", "");
     cmd

@@ -1,5 +1,6 @@
 //! The CI engine files the README documents: the GitHub workflow passes actionlint, and
-//! both it and the GitLab pipeline run every shard of the corpus and merge them.
+//! both it and the GitLab pipeline run every shard of the corpus on every kernel of the
+//! matrix and merge them.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -45,6 +46,7 @@ fn the_github_workflow_passes_actionlint() {
     assert_eq!(w["env"]["SHARDS"].as_i64(), Some(shards));
     let run = scripts(&w["jobs"]["shard"]);
     assert!(run.contains("--shard ${{ matrix.shard }}/${{ env.SHARDS }}") && run.contains("--out results/shard-"), "{run}");
+    assert!(run.contains("--matrix corpora/matrix"), "every kernel of the matrix: {run}");
     let steps = w["jobs"]["shard"]["steps"].as_vec().unwrap();
     assert!(steps.iter().any(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/cache")) && s["with"]["path"].as_str() == Some("~/.cache/linear-map-oracle")));
     assert_eq!(w["jobs"]["merge"]["needs"].as_str(), Some("shard"));
@@ -61,6 +63,7 @@ fn the_gitlab_pipeline_shards_and_merges() {
     assert!(shard["parallel"].as_i64().is_some_and(|n| n >= 2), "shard needs `parallel: N`");
     let run = scripts(shard);
     assert!(run.contains("--shard \"$CI_NODE_INDEX/$CI_NODE_TOTAL\"") && run.contains("--out \"results/shard-$CI_NODE_INDEX\""), "{run}");
+    assert!(run.contains("--matrix corpora/matrix"), "every kernel of the matrix: {run}");
     // The kernel cache lives where the cache: paths keep it.
     let cache_dir = g["variables"]["LMO_CACHE_DIR"].as_str().unwrap();
     let kept: Vec<&str> = shard["cache"]["paths"].as_vec().unwrap().iter().filter_map(Yaml::as_str).collect();

@@ -70,7 +70,9 @@ fn corpus_scenarios_on_7_2_match_its_rules() {
 /// A scenario says what it expects on another version, or why it does not run there:
 /// on 7.2 the first expects a divergence (which 7.2's base family does not have, so it
 /// is reported gone) and the second is not run (nothing built, the reason in every
-/// report); on 7.3, which neither mentions, both expect and get their own match.
+/// report); on 7.3, which neither mentions, both expect and get their own match. Both
+/// kernels run as one kernel matrix (`oracle run --matrix`) in two shards, merged as the
+/// CI files do.
 #[test]
 fn a_scenario_says_what_it_expects_on_each_version() {
     let tmp = tempfile::tempdir().unwrap();
@@ -86,19 +88,33 @@ fn a_scenario_says_what_it_expects_on_each_version() {
     for s in [&expects, &not_run] {
         std::fs::write(dir.join(format!("{}.json", s["name"].as_str().unwrap())), s.to_string()).unwrap();
     }
-    let run = |kernel: Option<&str>, out: &str| {
-        let out = tmp.path().join(out);
-        let mut args = vec!["run", "-j", "1", "--out", out.to_str().unwrap()];
-        if let Some(k) = kernel {
-            args.extend(["--kernel", k]);
-        }
-        args.push(dir.to_str().unwrap());
-        let (code, stdout, stderr) = oracle(&args);
+    // Both kernels in one run of a kernel matrix, in two shards, merged as CI does.
+    let matrix = tmp.path().join("matrix");
+    std::fs::write(&matrix, format!("# 7.3, then 7.2\nscenarios\n{SEVEN_TWO}\n")).unwrap();
+    let mut text = String::new();
+    let mut shards = Vec::new();
+    for i in 1..=2 {
+        let out = tmp.path().join(format!("shard-{i}"));
+        let (code, stdout, stderr) = oracle(&["run", "-j", "1", "--matrix", matrix.to_str().unwrap(), "--shard", &format!("{i}/2"), "--out", out.to_str().unwrap(), dir.to_str().unwrap()]);
+        assert!(matches!(code, Some(0 | 1)), "{stdout}\n{stderr}");
+        assert!(out.join("kernel-linux-source-7_2/report.json").is_file() && out.join("report.json").is_file(), "{stdout}");
+        text += &format!("{stdout}\n{stderr}\n");
+        shards.push(out);
+    }
+    let merged = tmp.path().join("merged");
+    let (code, stdout, stderr) = oracle(&["merge", "--out", merged.to_str().unwrap(), shards[0].to_str().unwrap(), shards[1].to_str().unwrap()]);
+    let text = format!("{text}{stdout}\n{stderr}");
+    // The worst of the two kernels' runs: 7.2's (not as expected).
+    assert_eq!(code, Some(1), "{text}");
+    let column = |out: &std::path::Path| {
         let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+        assert_eq!(report["complete"], true);
         let by_name = |n: &str| report["scenarios"].as_array().unwrap().iter().find(|s| s["scenario"] == n).unwrap().clone();
-        (code, format!("{stdout}\n{stderr}"), by_name("expects-on-7-2"), by_name("not-run-on-7-2"), out)
+        (report["run"]["kernel"].clone(), by_name("expects-on-7-2"), by_name("not-run-on-7-2"))
     };
-    let (code, text, expects, not_run, out) = run(Some(SEVEN_TWO), "on-7.2");
+    let out = merged.join("kernel-linux-source-7_2");
+    let (kernel, expects, not_run) = column(&out);
+    assert_eq!(kernel, SEVEN_TWO);
     assert_eq!(code, Some(1), "{text}");
     assert_eq!(expects["verdict"], "EXPECTED DIVERGENCE GONE", "{text}");
     assert_eq!(expects["expect"]["verdict"], "diverge");
@@ -126,7 +142,7 @@ fn a_scenario_says_what_it_expects_on_each_version() {
     );
     assert!(junit.lines().any(|l| l == "not-run-on-7-2 Skipped"), "{junit}");
 
-    let (code, text, expects, not_run, _) = run(None, "on-7.3");
-    assert_eq!(code, Some(0), "{text}");
+    let (kernel, expects, not_run) = column(&merged);
+    assert!(kernel.is_null(), "{kernel}");
     assert_eq!((expects["verdict"].as_str(), not_run["verdict"].as_str()), (Some("match"), Some("match")), "{text}");
 }

@@ -59,11 +59,29 @@ pub fn fuzz(sh: &Shell, seconds: u64) -> Result<()> {
     let bin_dir = fuzz_dir.join("target").join(host).join("release");
     let scratch = root.join("target/fuzz");
     let _lock = lock(&scratch)?;
-    let mut outcomes = Vec::new();
-    for t in &targets {
-        println!("fuzz {t}: {seconds} s");
-        outcomes.push(run_target(&bin_dir.join(t), t, &fuzz_dir.join("seeds").join(t), &scratch, seconds)?);
-    }
+    // One target per core at once: each libFuzzer process is single-threaded, so every
+    // target still gets a core for its whole time.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(targets.len());
+    println!("fuzz: {} targets, {seconds} s each, {workers} at a time", targets.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<(usize, Result<Outcome>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some(t) = targets.get(i) else { break };
+                        mine.push((i, run_target(&bin_dir.join(t), t, &fuzz_dir.join("seeds").join(t), &scratch, seconds)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    let outcomes = results.into_iter().map(|(_, o)| o).collect::<Result<Vec<_>>>()?;
     println!("\n{:<12} {:>12} {:>9} {:>7}  result", "target", "executions", "exec/s", "corpus");
     let show = |n: Option<u64>| n.map_or("?".to_string(), |n| n.to_string());
     for o in &outcomes {

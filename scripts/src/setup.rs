@@ -163,14 +163,20 @@ pub fn setup(sh: &Shell) -> Result<()> {
         }
     }
 
-    for spec in &sources {
-        let fetch = || KernelSource::fetch(spec).with_context(|| format!("setup could not fetch the kernel source {spec} (`apt-get download`)"));
-        let (source, fetched) = match fetch() {
+    let fetch = |spec: &str| KernelSource::fetch(spec).with_context(|| format!("setup could not fetch the kernel source {spec} (`apt-get download`)"));
+    // All at once: each is a download, one xz stream and a git commit, mostly on one core.
+    let first: Vec<Result<(KernelSource, bool)>> = std::thread::scope(|scope| {
+        let fetches: Vec<_> = sources.iter().map(|spec| scope.spawn(move || fetch(spec))).collect();
+        fetches.into_iter().map(|f| f.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    });
+    for (spec, result) in sources.iter().zip(first) {
+        let (source, fetched) = match result {
             // Lists that looked fresh may still predate the archive's current upload.
             Err(e) if !updated => {
                 eprintln!("setup: {e:#}; refreshing the package lists and trying again");
                 apt(sh, sudo, "refresh the package lists", &["update", "-q"])?;
-                fetch()?
+                updated = true;
+                fetch(spec)?
             }
             r => r?,
         };

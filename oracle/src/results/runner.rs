@@ -29,18 +29,30 @@ pub fn default_jobs_for(files: &[std::path::PathBuf]) -> usize {
     default_jobs(largest)
 }
 
+/// The order entries start in: kernels with fewer config fragments first (then matrix
+/// order), so that a family's prefix tree (`base`) is built before the families whose
+/// kbuild trees start as a copy of it (`linux_harness::build`, seeding). An entry that
+/// does not load starts first: it fails at once.
+fn start_order(entries: &[&MatrixEntry]) -> Vec<usize> {
+    let fragments = |e: &MatrixEntry| crate::scenario::Scenario::load(Path::new(&e.file)).map_or(0, |s| s.kernel.configs.len());
+    let mut order: Vec<(usize, usize)> = entries.iter().enumerate().map(|(i, e)| (fragments(e), i)).collect();
+    order.sort();
+    order.into_iter().map(|(_, i)| i).collect()
+}
+
 /// Runs every entry of `entries` (each with the user's `change`), `jobs` at once, calling `start(entry)` as each
 /// begins and `done(i, result)` for entry `i` in order.
 pub fn run_matrix(entries: &[&MatrixEntry], jobs: usize, change: &Change, start: impl Fn(&MatrixEntry) + Sync, mut done: impl FnMut(usize, ScenarioResult)) {
+    let order = start_order(entries);
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<(usize, ScenarioResult)>();
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1).min(entries.len().max(1)) {
             let tx = tx.clone();
-            let (next, start) = (&next, &start);
+            let (next, start, order) = (&next, &start, &order);
             scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(entry) = entries.get(i) else { return };
+                let Some(&i) = order.get(next.fetch_add(1, Ordering::SeqCst)) else { return };
+                let entry = entries[i];
                 start(entry);
                 let outcome = run_one_changed(Path::new(&entry.file), change);
                 // A scenario cut short by Ctrl-C is not a result: the handler ends the run.
@@ -62,4 +74,20 @@ pub fn run_matrix(entries: &[&MatrixEntry], jobs: usize, change: &Change, start:
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::collect::matrix_entry;
+
+    #[test]
+    fn kernels_with_fewer_fragments_start_first() {
+        let corpus = crate::scenario::project_corpora().join("scenarios");
+        // bbml3-64k: base + 64k-pages; baseline-pte: base; kfence-early: base + kfence.
+        let files = ["bbml3-64k", "baseline-pte", "kfence-early", "no-such-scenario"].map(|n| corpus.join(format!("{n}.json")));
+        let entries: Vec<MatrixEntry> = files.iter().map(|f| matrix_entry(f)).collect();
+        let refs: Vec<&MatrixEntry> = entries.iter().collect();
+        assert_eq!(start_order(&refs), vec![3, 1, 0, 2]);
+    }
 }

@@ -3,6 +3,8 @@
 //! functions the call tracer records. Names are compared only when parsing and printing.
 //! docs/boot-timeline.md explains each point.
 
+use rust_impl::version::Rules;
+
 use crate::named::{by_name, Named};
 
 /// A named boot checkpoint, in timeline order (`Ord` is boot order).
@@ -86,8 +88,24 @@ impl Checkpoint {
     pub fn name(self) -> &'static str {
         Named::name(self)
     }
+    /// Where the checkpoint stops the guest on 7.2 and 7.3.
     pub fn anchor(self) -> Anchor {
         self.row().anchor
+    }
+    /// Where the checkpoint stops the guest on a kernel with `rules`. 6.12 has no
+    /// `arm64_rsi_init()` or `linear_map_maybe_split_to_ptes()`; the same points of its
+    /// boot are the return of `psci_dt_init()` (where 7.3 calls `arm64_rsi_init()`,
+    /// arch/arm64/kernel/setup.c:351-355 in 7.3), the return of `setup_system_features()`
+    /// (which 7.3 ends with the repaint, cpufeature.c:4044) and the entry of
+    /// `mark_linear_text_alias_ro()` (6.12 arch/arm64/kernel/smp.c:450-452; only
+    /// `setup_user_features()` runs between): docs/versions-6.12.md, table B.
+    pub fn anchor_on(self, rules: Rules) -> Anchor {
+        match (rules, self) {
+            (Rules::V6_12, Checkpoint::AfterRsiInit) => Anchor::Return("psci_dt_init"),
+            (Rules::V6_12, Checkpoint::CapsFinalized) => Anchor::Return("setup_system_features"),
+            (Rules::V6_12, Checkpoint::AfterRepaint) => Anchor::Entry("mark_linear_text_alias_ro"),
+            _ => self.anchor(),
+        }
     }
     pub fn stage(self) -> Stage {
         self.row().stage
@@ -191,7 +209,8 @@ by_name!(TracedFn);
 
 /// The functions the call tracer and the checkpoints stop in, by name.
 pub fn traced_and_anchor_functions() -> Vec<&'static str> {
-    let anchors = TIMELINE.iter().filter_map(|r| match r.anchor {
+    let rules = [Rules::V6_12, Rules::V7_2, Rules::V7_3];
+    let anchors = Checkpoint::ALL.iter().flat_map(|c| rules.map(|r| c.anchor_on(r))).filter_map(|a| match a {
         Anchor::Entry(f) | Anchor::Return(f) => Some(f),
         Anchor::PtdumpWalk => None,
     });

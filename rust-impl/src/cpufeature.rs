@@ -95,8 +95,12 @@ pub fn cpu_supports_bbml3(cpu: CpuIdentity) -> bool {
 
 /// The CPU test of `rules`' kernel: 7.3's `cpu_supports_bbml3()`, or 7.2's
 /// `cpu_supports_bbml2_noabort()` (cpufeature.c:2159-2193 in 7.2): the MIDR alone, on
-/// the first six CPUs of the list (`supports_bbml2_noabort_list`).
+/// the first six CPUs of the list (`supports_bbml2_noabort_list`). 6.12 has neither:
+/// no CPU keeps blocks.
 pub fn cpu_supports_bbml(cpu: CpuIdentity, rules: Rules) -> bool {
+    if !rules.has_bbml() {
+        return false;
+    }
     let list = if rules.bbml_from_mmfr2() { SUPPORTS_BBML3_LIST } else { &SUPPORTS_BBML3_LIST[..BBML2_NOABORT_LIST_LEN] };
     (rules.bbml_from_mmfr2() && cpu.bbm >= BBM_3) || list.iter().any(|r| midr_is_cpu_model_range(cpu.midr, r))
 }

@@ -13,7 +13,7 @@ use crate::mmu::{MapFlags, Mmu};
 #[cfg(any(test, feature = "alloc"))]
 use crate::pgtable::PgtableEnv;
 #[cfg(any(test, feature = "alloc"))]
-use crate::pgtable_prot::PAGE_KERNEL_TAGGED;
+use crate::pgtable_prot::{PAGE_KERNEL, PAGE_KERNEL_TAGGED};
 
 /// `MEMBLOCK_HOTPLUG`: hotpluggable region (mapped: `for_each_mem_range` asks for it).
 pub const MEMBLOCK_HOTPLUG: u32 = 0x1;
@@ -102,8 +102,6 @@ pub struct MapMemInputs {
     pub boot_cpu_bbml3: bool,
     /// `is_realm_world()`: always false at `map_mem` in 7.3.
     pub realm: bool,
-    /// The kernel version's rules (the bank loop's rounding).
-    pub rules: crate::version::Rules,
 }
 
 #[cfg(any(test, feature = "alloc"))]
@@ -136,12 +134,15 @@ impl MapMemInputs {
 ///
 /// Fails with `-EINVAL` if `kfence_pool` and `kfence_late` are both set (no kernel state
 /// has both), and otherwise with whatever the mapping calls return (the kernel panics).
+/// Under 6.12's rules (`mmu.rules`) it is [`map_mem_6_12`].
 #[cfg(any(test, feature = "alloc"))]
 pub fn map_mem<E: PgtableEnv>(mmu: &mut Mmu<E>, inputs: &MapMemInputs) -> Result<bool> {
     if inputs.kfence_pool.is_some() && inputs.kfence_late {
         return Err(Errno::EINVAL);
     }
-    let page_mask = !(mmu.granule.page_size() - 1);
+    if mmu.rules.text_alias_mapped_after_banks() {
+        return map_mem_6_12(mmu, inputs);
+    }
     let prot = PAGE_KERNEL_TAGGED;
     let mut flags = MapFlags::NO_EXEC_MAPPINGS;
 
@@ -165,21 +166,69 @@ pub fn map_mem<E: PgtableEnv>(mmu: &mut Mmu<E>, inputs: &MapMemInputs) -> Result
     // for_each_mem_range(): every region but NOMAP ones (HOTPLUG and DRIVER_MANAGED are
     // asked for explicitly), one by one.
     for region in inputs.memblock.iter().filter(|r| r.flags & MEMBLOCK_NOMAP == 0) {
-        let (start, end) = (region.base.0, region.base.0.wrapping_add(region.size));
-        if !inputs.rules.banks_rounded_inward() {
-            // 7.2: as given; the mapping call rounds outward.
-            mmu.map_memblock(PhysAddr(start), PhysAddr(end), prot, flags)?;
-            continue;
-        }
-        // Round inward so that no page holding a NOMAP byte gets mapped.
-        let (start, end) = (start.wrapping_add(!page_mask) & page_mask, end & page_mask);
-        if start >= end {
-            continue;
-        }
-        mmu.map_memblock(PhysAddr(start), PhysAddr(end), prot, flags)?;
+        map_bank(mmu, region.base.0, region.base.0.wrapping_add(region.size), flags)?;
     }
     Ok(linear_map_requires_bbml3)
 }
 
+/// One `for_each_mem_range()` range of `map_mem()`'s bank loop, with
+/// `pgprot_tagged(PAGE_KERNEL)`: rounded inward so that no page holding a NOMAP byte
+/// gets mapped (7ace06a01efa), or in 7.2 as given (the mapping call rounds outward).
+#[cfg(any(test, feature = "alloc"))]
+fn map_bank<E: PgtableEnv>(mmu: &mut Mmu<E>, start: u64, end: u64, flags: MapFlags) -> Result<()> {
+    if !mmu.rules.banks_rounded_inward() {
+        return mmu.map_memblock(PhysAddr(start), PhysAddr(end), PAGE_KERNEL_TAGGED, flags);
+    }
+    let page_mask = !(mmu.granule.page_size() - 1);
+    let (start, end) = (start.wrapping_add(!page_mask) & page_mask, end & page_mask);
+    if start >= end {
+        return Ok(());
+    }
+    mmu.map_memblock(PhysAddr(start), PhysAddr(end), PAGE_KERNEL_TAGGED, flags)
+}
+
+/// Mirrors 6.12's `map_mem()` (arch/arm64/mm/mmu.c:623-700 in 6.12): the early KFENCE
+/// pool (`arm64_kfence_alloc_pool()`, :584-602) and `[_text, __init_begin)` are marked
+/// NOMAP, so the bank loop maps every region around them with PTEs exactly when
+/// `can_set_direct_map()` (no BBML in 6.12); then the text alias with `PAGE_KERNEL` and
+/// `NO_CONT_MAPPINGS` only, so blocks wherever it is aligned, whatever the banks got
+/// (:696-697); then the pool with `NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS`
+/// (`arm64_kfence_map_pool()`, :604-615). The data/bss alias is part of a bank.
+/// `linear_map_requires_bbml3` does not exist: always false.
+#[cfg(any(test, feature = "alloc"))]
+fn map_mem_6_12<E: PgtableEnv>(mmu: &mut Mmu<E>, inputs: &MapMemInputs) -> Result<bool> {
+    let mut flags = MapFlags::NO_EXEC_MAPPINGS;
+    if inputs.can_set_direct_map() {
+        flags = flags | MapFlags::NO_BLOCK_MAPPINGS | MapFlags::NO_CONT_MAPPINGS;
+    }
+    // memblock_mark_nomap() on the pool and the text alias splits the regions at byte
+    // precision; for_each_mem_range() then skips the NOMAP parts.
+    let mut holes: Vec<(u64, u64)> = inputs.kfence_pool.iter().map(|(pa, size)| (pa.0, pa.0.wrapping_add(*size))).collect();
+    holes.push((inputs.text.0 .0, inputs.text.1 .0));
+    holes.sort_unstable();
+    for region in inputs.memblock.iter().filter(|r| r.flags & MEMBLOCK_NOMAP == 0) {
+        let (mut start, end) = (region.base.0, region.base.0.wrapping_add(region.size));
+        for &(hole_start, hole_end) in &holes {
+            if hole_end <= start || hole_start >= end {
+                continue;
+            }
+            if hole_start > start {
+                map_bank(mmu, start, hole_start, flags)?;
+            }
+            start = start.max(hole_end);
+        }
+        if start < end {
+            map_bank(mmu, start, end, flags)?;
+        }
+    }
+    mmu.map_memblock(inputs.text.0, inputs.text.1, PAGE_KERNEL, MapFlags::NO_CONT_MAPPINGS)?;
+    if let Some((pool, size)) = inputs.kfence_pool {
+        mmu.map_memblock(pool, PhysAddr(pool.0.wrapping_add(size)), PAGE_KERNEL_TAGGED, MapFlags::NO_BLOCK_MAPPINGS | MapFlags::NO_CONT_MAPPINGS)?;
+    }
+    Ok(false)
+}
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_6_12;

@@ -20,6 +20,7 @@ use crate::errno::{Bug, BugKind, Errno, Result};
 use crate::granule::{Granule, Level};
 use crate::pgtable::*;
 use crate::pgtable_prot::*;
+use crate::version::Rules;
 
 /// The `flags` of `__create_pgd_mapping()`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -130,6 +131,8 @@ pub struct Mmu<E> {
     pub root: PhysAddr,
     /// `memstart_addr` (`PHYS_OFFSET`).
     pub memstart_addr: PhysAddr,
+    /// The kernel version whose code this mirrors (7.3 unless set).
+    pub rules: Rules,
 }
 
 impl<E: PgtableEnv> Mmu<E> {
@@ -140,13 +143,13 @@ impl<E: PgtableEnv> Mmu<E> {
         Self::check_geometry(granule, va_bits)?;
         let root = env.alloc_table()?;
         env.clear_table(root, granule.entries() as usize);
-        Ok(Mmu { env, granule, va_bits, root, memstart_addr })
+        Ok(Mmu { env, granule, va_bits, root, memstart_addr, rules: Rules::V7_3 })
     }
 
     /// An `Mmu` over an existing root table.
     pub fn with_root(env: E, granule: Granule, va_bits: u32, root: PhysAddr, memstart_addr: PhysAddr) -> Result<Mmu<E>> {
         Self::check_geometry(granule, va_bits)?;
-        Ok(Mmu { env, granule, va_bits, root, memstart_addr })
+        Ok(Mmu { env, granule, va_bits, root, memstart_addr, rules: Rules::V7_3 })
     }
 
     fn check_geometry(granule: Granule, va_bits: u32) -> Result<()> {
@@ -600,14 +603,16 @@ impl<E: PgtableEnv> Mmu<E> {
     /// walk over a live range with `prot`, flags 0 and no table allocator, then flushes
     /// the TLB over it. Flags 0 lets an existing CONT group keep `PTE_CONT` (none of its
     /// entries is valid and non-contiguous), and existing tables stop blocks, so the
-    /// granularity is unchanged.
+    /// granularity is unchanged. 6.12 passes `NO_CONT_MAPPINGS`
+    /// ([`Rules::update_mapping_prot_no_cont`]).
     pub fn update_mapping_prot(&mut self, phys: PhysAddr, virt: VirtAddr, size: u64, prot: u64) -> Result<()> {
         if virt.0 < self.page_offset().0 {
             let level = self.level_name(self.start_level());
             self.env.warn(Warning { kind: WarnKind::OutsideKernelRange, va: virt, level, old: phys.0, new: prot });
             return Ok(());
         }
-        self.create_pgd_mapping(phys, virt, size, prot, false, MapFlags::NONE)?;
+        let flags = if self.rules.update_mapping_prot_no_cont() { MapFlags::NO_CONT_MAPPINGS } else { MapFlags::NONE };
+        self.create_pgd_mapping(phys, virt, size, prot, false, flags)?;
         // Flush the TLBs after updating live kernel mappings.
         self.env.flush_tlb_kernel_range(virt, VirtAddr(virt.0.wrapping_add(size)));
         Ok(())

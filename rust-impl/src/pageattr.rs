@@ -201,8 +201,15 @@ impl<E: PgtableEnv> Mmu<E> {
 
     /// Mirrors `set_memory_valid()` in arch/arm64/mm/pageattr.c (7.3): any kernel
     /// address, no area check. Making valid is the one change that does not flush.
+    /// Under 6.12's rules ([`crate::version::Rules::present_invalid`] false) it sets or
+    /// clears `PTE_VALID` alone and always flushes (pageattr.c:51-65, 153-163 in 6.12;
+    /// there is nothing to split in a 6.12 linear map it is called on at boot).
     pub fn set_memory_valid(&mut self, boot: &BootState, addr: VirtAddr, numpages: u32, enable: bool) -> Result<()> {
         let size = self.granule.page_size() * u64::from(numpages);
+        if !self.rules.present_invalid() {
+            let (set, clear) = if enable { (PTE_VALID, 0) } else { (0, PTE_VALID) };
+            return self.__change_memory_common(boot, addr, size, set, clear);
+        }
         if enable {
             self.__change_memory_common(boot, addr, size, PTE_PRESENT_VALID_KERNEL, PTE_PRESENT_INVALID)
         } else {

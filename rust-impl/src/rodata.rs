@@ -1,6 +1,6 @@
 //! The linear-map side of `mark_rodata_ro()` in arch/arm64/mm/mmu.c (7.3;
 //! docs/split.md#mark_rodata_ro): the linear alias of the kernel data/bss becomes
-//! present-invalid (in 7.2: read-only, docs/versions.md).
+//! present-invalid (in 7.2: read-only; in 6.12: untouched; docs/versions.md).
 
 use crate::address::PhysAddr;
 use crate::errno::Result;
@@ -8,7 +8,6 @@ use crate::mmu::Mmu;
 use crate::pgtable::PgtableEnv;
 use crate::pgtable_prot::PAGE_KERNEL_RO;
 use crate::split::BootState;
-use crate::version::Rules;
 
 impl<E: PgtableEnv> Mmu<E> {
     /// Mirrors `mark_linear_data_alias_valid()` in arch/arm64/mm/mmu.c (7.3):
@@ -32,9 +31,13 @@ impl<E: PgtableEnv> Mmu<E> {
     ///
     /// Under 7.2's rules (`Rules::data_alias_unmapped` false; mmu.c:1218-1222 in 7.2)
     /// it is `update_mapping_prot()` of that alias to `PAGE_KERNEL_RO` instead: still
-    /// valid, read-only, MT_NORMAL, the granularity kept, no split, a TLB flush.
-    pub fn mark_rodata_ro(&mut self, boot: &BootState, init_end: PhysAddr, bss_stop: PhysAddr, rules: Rules) -> Result<()> {
-        if rules.data_alias_unmapped() {
+    /// valid, read-only, MT_NORMAL, the granularity kept, no split, a TLB flush. Under
+    /// 6.12's (mmu.c:702-718 in 6.12) nothing reaches the linear map.
+    pub fn mark_rodata_ro(&mut self, boot: &BootState, init_end: PhysAddr, bss_stop: PhysAddr) -> Result<()> {
+        if !self.rules.mark_rodata_ro_changes_data_alias() {
+            return Ok(());
+        }
+        if self.rules.data_alias_unmapped() {
             return self.mark_linear_data_alias_valid(boot, init_end, bss_stop, false);
         }
         let virt = self.lm(init_end);

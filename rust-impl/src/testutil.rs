@@ -53,7 +53,6 @@ pub fn inputs(layout: Layout, memblock: Vec<MemblockRegion>) -> MapMemInputs {
         kfence_late: false,
         boot_cpu_bbml3: false,
         realm: false,
-        rules: Default::default(),
     }
 }
 

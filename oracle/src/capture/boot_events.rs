@@ -33,6 +33,17 @@ impl BootEvent {
         }
     }
 
+    /// The kernel function whose entry is the event on a kernel with `rules`: 6.12 has
+    /// no `linear_map_maybe_split_to_ptes()`; its capabilities are final from the return
+    /// of `setup_system_features()`, and the first function entered after it is
+    /// `mark_linear_text_alias_ro()` (arch/arm64/kernel/smp.c:450-452 in 6.12).
+    pub fn function_on(self, rules: rust_impl::version::Rules) -> &'static str {
+        match (rules, self) {
+            (rust_impl::version::Rules::V6_12, BootEvent::CapsFinal) => "mark_linear_text_alias_ro",
+            _ => self.function(),
+        }
+    }
+
     /// The kernel variable the event sets, as the boot state names it.
     pub fn variable(self) -> &'static str {
         match self {

@@ -97,9 +97,10 @@ fn breakpoints(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<(Break
     let mut unobserved = Vec::new();
     if trace {
         for e in BootEvent::ALL {
-            let sites = info.sites(e.function(), 0);
+            let function = e.function_on(p.params.rules);
+            let sites = info.sites(function, 0);
             if sites.is_empty() {
-                gaps.push(format!("boot event {}: {} is not in this build, so the kernel's own {} stands in for the timeline", e.function(), e.function(), e.variable()));
+                gaps.push(format!("boot event {function}: {function} is not in this build, so the kernel's own {} stands in for the timeline", e.variable()));
                 unobserved.push(e);
             }
             for site in sites {
@@ -130,7 +131,7 @@ fn breakpoints(p: &Prepared, points: &[StopPoint], trace: bool) -> Result<(Break
                     b.add(va, Purpose::Stop(point.clone()));
                 }
             }
-            StopPoint::Checkpoint(c) => match c.anchor() {
+            StopPoint::Checkpoint(c) => match c.anchor_on(p.params.rules) {
                 Anchor::Entry(f) => {
                     for site in anchor_sites(point, f)? {
                         b.add(site.entry, Purpose::Stop(point.clone()));

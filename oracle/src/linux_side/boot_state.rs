@@ -18,11 +18,17 @@ pub struct ObservedBootState {
     pub caps_finalized: bool,
 }
 
-/// Reads the boot phase.
+/// Reads the boot phase. A kernel without `page_alloc_available` (6.12: no split gate
+/// reads it) has its page allocator up once `mem_init()`'s `memblock_free_all()` has
+/// counted the pages into `_totalram_pages` (arch/arm64/mm/init.c:366-384 in 6.12).
 pub fn read<M: GuestMemory + ?Sized>(gk: &GuestKernel<'_, M>) -> Result<ObservedBootState> {
     let byte = |sym: &str| -> Result<u8> { Ok(gk.mem.bytes(gk.sym_pa(sym)?, 1)?[0]) };
+    let page_alloc_available = match gk.sym_pa("page_alloc_available") {
+        Ok(_) => byte("page_alloc_available")? != 0,
+        Err(_) => gk.read_u64_sym("_totalram_pages")? != 0,
+    };
     Ok(ObservedBootState {
-        page_alloc_available: byte("page_alloc_available")? != 0,
+        page_alloc_available,
         online_cpus: gk.read_u64_sym("__num_online_cpus")? as u32,
         caps_finalized: gk.read_u64_sym("system_cpucaps")? & (1 << 1) != 0,
     })

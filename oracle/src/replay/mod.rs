@@ -126,7 +126,6 @@ fn map_mem_inputs(p: &BootParams, obs: &Observed, overrides: Overrides) -> MapMe
         kfence_late: p.kfence_late,
         boot_cpu_bbml3: overrides.boot_cpu_bbml3.unwrap_or_else(|| cpu_supports_bbml(p.cpus[0], p.rules)),
         realm: false,
-        rules: p.rules,
     }
 }
 
@@ -267,8 +266,13 @@ impl Run<'_> {
                 self.steps.push("mark_linear_text_alias_ro".into());
                 self.apply_calls(first_mark_here, false);
                 if self.p.rodata_enabled {
-                    self.mmu.mark_rodata_ro(&self.boot, img.init_end, img.bss_stop, self.p.rules).map_err(model_err("mark_rodata_ro"))?;
-                    let what = if self.p.rules.data_alias_unmapped() { "present-invalid" } else { "read-only (7.2)" };
+                    self.mmu.mark_rodata_ro(&self.boot, img.init_end, img.bss_stop).map_err(model_err("mark_rodata_ro"))?;
+                    let rules = self.p.rules;
+                    let what = match (rules.mark_rodata_ro_changes_data_alias(), rules.data_alias_unmapped()) {
+                        (false, _) => format!("untouched ({})", rules.name()),
+                        (true, true) => "present-invalid".to_string(),
+                        (true, false) => format!("read-only ({})", rules.name()),
+                    };
                     self.steps.push(format!("mark_rodata_ro: linear alias of data/bss {what}"));
                 }
             }
@@ -311,6 +315,7 @@ pub fn replay(p: &BootParams, stops: &[ReplayStop], trace: &[TracedCall], host: 
     }
     let env = HostEnv::new(first.granule, PhysAddr(MODEL_TABLES.0), MODEL_TABLES.1);
     let mut mmu = Mmu::new(env, first.granule, first.va_bits, first.memstart_addr).map_err(model_err("allocating swapper_pg_dir"))?;
+    mmu.rules = p.rules;
     let inputs = map_mem_inputs(p, first, overrides);
     let requires = map_mem(&mut mmu, &inputs).map_err(model_err("map_mem"))?;
     let mut steps = vec![format!(

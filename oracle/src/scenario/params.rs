@@ -78,9 +78,12 @@ pub fn cpu_identities(machine: &MachineSpec) -> Result<Vec<CpuIdentity>> {
 pub fn boot_params(cmdline: &str, config: &KernelConfig, machine: &MachineSpec) -> Result<BootParams> {
     let enabled = |opt: &str| config.enabled(opt);
     let (rules, rules_nearest) = config.rules();
+    // 6.12: the default comes from CONFIG_RODATA_FULL_DEFAULT_ENABLED (arch/arm64/mm/
+    // pageattr.c:21 in 6.12), which tinyconfig leaves at n; later kernels: always full.
+    let rodata_full_default = rules.rodata_on_is_full() || enabled("CONFIG_RODATA_FULL_DEFAULT_ENABLED");
     let mut p = BootParams {
         rodata_enabled: true,
-        rodata_full: true,
+        rodata_full: rodata_full_default,
         debug_pagealloc: enabled("CONFIG_DEBUG_PAGEALLOC") && enabled("CONFIG_DEBUG_PAGEALLOC_ENABLE_DEFAULT"),
         kfence: enabled("CONFIG_KFENCE"),
         kfence_late: enabled("CONFIG_KFENCE") && config.get("CONFIG_KFENCE_SAMPLE_INTERVAL") == Some("0"),
@@ -98,11 +101,15 @@ pub fn boot_params(cmdline: &str, config: &KernelConfig, machine: &MachineSpec) 
         let (key, value) = word.split_once('=').unwrap_or((word, ""));
         match key {
             // arch_parse_debug_rodata() (asm/setup.h), then set_debug_rodata() (init/main.c).
-            "rodata" => match value {
-                "on" => (p.rodata_enabled, p.rodata_full) = (true, true),
-                "off" => (p.rodata_enabled, p.rodata_full) = (false, false),
-                "noalias" => (p.rodata_enabled, p.rodata_full) = (true, false),
-                other => p.warnings.push(format!("rodata={other}: the kernel says \"Invalid option string for rodata\" and keeps the default (full)")),
+            // 6.12 (asm/setup.h:16-42 there): `full` is full, `on` is not, no `noalias`.
+            "rodata" => match (value, rules.rodata_on_is_full()) {
+                ("on", true) | ("full", false) => (p.rodata_enabled, p.rodata_full) = (true, true),
+                ("off", _) => (p.rodata_enabled, p.rodata_full) = (false, false),
+                ("noalias", true) | ("on", false) => (p.rodata_enabled, p.rodata_full) = (true, false),
+                (other, _) => {
+                    let default = if rodata_full_default { "full" } else { "not full" };
+                    p.warnings.push(format!("rodata={other}: the kernel says \"Invalid option string for rodata\" and keeps the default ({default})"));
+                }
             },
             // mm/debug_page_alloc.c: only with CONFIG_DEBUG_PAGEALLOC.
             "debug_pagealloc" if enabled("CONFIG_DEBUG_PAGEALLOC") => {
@@ -189,6 +196,25 @@ mod tests {
         let p = boot_params("rodata=full", &config(&[]), &m).unwrap();
         assert_eq!((p.rodata_enabled, p.rodata_full), (true, true));
         assert!(p.warnings[0].contains("Invalid option string"));
+    }
+
+    // 6.12 (asm/setup.h:16-42 there): `on` is not full, `full` is, `noalias` is refused;
+    // the default is CONFIG_RODATA_FULL_DEFAULT_ENABLED.
+    #[test]
+    fn rodata_words_on_6_12() {
+        let m = machine("max", None);
+        let v6_12 = |opts: &[&str]| KernelConfig { version: Some((6, 12)), ..config(opts) };
+        let p = boot_params("", &v6_12(&[]), &m).unwrap();
+        assert_eq!((p.rodata_enabled, p.rodata_full), (true, false));
+        let p = boot_params("", &v6_12(&["CONFIG_RODATA_FULL_DEFAULT_ENABLED"]), &m).unwrap();
+        assert_eq!((p.rodata_enabled, p.rodata_full), (true, true));
+        let p = boot_params("rodata=full rodata=on", &v6_12(&["CONFIG_RODATA_FULL_DEFAULT_ENABLED"]), &m).unwrap();
+        assert_eq!((p.rodata_enabled, p.rodata_full), (true, false));
+        let p = boot_params("rodata=off rodata=full", &v6_12(&[]), &m).unwrap();
+        assert_eq!((p.rodata_enabled, p.rodata_full), (true, true));
+        let p = boot_params("rodata=noalias", &v6_12(&[]), &m).unwrap();
+        assert_eq!((p.rodata_enabled, p.rodata_full), (true, false));
+        assert!(p.warnings[0].contains("keeps the default (not full)"), "{:?}", p.warnings);
     }
 
     #[test]

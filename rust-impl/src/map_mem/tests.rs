@@ -181,8 +181,10 @@ fn seven_two_maps_the_pages_at_the_ends_of_a_nomap_range() {
         MemblockRegion::new(0x5000_0800, 0x1000, MEMBLOCK_NOMAP),
         MemblockRegion::new(0x5000_1800, 0xc000_0000 - 0x5000_1800, 0),
     ];
-    let inputs = MapMemInputs { rodata_full: true, rules: crate::version::Rules::V7_2, ..inputs(LAYOUT_SMALL, memblock) };
-    let (mmu, _) = boot(&inputs);
+    let inputs = MapMemInputs { rodata_full: true, ..inputs(LAYOUT_SMALL, memblock) };
+    let mut mmu = new_mmu(Granule::G4K);
+    mmu.rules = crate::version::Rules::V7_2;
+    map_mem(&mut mmu, &inputs).expect("map_mem");
     let leaves = leaves(&mmu);
     let lm = |pa: u64| mmu.lm(PhysAddr(pa)).0;
     assert_eq!(mapped_ranges(&leaves), [(lm(0x4000_0000), lm(0xc000_0000))], "the carve-out's two pages hold mapped bytes");

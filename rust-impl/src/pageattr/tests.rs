@@ -307,7 +307,7 @@ fn mark_rodata_ro_invalidates_the_data_alias() {
     b.set_cpu_online();
     b.finalize_caps(true);
     let (init_end, bss_stop) = (PhysAddr(LAYOUT_SMALL.init_end), PhysAddr(LAYOUT_SMALL.bss_stop));
-    mmu.mark_rodata_ro(&b, init_end, bss_stop, crate::version::Rules::V7_3).unwrap();
+    mmu.mark_rodata_ro(&b, init_end, bss_stop).unwrap();
     let mut want = vec![
         line(&mmu, 0, 2 * M, Level::Pmd, false, RW),
         line(&mmu, 2 * M, 0x34_0000, Level::Pte, true, RW),

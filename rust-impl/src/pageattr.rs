@@ -199,22 +199,32 @@ impl<E: PgtableEnv> Mmu<E> {
         self.change_memory_common(boot, addr, numpages, pte_maybe_gp(boot), PTE_PXN, area)
     }
 
+    /// The `(set, clear)` masks that make a kernel entry invalid: present-invalid
+    /// (`PTE_PRESENT_INVALID`, arch/arm64/include/asm/pgtable-prot.h:26-28 in 7.3) or,
+    /// under 6.12's rules ([`crate::version::Rules::present_invalid`] false), `PTE_VALID`
+    /// cleared alone (pageattr.c:153-193 in 6.12).
+    fn invalid_masks(&self) -> (u64, u64) {
+        if self.rules.present_invalid() {
+            (PTE_PRESENT_INVALID, PTE_PRESENT_VALID_KERNEL)
+        } else {
+            (0, PTE_VALID)
+        }
+    }
+
+    /// The `(set, clear)` masks that make it valid again: [`Mmu::invalid_masks`] swapped.
+    fn valid_masks(&self) -> (u64, u64) {
+        let (set, clear) = self.invalid_masks();
+        (clear, set)
+    }
+
     /// Mirrors `set_memory_valid()` in arch/arm64/mm/pageattr.c (7.3): any kernel
-    /// address, no area check. Making valid is the one change that does not flush.
-    /// Under 6.12's rules ([`crate::version::Rules::present_invalid`] false) it sets or
-    /// clears `PTE_VALID` alone and always flushes (pageattr.c:51-65, 153-163 in 6.12;
-    /// there is nothing to split in a 6.12 linear map it is called on at boot).
+    /// address, no area check. Making valid is the one change that does not flush
+    /// (under 6.12's rules every change flushes, pageattr.c:51-65 there; nothing it is
+    /// called on at boot there needs a split).
     pub fn set_memory_valid(&mut self, boot: &BootState, addr: VirtAddr, numpages: u32, enable: bool) -> Result<()> {
         let size = self.granule.page_size() * u64::from(numpages);
-        if !self.rules.present_invalid() {
-            let (set, clear) = if enable { (PTE_VALID, 0) } else { (0, PTE_VALID) };
-            return self.__change_memory_common(boot, addr, size, set, clear);
-        }
-        if enable {
-            self.__change_memory_common(boot, addr, size, PTE_PRESENT_VALID_KERNEL, PTE_PRESENT_INVALID)
-        } else {
-            self.__change_memory_common(boot, addr, size, PTE_PRESENT_INVALID, PTE_PRESENT_VALID_KERNEL)
-        }
+        let (set, clear) = if enable { self.valid_masks() } else { self.invalid_masks() };
+        self.__change_memory_common(boot, addr, size, set, clear)
     }
 
     /// Mirrors `set_direct_map_invalid_noflush()` in arch/arm64/mm/pageattr.c (7.3):
@@ -226,7 +236,8 @@ impl<E: PgtableEnv> Mmu<E> {
         }
         let addr = self.lm(page);
         let size = self.granule.page_size();
-        self.update_range_prot(boot, addr, size, PTE_PRESENT_INVALID, PTE_PRESENT_VALID_KERNEL)
+        let (set, clear) = self.invalid_masks();
+        self.update_range_prot(boot, addr, size, set, clear)
     }
 
     /// Mirrors `set_direct_map_default_noflush()` in arch/arm64/mm/pageattr.c (7.3):
@@ -238,7 +249,8 @@ impl<E: PgtableEnv> Mmu<E> {
         }
         let addr = self.lm(page);
         let size = self.granule.page_size();
-        self.update_range_prot(boot, addr, size, PTE_PRESENT_VALID_KERNEL | PTE_WRITE, PTE_PRESENT_INVALID | PTE_RDONLY)
+        let (set, clear) = self.valid_masks();
+        self.update_range_prot(boot, addr, size, set | PTE_WRITE, clear | PTE_RDONLY)
     }
 
     /// Mirrors `set_direct_map_valid_noflush()` in arch/arm64/mm/pageattr.c (7.3):

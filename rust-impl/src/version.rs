@@ -19,7 +19,9 @@ impl Rules {
     /// The rules for Linux `major.minor`, and whether they are only the nearest the
     /// model has: a version before 6.18 (which brought block mappings under
     /// `rodata=full`, a166563e7ec3) runs with 6.12's, 6.18 to 7.1 with 7.2's, a newer
-    /// one with 7.3's.
+    /// one with 7.3's. Each rule changed upstream at its own release (the map_mem
+    /// order, present-invalid and the `rodata=` words at releases not all identified),
+    /// so a version in between gets some rules wrong: that is what "nearest" says.
     pub fn for_version(major: u32, minor: u32) -> (Rules, bool) {
         match (major, minor) {
             (6, 12) => (Rules::V6_12, false),

@@ -107,8 +107,12 @@ pub fn boot_params(cmdline: &str, config: &KernelConfig, machine: &MachineSpec) 
                 ("off", _) => (p.rodata_enabled, p.rodata_full) = (false, false),
                 ("noalias", true) | ("on", false) => (p.rodata_enabled, p.rodata_full) = (true, false),
                 (other, _) => {
-                    let default = if rodata_full_default { "full" } else { "not full" };
-                    p.warnings.push(format!("rodata={other}: the kernel says \"Invalid option string for rodata\" and keeps the default ({default})"));
+                    let now = match (p.rodata_enabled, p.rodata_full) {
+                        (false, _) => "off",
+                        (true, true) => "full",
+                        (true, false) => "on, not full",
+                    };
+                    p.warnings.push(format!("rodata={other}: the kernel says \"Invalid option string for rodata\" and keeps the current setting ({now})"));
                 }
             },
             // mm/debug_page_alloc.c: only with CONFIG_DEBUG_PAGEALLOC.
@@ -214,7 +218,9 @@ mod tests {
         assert_eq!((p.rodata_enabled, p.rodata_full), (true, true));
         let p = boot_params("rodata=noalias", &v6_12(&[]), &m).unwrap();
         assert_eq!((p.rodata_enabled, p.rodata_full), (true, false));
-        assert!(p.warnings[0].contains("keeps the default (not full)"), "{:?}", p.warnings);
+        assert!(p.warnings[0].contains("keeps the current setting (on, not full)"), "{:?}", p.warnings);
+        let p = boot_params("rodata=off rodata=noalias", &v6_12(&[]), &m).unwrap();
+        assert_eq!((p.rodata_enabled, p.rodata_full), (false, false));
     }
 
     #[test]

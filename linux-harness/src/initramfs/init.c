@@ -89,6 +89,17 @@ static int parse_hex(const char *s, unsigned long *out)
 	return 0;
 }
 
+/* strstr(), which nolibc has only from 6.13 on (Linux 6.12 builds this /init too). */
+static char *find_text(char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (; *hay; hay++)
+		if (!strncmp(hay, needle, n))
+			return hay;
+	return NULL;
+}
+
 /* The swiotlb pool's start from "software IO TLB: mapped [mem 0x...-" in the log. */
 static int swiotlb_start(unsigned long *out)
 {
@@ -105,7 +116,7 @@ static int swiotlb_start(unsigned long *out)
 		char *p, *q;
 
 		rec[n] = 0;
-		p = strstr(rec, key);
+		p = find_text(rec, key);
 		if (!p)
 			continue;
 		p += sizeof(key) - 1;

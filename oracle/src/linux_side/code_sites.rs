@@ -264,10 +264,15 @@ fn param_at(dwarf: &Dwarf<'_>, unit: &Unit<'_>, entry: &Die<'_, '_>, pc: u64) ->
     let Some(expr) = expr else { return Ok(ParamAt::Unknown) };
     let mut ops = Vec::new();
     let mut it = expr.operations(unit.encoding());
-    while let Some(op) = it.next()? {
-        ops.push(op);
+    // An operation gimli cannot parse (a vendor extension: Linux 6.12's build has some)
+    // leaves the parameter unlocated, as any expression `decode` does not know.
+    loop {
+        match it.next() {
+            Ok(Some(op)) => ops.push(op),
+            Ok(None) => return Ok(decode(&ops)),
+            Err(_) => return Ok(ParamAt::Unknown),
+        }
     }
-    Ok(decode(&ops))
 }
 
 /// The location expressions a parameter on entry is seen with in practice.

@@ -15,9 +15,11 @@ pub struct RealmView {
 }
 
 /// Reads `rsi_present` (the static key's `enabled` count), `prot_ns_shared` and the
-/// realm config; `None` until the kernel has decided it runs in a realm.
+/// realm config; `None` until the kernel has decided it runs in a realm, and on a
+/// kernel without realm support (no `rsi_present`: before v6.13, 42be24a4178f).
 pub fn realm_view<M: GuestMemory + ?Sized>(gk: &GuestKernel<'_, M>) -> Result<Option<RealmView>> {
-    let enabled = gk.mem.bytes(gk.sym_pa("rsi_present")?, 4)?;
+    let Ok(rsi_present) = gk.sym_pa("rsi_present") else { return Ok(None) };
+    let enabled = gk.mem.bytes(rsi_present, 4)?;
     if u32::from_le_bytes([enabled[0], enabled[1], enabled[2], enabled[3]]) == 0 {
         return Ok(None);
     }

@@ -16,6 +16,20 @@ fn oracle(args: &[&str]) -> (Option<i32>, String, String) {
 const SEVEN_TWO: &str = "debian:linux-source-7.2";
 const SIX_TWELVE: &str = "debian:linux-source-6.12";
 
+/// `oracle run --kernel KERNEL` over the named corpus scenarios, which must all come
+/// out as expected: its stdout and report.json.
+fn run_on(kernel: &str, names: &[&str]) -> (String, serde_json::Value) {
+    let scenarios: Vec<String> = names.iter().map(|n| common::scenario(n).display().to_string()).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let mut args = vec!["run", "-j", "2", "--kernel", kernel, "--out", out.to_str().unwrap()];
+    args.extend(scenarios.iter().map(String::as_str));
+    let (code, stdout, stderr) = oracle(&args);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let report = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    (stdout, report)
+}
+
 /// On 6.12 (docs/versions-6.12.md): `rodata=on` is not full, so baseline-pte gets
 /// blocks; `rodata=full` is accepted and gives PTEs, with the text alias still in a PMD
 /// block; `noalias` is refused; the repaint checkpoints stop where 6.12's capabilities
@@ -24,15 +38,8 @@ const SIX_TWELVE: &str = "debian:linux-source-6.12";
 #[test]
 fn corpus_scenarios_on_6_12_match_its_rules() {
     let names = ["baseline-pte", "bbml3-blocks", "mixed-bbml3-repaint", "rodata-full-word", "rodata-noalias-pte", "realm-pte"];
-    let scenarios: Vec<String> = names.iter().map(|n| common::scenario(n).display().to_string()).collect();
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("results");
-    let mut args = vec!["run", "-j", "2", "--kernel", SIX_TWELVE, "--out", out.to_str().unwrap()];
-    args.extend(scenarios.iter().map(String::as_str));
-    let (code, stdout, stderr) = oracle(&args);
-    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let (stdout, report) = run_on(SIX_TWELVE, &names);
     assert!(stdout.contains(&format!("model rules 6.12: {} scenario(s)", names.len() - 1)), "{stdout}");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     for s in report["scenarios"].as_array().unwrap() {
         if s["scenario"] == "realm-pte" {
             assert_eq!(s["verdict"], "not run", "{s}");
@@ -64,15 +71,8 @@ fn corpus_scenarios_on_6_12_match_its_rules() {
 #[test]
 fn corpus_scenarios_on_7_2_match_its_rules() {
     let names = ["baseline-pte", "bbml3-blocks", "rodata-off-pte", "mixed-bbml3-repaint", "realm-pte", "realm-host-refuses"];
-    let scenarios: Vec<String> = names.iter().map(|n| common::scenario(n).display().to_string()).collect();
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("results");
-    let mut args = vec!["run", "-j", "2", "--kernel", SEVEN_TWO, "--out", out.to_str().unwrap()];
-    args.extend(scenarios.iter().map(String::as_str));
-    let (code, stdout, stderr) = oracle(&args);
-    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let (stdout, report) = run_on(SEVEN_TWO, &names);
     assert!(stdout.contains(&format!("model rules 7.2: {} scenario(s)", names.len())), "{stdout}");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     for s in report["scenarios"].as_array().unwrap() {
         assert!(s["kernel"]["source"].as_str().unwrap().starts_with("linux-source-7.2 "), "{}", s["kernel"]);
         assert_eq!(s["kernel"]["model_rules"], "7.2", "{}", s["scenario"]);

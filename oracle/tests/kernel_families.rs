@@ -33,23 +33,28 @@ fn a_new_family_starts_from_its_prefix_tree() {
     let (family, _) = linux_harness::build::variant_keys(&variant).unwrap();
     let tree = linux_harness::paths::build_trees_dir().join(&family[..24]);
     let built = build_kernel(&variant).unwrap_or_else(|e| panic!("{e:#}"));
-
-    let outcome = (|| {
-        assert!(matches!(built.provenance, Provenance::Built { tree: TreeStart::Seeded, .. }), "{:?}", built.provenance);
-        let log = std::fs::read_to_string(tree.join("lmo-build.log")).unwrap();
-        let compiled: Vec<&str> = log.lines().filter(|l| l.trim_start().starts_with("CC ")).collect();
-        assert!(!compiled.is_empty() && compiled.len() < 20, "only what reads the new option recompiles: {compiled:?}");
-        assert!(compiled.iter().any(|l| l.ends_with("init/version.o")), "{compiled:?}");
-        // The option reached the kernel; the code is the base kernel's, byte for byte.
-        let config = std::fs::read_to_string(&built.config).unwrap();
-        assert!(config.contains(&format!("CONFIG_DEFAULT_HOSTNAME=\"{hostname}\"")));
-        let data = section(&built.vmlinux, ".data");
-        assert!(data.windows(hostname.len()).any(|w| w == hostname.as_bytes()), "the host name is in .data");
-        for name in [".text", ".rodata"] {
-            assert!(section(&built.vmlinux, name) == section(&base.vmlinux, name), "{name} differs from the base kernel's");
+    // The throwaway family leaves nothing in the cache, whether the checks pass or not.
+    struct Cleanup(Vec<std::path::PathBuf>);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            for d in &self.0 {
+                let _ = std::fs::remove_dir_all(d);
+            }
         }
-    })();
-    let _ = std::fs::remove_dir_all(&built.dir);
-    let _ = std::fs::remove_dir_all(&tree);
-    outcome
+    }
+    let _cleanup = Cleanup(vec![built.dir.clone(), tree.clone()]);
+
+    assert!(matches!(built.provenance, Provenance::Built { tree: TreeStart::Seeded, .. }), "{:?}", built.provenance);
+    let log = std::fs::read_to_string(tree.join("lmo-build.log")).unwrap();
+    let compiled: Vec<&str> = log.lines().filter(|l| l.trim_start().starts_with("CC ")).collect();
+    assert!(!compiled.is_empty() && compiled.len() < 20, "only what reads the new option recompiles: {compiled:?}");
+    assert!(compiled.iter().any(|l| l.ends_with("init/version.o")), "{compiled:?}");
+    // The option reached the kernel; the code is the base kernel's, byte for byte.
+    let config = std::fs::read_to_string(&built.config).unwrap();
+    assert!(config.contains(&format!("CONFIG_DEFAULT_HOSTNAME=\"{hostname}\"")));
+    let data = section(&built.vmlinux, ".data");
+    assert!(data.windows(hostname.len()).any(|w| w == hostname.as_bytes()), "the host name is in .data");
+    for name in [".text", ".rodata"] {
+        assert!(section(&built.vmlinux, name) == section(&base.vmlinux, name), "{name} differs from the base kernel's");
+    }
 }

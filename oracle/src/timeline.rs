@@ -209,8 +209,7 @@ by_name!(TracedFn);
 
 /// The functions the call tracer and the checkpoints stop in, by name.
 pub fn traced_and_anchor_functions() -> Vec<&'static str> {
-    let rules = [Rules::V6_12, Rules::V7_2, Rules::V7_3];
-    let anchors = Checkpoint::ALL.iter().flat_map(|c| rules.map(|r| c.anchor_on(r))).filter_map(|a| match a {
+    let anchors = Checkpoint::ALL.iter().flat_map(|c| Rules::ALL.map(|r| c.anchor_on(r))).filter_map(|a| match a {
         Anchor::Entry(f) | Anchor::Return(f) => Some(f),
         Anchor::PtdumpWalk => None,
     });

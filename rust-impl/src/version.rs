@@ -16,6 +16,9 @@ pub enum Rules {
 }
 
 impl Rules {
+    /// Every version the model has rules for, oldest first.
+    pub const ALL: [Rules; 3] = [Rules::V6_12, Rules::V7_2, Rules::V7_3];
+
     /// The rules for Linux `major.minor`, and whether they are only the nearest the
     /// model has: a version before 6.18 (which brought block mappings under
     /// `rodata=full`, a166563e7ec3) runs with 6.12's, 6.18 to 7.1 with 7.2's, a newer

@@ -262,15 +262,20 @@ fn param_at(dwarf: &Dwarf<'_>, unit: &Unit<'_>, entry: &Die<'_, '_>, pc: u64) ->
         None => None,
     };
     let Some(expr) = expr else { return Ok(ParamAt::Unknown) };
+    Ok(decode_expression(expr, unit.encoding()))
+}
+
+/// A location expression as [`decode`] reads it. An operation gimli cannot parse (a
+/// vendor extension: Linux 6.12's build has some) leaves the parameter unlocated, as any
+/// expression `decode` does not know.
+fn decode_expression<R: gimli::Reader<Offset = usize>>(expr: gimli::Expression<R>, encoding: gimli::Encoding) -> ParamAt {
     let mut ops = Vec::new();
-    let mut it = expr.operations(unit.encoding());
-    // An operation gimli cannot parse (a vendor extension: Linux 6.12's build has some)
-    // leaves the parameter unlocated, as any expression `decode` does not know.
+    let mut it = expr.operations(encoding);
     loop {
         match it.next() {
             Ok(Some(op)) => ops.push(op),
-            Ok(None) => return Ok(decode(&ops)),
-            Err(_) => return Ok(ParamAt::Unknown),
+            Ok(None) => return decode(&ops),
+            Err(_) => return ParamAt::Unknown,
         }
     }
 }
@@ -304,5 +309,15 @@ mod tests {
         assert_eq!(decode(&[reg(31)]), ParamAt::Unknown);
         assert_eq!(decode(&[reg(1), Op::Piece { size_in_bits: 32, bit_offset: None }]), ParamAt::Unknown);
         assert_eq!(decode(&[Op::RegisterOffset { register: Register(29), offset: 8, base_type: gimli::UnitOffset(0) }]), ParamAt::Unknown);
+    }
+
+    #[test]
+    fn an_expression_gimli_cannot_parse_is_unlocated() {
+        let encoding = gimli::Encoding { format: gimli::Format::Dwarf32, version: 5, address_size: 8 };
+        let expr = |bytes: &'static [u8]| gimli::Expression(EndianSlice::new(bytes, LittleEndian));
+        // DW_OP_reg2, then DW_OP_reg2 followed by an opcode no DWARF version defines.
+        assert_eq!(decode_expression(expr(&[0x52]), encoding), ParamAt::Reg(2));
+        assert!(expr(&[0x01]).operations(encoding).next().is_err(), "0x01 is no DWARF operation");
+        assert_eq!(decode_expression(expr(&[0x52, 0x01]), encoding), ParamAt::Unknown);
     }
 }

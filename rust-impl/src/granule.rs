@@ -75,26 +75,29 @@ impl Granule {
         1 << self.bits_per_level()
     }
 
-    /// `ARM64_HW_PGTABLE_LEVEL_SHIFT(n)`: the VA shift of architectural level `n` (0..=3).
-    pub const fn level_shift(self, arch_level: u32) -> u32 {
-        (self.page_shift() - 3) * (4 - arch_level) + 3
+    /// `ARM64_HW_PGTABLE_LEVEL_SHIFT(n)`: the VA shift of architectural level `n`
+    /// (-1..=3; level -1 exists only with 4K pages and 52-bit VAs).
+    pub const fn level_shift(self, arch_level: i32) -> u32 {
+        (self.page_shift() - 3) * (4 - arch_level) as u32 + 3
     }
 
-    /// Number of translation levels for `va_bits` (`CONFIG_PGTABLE_LEVELS`).
+    /// Number of translation levels for `va_bits` (`CONFIG_PGTABLE_LEVELS`, or the
+    /// levels left at boot when the kernel drops to `vabits_actual`): 2 to 5.
     pub const fn levels(self, va_bits: u32) -> u32 {
         let per = self.bits_per_level();
         (va_bits - self.page_shift()).div_ceil(per)
     }
 
-    /// First architectural level of the walk for `va_bits`.
-    pub const fn start_level(self, va_bits: u32) -> u32 {
-        4 - self.levels(va_bits)
+    /// First architectural level of the walk for `va_bits` (-1 with 5 levels).
+    pub const fn start_level(self, va_bits: u32) -> i32 {
+        4 - self.levels(va_bits) as i32
     }
 
     /// The Linux name of architectural level `arch_level` in a walk with `levels` levels:
-    /// the root is `PGD`; folded levels disappear (3 levels: PGD, PMD, PTE).
-    pub const fn linux_level(self, arch_level: u32, levels: u32) -> Level {
-        let start = 4 - levels;
+    /// the root is `PGD`; folded levels disappear (3 levels: PGD, PMD, PTE; 2 levels:
+    /// PGD, PTE; 5 levels: PGD, P4D, PUD, PMD, PTE).
+    pub const fn linux_level(self, arch_level: i32, levels: u32) -> Level {
+        let start = 4 - levels as i32;
         if arch_level == start {
             return Level::Pgd;
         }
@@ -106,14 +109,27 @@ impl Granule {
         }
     }
 
+    /// `VA_BITS_MIN` for a kernel built with `VA_BITS` = `va_bits`: what a 52-bit
+    /// kernel drops to on a CPU without LPA2 (4K, 16K) or FEAT_LVA (64K), and where
+    /// `PAGE_END` is.
+    pub const fn va_bits_min(self, va_bits: u32) -> u32 {
+        match (va_bits > 48, self) {
+            (true, Granule::G16K) => 47,
+            (true, _) => 48,
+            (false, _) => va_bits,
+        }
+    }
+
     /// Size mapped by one entry at architectural level `arch_level`.
-    pub const fn entry_size(self, arch_level: u32) -> u64 {
+    pub const fn entry_size(self, arch_level: i32) -> u64 {
         1 << self.level_shift(arch_level)
     }
 
-    /// Whether architectural level `arch_level` may hold a block (without LPA2): level 1
+    /// Whether architectural level `arch_level` may hold a block as Linux maps: level 1
     /// only with 4K pages (`pud_sect_supported()`), level 2 always, level 3 holds pages.
-    pub const fn block_allowed(self, arch_level: u32) -> bool {
+    /// (LPA2 also allows level-0 blocks with 4K and level-1 blocks with 16K pages; Linux
+    /// 7.3 makes neither.)
+    pub const fn block_allowed(self, arch_level: i32) -> bool {
         match arch_level {
             1 => matches!(self, Granule::G4K),
             2 => true,
@@ -122,7 +138,7 @@ impl Granule {
     }
 
     /// Entries in a contiguous group at `arch_level` (`CONT_PTES` / `CONT_PMDS`).
-    pub const fn cont_entries(self, arch_level: u32) -> u64 {
+    pub const fn cont_entries(self, arch_level: i32) -> u64 {
         match (self, arch_level) {
             (Granule::G4K, 2 | 3) => 16,
             (Granule::G16K, 2) => 32,

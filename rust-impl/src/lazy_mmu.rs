@@ -74,20 +74,24 @@ impl<'a, E: PgtableEnv> LazyMmu<'a, E> {
         }
     }
 
-    /// Mirrors `set_pmd()` in arch/arm64/include/asm/pgtable.h (7.3). The model never
-    /// folds the PMD, so this is never `set_swapper_pgd()`.
+    /// Mirrors `set_pmd()` in arch/arm64/include/asm/pgtable.h (7.3). With 2 levels the
+    /// PMD entry is in `swapper_pg_dir` and goes through `set_swapper_pgd()`.
     pub(crate) fn set_pmd(&mut self, pmdp: EntryRef, pmd: u64) {
+        if pmdp.table == self.mmu.root {
+            self.set_swapper_pgd(pmdp, pmd);
+            return;
+        }
         self.mmu.env.write_entry(pmdp.table, pmdp.index, pmd);
         if pte_valid(pmd) {
             self.queue_pte_barriers();
         }
     }
 
-    /// Mirrors `set_pud()` in arch/arm64/include/asm/pgtable.h (7.3). With 3 levels the
-    /// PUD entry is in `swapper_pg_dir` and goes through `set_swapper_pgd()`, whose
-    /// barriers are immediate, lazy mode or not.
+    /// Mirrors `set_pud()` in arch/arm64/include/asm/pgtable.h (7.3). With 3 levels (or
+    /// 2) the PUD entry is in `swapper_pg_dir` and goes through `set_swapper_pgd()`,
+    /// whose barriers are immediate, lazy mode or not.
     pub(crate) fn set_pud(&mut self, pudp: EntryRef, pud: u64) {
-        if self.mmu.levels() < 4 && pudp.table == self.mmu.root {
+        if pudp.table == self.mmu.root {
             self.set_swapper_pgd(pudp, pud);
             return;
         }
@@ -97,10 +101,21 @@ impl<'a, E: PgtableEnv> LazyMmu<'a, E> {
         }
     }
 
-    /// Mirrors `set_p4d()` in arch/arm64/include/asm/pgtable.h (7.3): with 4 levels the
-    /// P4D entry is in `swapper_pg_dir`.
+    /// Mirrors `set_p4d()` in arch/arm64/include/asm/pgtable.h (7.3): with 4 levels (or
+    /// fewer) the P4D entry is in `swapper_pg_dir`; with 5 it is in a P4D table and the
+    /// barriers are queued whatever it holds.
     pub(crate) fn set_p4d(&mut self, p4dp: EntryRef, p4d: u64) {
-        self.set_swapper_pgd(p4dp, p4d);
+        if p4dp.table == self.mmu.root {
+            self.set_swapper_pgd(p4dp, p4d);
+            return;
+        }
+        self.mmu.env.write_entry(p4dp.table, p4dp.index, p4d);
+        self.queue_pte_barriers();
+    }
+
+    /// Mirrors `set_pgd()` in arch/arm64/include/asm/pgtable.h (7.3): the root entry.
+    pub(crate) fn set_pgd(&mut self, pgdp: EntryRef, pgd: u64) {
+        self.set_swapper_pgd(pgdp, pgd);
     }
 
     /// Mirrors `set_swapper_pgd()` in arch/arm64/mm/mmu.c (7.3): the write, then

@@ -70,7 +70,7 @@ impl EntryRef {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lookup {
     /// Architectural level 0-3.
-    pub arch_level: u32,
+    pub arch_level: i32,
     pub level: Level,
     pub entry: EntryRef,
     pub desc: u64,
@@ -90,8 +90,9 @@ pub const fn pgattr_change_is_safe(g: Granule, old: u64, new: u64) -> bool {
     if !pte_valid(old) || !pte_valid(new) {
         return true;
     }
-    // A live entry keeps its pfn.
-    if pte_pfn(g, old) != pte_pfn(g, new) {
+    // A live entry keeps its pfn. (Read without LPA2's bits 51:50: with LPA2 they are
+    // descriptor bits 9:8, outside the mask below, so a change there is unsafe anyway.)
+    if pte_pfn(g, false, old) != pte_pfn(g, false, new) {
         return false;
     }
     // nG -> global is unsafe.
@@ -125,8 +126,11 @@ pub(crate) const fn addr_end(addr: u64, end: u64, size: u64) -> u64 {
 pub struct Mmu<E> {
     pub env: E,
     pub granule: Granule,
-    /// `VA_BITS` (equal to `vabits_actual` without 52-bit VAs).
+    /// `vabits_actual`: the VA size the tables are walked with (64 − TCR_EL1.T1SZ).
+    /// `VA_BITS` itself unless a 52-bit kernel dropped to `VA_BITS_MIN` at boot.
     pub va_bits: u32,
+    /// `VA_BITS` (`CONFIG_ARM64_VA_BITS`), which places `PAGE_OFFSET`.
+    pub kernel_va_bits: u32,
     /// `swapper_pg_dir`.
     pub root: PhysAddr,
     /// `memstart_addr` (`PHYS_OFFSET`).
@@ -136,24 +140,37 @@ pub struct Mmu<E> {
 }
 
 impl<E: PgtableEnv> Mmu<E> {
-    /// An empty `swapper_pg_dir` allocated (and cleared) in `env`. Fails with `-EINVAL`
-    /// for a geometry the model does not cover (fewer than 3 or more than 4 levels, VA
-    /// sizes above 48 bits), or with the env's error.
+    /// An empty `swapper_pg_dir` allocated (and cleared) in `env`, for a kernel built
+    /// with `VA_BITS` = `va_bits` and running with it (see [`Mmu::with_kernel_va_bits`]
+    /// for a 52-bit kernel that dropped to fewer). Fails with `-EINVAL` for a geometry
+    /// Linux arm64 does not build (VA sizes outside 36-52 bits, fewer than 2 or more
+    /// than 5 levels), or with the env's error.
     pub fn new(mut env: E, granule: Granule, va_bits: u32, memstart_addr: PhysAddr) -> Result<Mmu<E>> {
         Self::check_geometry(granule, va_bits)?;
         let root = env.alloc_table()?;
         env.clear_table(root, granule.entries() as usize);
-        Ok(Mmu { env, granule, va_bits, root, memstart_addr, rules: Rules::V7_3 })
+        Ok(Mmu { env, granule, va_bits, kernel_va_bits: va_bits, root, memstart_addr, rules: Rules::V7_3 })
     }
 
     /// An `Mmu` over an existing root table.
     pub fn with_root(env: E, granule: Granule, va_bits: u32, root: PhysAddr, memstart_addr: PhysAddr) -> Result<Mmu<E>> {
         Self::check_geometry(granule, va_bits)?;
-        Ok(Mmu { env, granule, va_bits, root, memstart_addr, rules: Rules::V7_3 })
+        Ok(Mmu { env, granule, va_bits, kernel_va_bits: va_bits, root, memstart_addr, rules: Rules::V7_3 })
+    }
+
+    /// The same tables for a kernel built with `VA_BITS` = `kernel_va_bits`: equal to
+    /// `vabits_actual`, or 52 for a kernel that dropped to `VA_BITS_MIN` on a CPU without
+    /// LPA2 (4K, 16K pages) or FEAT_LVA (64K). `-EINVAL` for any other pair.
+    pub fn with_kernel_va_bits(mut self, kernel_va_bits: u32) -> Result<Mmu<E>> {
+        if kernel_va_bits != self.va_bits && !(kernel_va_bits == 52 && self.va_bits == self.granule.va_bits_min(52)) {
+            return Err(Errno::EINVAL);
+        }
+        self.kernel_va_bits = kernel_va_bits;
+        Ok(self)
     }
 
     fn check_geometry(granule: Granule, va_bits: u32) -> Result<()> {
-        if !(36..=48).contains(&va_bits) || !matches!(granule.levels(va_bits), 3 | 4) {
+        if !(36..=52).contains(&va_bits) || !(2..=5).contains(&granule.levels(va_bits)) || va_bits <= granule.page_shift() + granule.bits_per_level() {
             return Err(Errno::EINVAL);
         }
         Ok(())
@@ -166,57 +183,90 @@ impl<E: PgtableEnv> Mmu<E> {
     // -----------------------------------------------------------------------------
     // Geometry.
 
-    /// `CONFIG_PGTABLE_LEVELS`.
+    /// Translation levels in use: `CONFIG_PGTABLE_LEVELS`, less the levels a 52-bit
+    /// kernel folds at boot on a CPU without LPA2 (`pgtable_l5_enabled()`,
+    /// `pgtable_l4_enabled()`).
     pub fn levels(&self) -> u32 {
         self.granule.levels(self.va_bits)
     }
 
-    /// Architectural level of the root (`swapper_pg_dir`).
-    pub fn start_level(&self) -> u32 {
+    /// Architectural level of the root (`swapper_pg_dir`): -1 to 2.
+    pub fn start_level(&self) -> i32 {
         self.granule.start_level(self.va_bits)
     }
 
+    /// Whether Linux's level at `arch_level` (0 P4D, 1 PUD, 2 PMD, 3 PTE) has tables
+    /// of its own below the root; when not, its entries are the root's (folded).
+    pub fn has_own_tables(&self, arch_level: i32) -> bool {
+        arch_level > self.start_level()
+    }
+
+    /// The architectural level of the entries Linux's level `arch_level` works on: the
+    /// level itself, or the root's when it is folded into the root.
+    pub fn entry_level(&self, arch_level: i32) -> i32 {
+        arch_level.max(self.start_level())
+    }
+
+    /// `lpa2_is_enabled()`: 52-bit VAs with 4K or 16K pages (TCR_EL1.DS). Descriptors
+    /// then hold address bits 51:50 where the shareability field was, and carry no
+    /// shareability (`PTE_MAYBE_SHARED` is 0).
+    pub fn lpa2(&self) -> bool {
+        self.va_bits == 52 && !matches!(self.granule, Granule::G64K)
+    }
+
     /// The Linux name of architectural level `arch_level`.
-    pub fn level_name(&self, arch_level: u32) -> Level {
+    pub fn level_name(&self, arch_level: i32) -> Level {
         self.granule.linux_level(arch_level, self.levels())
     }
 
     /// Bytes mapped by one entry at `arch_level` (`PGDIR_SIZE`, `PUD_SIZE`, `PMD_SIZE`,
     /// `PAGE_SIZE`).
-    pub fn entry_size(&self, arch_level: u32) -> u64 {
+    pub fn entry_size(&self, arch_level: i32) -> u64 {
         self.granule.entry_size(arch_level)
     }
 
     /// Bytes of a contiguous group at `arch_level` (`CONT_PMD_SIZE`, `CONT_PTE_SIZE`).
-    pub fn cont_size(&self, arch_level: u32) -> u64 {
+    pub fn cont_size(&self, arch_level: i32) -> u64 {
         self.granule.cont_entries(arch_level) * self.entry_size(arch_level)
     }
 
-    /// `pgd_index()` / `pud_index()` / `pmd_index()` / `pte_index()` of `va` at `arch_level`.
-    pub fn index(&self, arch_level: u32, va: u64) -> usize {
+    /// `pgd_index()` / `p4d_index()` / `pud_index()` / `pmd_index()` / `pte_index()` of
+    /// `va` at `arch_level`.
+    pub fn index(&self, arch_level: i32, va: u64) -> usize {
         let shift = self.granule.level_shift(arch_level);
         let bits = if arch_level == self.start_level() { self.va_bits - shift } else { self.granule.bits_per_level() };
         ((va >> shift) & ((1u64 << bits) - 1)) as usize
     }
 
     /// The slot for `va` in the `arch_level` table at `table`.
-    pub fn entry_ref(&self, table: PhysAddr, arch_level: u32, va: u64) -> EntryRef {
+    pub fn entry_ref(&self, table: PhysAddr, arch_level: i32, va: u64) -> EntryRef {
         EntryRef { table, index: self.index(arch_level, va) }
     }
 
     /// The table a table descriptor points to (`p?d_page_paddr()`).
     pub fn table_addr(&self, desc: u64) -> PhysAddr {
-        PhysAddr(pte_to_phys(self.granule, desc))
+        PhysAddr(pte_to_phys(self.granule, self.lpa2(), desc))
     }
 
-    /// `PAGE_OFFSET`: start of the linear map.
+    /// The output address of a leaf descriptor (`__pte_to_phys()`).
+    pub fn pte_to_phys(&self, desc: u64) -> u64 {
+        pte_to_phys(self.granule, self.lpa2(), desc)
+    }
+
+    /// `PAGE_OFFSET` (`_PAGE_OFFSET(VA_BITS)`): what `__phys_to_virt()` ORs in.
     pub fn page_offset(&self) -> VirtAddr {
+        VirtAddr((!0u64) << self.kernel_va_bits)
+    }
+
+    /// `_PAGE_OFFSET(vabits_actual)`: the lowest TTBR1 address and the start of the
+    /// linear region (above `PAGE_OFFSET` when a 52-bit kernel dropped to fewer bits).
+    pub fn linear_start(&self) -> VirtAddr {
         VirtAddr((!0u64) << self.va_bits)
     }
 
     /// `PAGE_END` (`_PAGE_END(VA_BITS_MIN)`, no KASAN): end of the linear map.
     pub fn page_end(&self) -> VirtAddr {
-        VirtAddr((!0u64) << (self.va_bits - 1))
+        VirtAddr((!0u64) << (self.granule.va_bits_min(self.kernel_va_bits) - 1))
     }
 
     /// `__phys_to_virt(pa)`: `(pa - PHYS_OFFSET) | PAGE_OFFSET`.
@@ -238,7 +288,7 @@ impl<E: PgtableEnv> Mmu<E> {
     /// entries are leaves (bits 1:0 = 0b11 only means "table" when valid). `None` when
     /// `va` is outside the TTBR1 half.
     pub fn lookup(&self, va: VirtAddr) -> Option<Lookup> {
-        if va.0 < self.page_offset().0 {
+        if va.0 < self.linear_start().0 {
             return None;
         }
         let mut table = self.root;
@@ -259,7 +309,7 @@ impl<E: PgtableEnv> Mmu<E> {
     // -----------------------------------------------------------------------------
     // Small kernel helpers.
 
-    fn bug(&self, kind: BugKind, va: u64, arch_level: u32, old: u64, new: u64) -> Errno {
+    fn bug(&self, kind: BugKind, va: u64, arch_level: i32, old: u64, new: u64) -> Errno {
         Errno::BUG(Bug { kind, va: VirtAddr(va), level: self.level_name(arch_level), old, new })
     }
 
@@ -267,9 +317,9 @@ impl<E: PgtableEnv> Mmu<E> {
     /// `set_p4d()`, and `set_swapper_pgd()` (arch/arm64/mm/mmu.c) for an entry in
     /// `swapper_pg_dir`: the write, then `dsb(ishst); isb()` when the entry is valid
     /// (always for `set_p4d` and for the root).
-    fn set_entry(&mut self, entry: EntryRef, arch_level: u32, desc: u64) {
+    fn set_entry(&mut self, entry: EntryRef, arch_level: i32, desc: u64) {
         self.env.write_entry(entry.table, entry.index, desc);
-        if entry.table == self.root || arch_level == 0 || pte_valid(desc) {
+        if entry.table == self.root || arch_level <= 0 || pte_valid(desc) {
             // queue_pte_barriers() outside lazy MMU mode: emit_pte_barriers().
             self.env.dsb_ishst();
             self.env.isb();
@@ -293,7 +343,7 @@ impl<E: PgtableEnv> Mmu<E> {
     }
 
     /// `pgtable_alloc(level)` after `BUG_ON(!pgtable_alloc)`.
-    fn pgtable_alloc(&mut self, pgtable_alloc: bool, va: u64, arch_level: u32, old: u64) -> Result<PhysAddr> {
+    fn pgtable_alloc(&mut self, pgtable_alloc: bool, va: u64, arch_level: i32, old: u64) -> Result<PhysAddr> {
         if !pgtable_alloc {
             return Err(self.bug(BugKind::NoPgtableAlloc, va, arch_level, old, 0));
         }
@@ -303,7 +353,7 @@ impl<E: PgtableEnv> Mmu<E> {
     /// Allocates, clears and links a new next-level table into `entry` (at
     /// `arch_level`), with `TYPE_TABLE | TABLE_UXN | TABLE_AF`, plus `TABLE_PXN` under
     /// `NO_EXEC_MAPPINGS`: the `p?d_none()` branch of the per-level functions.
-    fn populate(&mut self, entry: EntryRef, arch_level: u32, va: u64, pgtable_alloc: bool, flags: MapFlags) -> Result<PhysAddr> {
+    fn populate(&mut self, entry: EntryRef, arch_level: i32, va: u64, pgtable_alloc: bool, flags: MapFlags) -> Result<PhysAddr> {
         let mut val = PUD_TYPE_TABLE | PMD_TABLE_UXN | PMD_TABLE_AF;
         if flags.contains(MapFlags::NO_EXEC_MAPPINGS) {
             val |= PMD_TABLE_PXN;
@@ -320,9 +370,9 @@ impl<E: PgtableEnv> Mmu<E> {
     /// the `WARN_ON(!p?d_set_huge()); BUG_ON(!pgattr_change_is_safe())` around their calls:
     /// writes a block unless that is an unsafe change of a live entry, in which case the
     /// entry is left as it was and a WARN is reported.
-    fn set_huge(&mut self, entry: EntryRef, arch_level: u32, addr: u64, phys: u64, prot: u64) -> Result<()> {
+    fn set_huge(&mut self, entry: EntryRef, arch_level: i32, addr: u64, phys: u64, prot: u64) -> Result<()> {
         let old = self.read(entry);
-        let new = pfn_pte(self.granule, phys, mk_pmd_sect_prot(prot));
+        let new = pfn_pte(self.granule, self.lpa2(), phys, mk_pmd_sect_prot(prot));
         if pgattr_change_is_safe(self.granule, old, new) {
             self.set_entry(entry, arch_level, new);
         } else {
@@ -346,7 +396,7 @@ impl<E: PgtableEnv> Mmu<E> {
         loop {
             let old = self.read(ptep);
             // __set_pte_nosync(): the barriers come at the end of alloc_init_cont_pte().
-            self.env.write_entry(ptep.table, ptep.index, pfn_pte(self.granule, phys, prot));
+            self.env.write_entry(ptep.table, ptep.index, pfn_pte(self.granule, self.lpa2(), phys, prot));
             // After the PTE has been populated once, only permission changes.
             let cur = self.read(ptep);
             if !pgattr_change_is_safe(self.granule, old, cur) {
@@ -363,7 +413,7 @@ impl<E: PgtableEnv> Mmu<E> {
 
     /// Whether any entry of the contiguous group starting at `first` (architectural
     /// level `arch_level`) is valid and not contiguous.
-    fn group_has_valid_noncont(&self, first: EntryRef, arch_level: u32) -> bool {
+    fn group_has_valid_noncont(&self, first: EntryRef, arch_level: i32) -> bool {
         (0..self.granule.cont_entries(arch_level) as usize).any(|i| {
             let entry = self.read(first.add(i));
             pte_valid(entry) && !pte_cont(entry)
@@ -375,21 +425,47 @@ impl<E: PgtableEnv> Mmu<E> {
         self.group_has_valid_noncont(ptep, 3)
     }
 
+    /// The table holding the entries of Linux level `arch_level` under `upper`, the
+    /// entry one level up: the `p?d_none()` branch of the per-level functions (a new
+    /// table, cleared and linked in), or `p?d_set_fixmap_offset()`. When `arch_level`
+    /// is the root's level or folded above it, `upper` is already an entry of the root
+    /// standing for it (the kernel's `p?d_offset()` of a folded level is a cast) and the
+    /// root is returned: there is no table of its own and nothing to check. Otherwise
+    /// `leaf_check` is the per-level `BUG_ON(p?d_leaf())` (PUD and PMD), then a non-table
+    /// entry is `BUG_ON(p?d_bad())`.
+    #[allow(clippy::too_many_arguments)]
+    fn lower_table(&mut self, upper: EntryRef, arch_level: i32, addr: u64, pgtable_alloc: bool, flags: MapFlags, leaf_check: bool) -> Result<PhysAddr> {
+        if !self.has_own_tables(arch_level) {
+            return Ok(upper.table);
+        }
+        let upper_level = arch_level - 1;
+        let desc = self.read(upper);
+        let leaf = if upper_level == 2 { pmd_leaf(desc) } else { pud_leaf(self.granule, desc) };
+        if leaf_check && leaf {
+            return Err(self.bug(BugKind::LeafInTheWay, addr, upper_level, desc, desc));
+        }
+        if pmd_none(desc) {
+            return self.populate(upper, upper_level, addr, pgtable_alloc, flags);
+        }
+        if pud_bad(desc) {
+            return Err(self.bug(BugKind::BadTable, addr, upper_level, desc, desc));
+        }
+        Ok(self.table_addr(desc))
+    }
+
+    /// The `p?d_clear_fixmap()` after a level's loop: a no-op for a level with no table
+    /// of its own.
+    fn clear_level_fixmap(&mut self, arch_level: i32) {
+        if self.has_own_tables(arch_level) {
+            self.clear_fixmap();
+        }
+    }
+
     /// Mirrors `alloc_init_cont_pte()` in arch/arm64/mm/mmu.c (7.3).
     #[allow(clippy::too_many_arguments)]
     fn alloc_init_cont_pte(&mut self, pmdp: EntryRef, mut addr: u64, end: u64, mut phys: u64, prot: u64, pgtable_alloc: bool, flags: MapFlags) -> Result<()> {
-        let pmd = self.read(pmdp);
-        if pmd_leaf(pmd) {
-            return Err(self.bug(BugKind::LeafInTheWay, addr, 2, pmd, pmd));
-        }
-        let pte_table = if pmd_none(pmd) {
-            self.populate(pmdp, 2, addr, pgtable_alloc, flags)?
-        } else {
-            if pmd_bad(pmd) {
-                return Err(self.bug(BugKind::BadTable, addr, 2, pmd, pmd));
-            }
-            self.table_addr(pmd)
-        };
+        // BUG_ON(pmd_leaf(pmd)), then the PTE table (the PTE level is never folded).
+        let pte_table = self.lower_table(pmdp, 3, addr, pgtable_alloc, flags, true)?;
 
         let cont_size = self.cont_size(3);
         loop {
@@ -416,7 +492,8 @@ impl<E: PgtableEnv> Mmu<E> {
         Ok(())
     }
 
-    /// Mirrors `init_pmd()` in arch/arm64/mm/mmu.c (7.3).
+    /// Mirrors `init_pmd()` in arch/arm64/mm/mmu.c (7.3). `pmd_table_pa` holds the PMD
+    /// entries (the root with 2 levels).
     #[allow(clippy::too_many_arguments)]
     fn init_pmd(&mut self, pmd_table_pa: PhysAddr, mut addr: u64, end: u64, mut phys: u64, prot: u64, pgtable_alloc: bool, flags: MapFlags) -> Result<()> {
         let pmd_size = self.entry_size(2);
@@ -448,22 +525,12 @@ impl<E: PgtableEnv> Mmu<E> {
         self.group_has_valid_noncont(pmdp, 2)
     }
 
-    /// Mirrors `alloc_init_cont_pmd()` in arch/arm64/mm/mmu.c (7.3).
+    /// Mirrors `alloc_init_cont_pmd()` in arch/arm64/mm/mmu.c (7.3). With 2 levels the
+    /// PUD is folded and `pudp` is the PMD entry itself, in the root.
     #[allow(clippy::too_many_arguments)]
     fn alloc_init_cont_pmd(&mut self, pudp: EntryRef, mut addr: u64, end: u64, mut phys: u64, prot: u64, pgtable_alloc: bool, flags: MapFlags) -> Result<()> {
-        let pud = self.read(pudp);
-        // Check for initial section mappings in the pgd/pud.
-        if pud_leaf(self.granule, pud) {
-            return Err(self.bug(BugKind::LeafInTheWay, addr, 1, pud, pud));
-        }
-        let pmd_table_pa = if pmd_none(pud) {
-            self.populate(pudp, 1, addr, pgtable_alloc, flags)?
-        } else {
-            if pud_bad(pud) {
-                return Err(self.bug(BugKind::BadTable, addr, 1, pud, pud));
-            }
-            self.table_addr(pud)
-        };
+        // Check for initial section mappings in the pgd/pud (BUG_ON(pud_sect(pud))).
+        let pmd_table_pa = self.lower_table(pudp, 2, addr, pgtable_alloc, flags, true)?;
 
         let cont_size = self.cont_size(2);
         let mut ret = Ok(());
@@ -490,39 +557,27 @@ impl<E: PgtableEnv> Mmu<E> {
             }
         }
         // pmd_clear_fixmap(), also on the error path.
-        self.clear_fixmap();
+        self.clear_level_fixmap(2);
         ret
     }
 
-    /// Mirrors `alloc_init_pud()` in arch/arm64/mm/mmu.c (7.3). With 4 levels `p4dp` is
-    /// the level-0 entry in `swapper_pg_dir`; with 3 the PUD is folded and `p4dp` is
-    /// itself the PUD entry (level 1, in the root).
+    /// Mirrors `alloc_init_pud()` in arch/arm64/mm/mmu.c (7.3). With 4 or 5 levels
+    /// `p4dp` is a level-0 entry and the PUD table hangs below it; with 3 levels the PUD
+    /// is folded and `p4dp` is itself the PUD entry (level 1, in the root); with 2 the
+    /// PUD's only entry is the root's PMD entry and the loop runs once.
     #[allow(clippy::too_many_arguments)]
     fn alloc_init_pud(&mut self, p4dp: EntryRef, mut addr: u64, end: u64, mut phys: u64, prot: u64, pgtable_alloc: bool, flags: MapFlags) -> Result<()> {
-        let l4 = self.levels() == 4;
-        let pud_table_pa = if l4 {
-            let p4d = self.read(p4dp);
-            if pmd_none(p4d) {
-                self.populate(p4dp, 0, addr, pgtable_alloc, flags)?
-            } else {
-                if pud_bad(p4d) {
-                    return Err(self.bug(BugKind::BadTable, addr, 0, p4d, p4d));
-                }
-                self.table_addr(p4d)
-            }
-        } else {
-            // p4d_none() is 0 and pud_set_fixmap_offset() is the p4d entry itself.
-            p4dp.table
-        };
-
-        let pud_size = self.entry_size(1);
+        let pud_table_pa = self.lower_table(p4dp, 1, addr, pgtable_alloc, flags, false)?;
+        let pud_level = self.entry_level(1);
+        let pud_size = self.entry_size(pud_level);
         let mut ret = Ok(());
         loop {
-            let pudp = self.entry_ref(pud_table_pa, 1, addr);
+            let pudp = self.entry_ref(pud_table_pa, pud_level, addr);
             let old_pud = self.read(pudp);
             let next = addr_end(addr, end, pud_size);
             // For 4K granule only, attempt to put down a 1GB block.
             if pud_sect_supported(self.granule)
+                && pud_level == 1
                 && (addr | next | phys) & (pud_size - 1) == 0
                 && !flags.contains(MapFlags::NO_BLOCK_MAPPINGS)
                 && !pud_table(self.granule, old_pud)
@@ -539,18 +594,35 @@ impl<E: PgtableEnv> Mmu<E> {
             }
         }
         // pud_clear_fixmap(): a no-op when the PUD is folded.
-        if l4 {
-            self.clear_fixmap();
-        }
+        self.clear_level_fixmap(1);
         ret
     }
 
-    /// Mirrors `alloc_init_p4d()` in arch/arm64/mm/mmu.c (7.3). The P4D is always folded
-    /// here (at most 4 levels): `pgd_none()` is 0, the P4D entry is the PGD entry and the
-    /// loop runs once.
+    /// Mirrors `alloc_init_p4d()` in arch/arm64/mm/mmu.c (7.3). With 5 levels the P4D
+    /// table hangs below the level -1 root entry `pgdp`; otherwise the P4D is folded
+    /// (`pgd_none()` is 0, the P4D entry is the PGD entry) and the loop runs once.
     #[allow(clippy::too_many_arguments)]
-    fn alloc_init_p4d(&mut self, pgdp: EntryRef, addr: u64, end: u64, phys: u64, prot: u64, pgtable_alloc: bool, flags: MapFlags) -> Result<()> {
-        self.alloc_init_pud(pgdp, addr, end, phys, prot, pgtable_alloc, flags)
+    fn alloc_init_p4d(&mut self, pgdp: EntryRef, mut addr: u64, end: u64, mut phys: u64, prot: u64, pgtable_alloc: bool, flags: MapFlags) -> Result<()> {
+        let p4d_table_pa = self.lower_table(pgdp, 0, addr, pgtable_alloc, flags, false)?;
+        let p4d_level = self.entry_level(0);
+        let p4d_size = self.entry_size(p4d_level);
+        let mut ret = Ok(());
+        loop {
+            let p4dp = self.entry_ref(p4d_table_pa, p4d_level, addr);
+            let next = addr_end(addr, end, p4d_size);
+            if let Err(e) = self.alloc_init_pud(p4dp, addr, next, phys, prot, pgtable_alloc, flags) {
+                ret = Err(e);
+                break;
+            }
+            phys = phys.wrapping_add(next.wrapping_sub(addr));
+            addr = next;
+            if addr == end {
+                break;
+            }
+        }
+        // p4d_clear_fixmap(): a no-op when the P4D is folded.
+        self.clear_level_fixmap(0);
+        ret
     }
 
     /// Mirrors `__create_pgd_mapping_locked()` in arch/arm64/mm/mmu.c (7.3). Maps
@@ -568,6 +640,9 @@ impl<E: PgtableEnv> Mmu<E> {
             self.env.warn(w);
             return Err(Errno::EINVAL);
         }
+        // The model's protections carry PTE_SHARED; the kernel's PTE_MAYBE_SHARED and
+        // PMD_MAYBE_SHARED are 0 with LPA2 (asm/pgtable-prot.h).
+        let prot = if self.lpa2() { prot & !PTE_SHARED } else { prot };
         let mut phys = phys.0 & page_mask;
         let mut addr = virt.0 & page_mask;
         // PAGE_ALIGN(virt + size).
@@ -575,7 +650,7 @@ impl<E: PgtableEnv> Mmu<E> {
         if addr == end {
             return Err(self.bug(BugKind::EmptyRange, addr, start_level, 0, 0));
         }
-        if addr < self.page_offset().0 || (end != 0 && end < addr) {
+        if addr < self.linear_start().0 || (end != 0 && end < addr) {
             return Err(self.bug(BugKind::OutsideTtbr1, addr, start_level, 0, 0));
         }
 
@@ -629,3 +704,6 @@ impl<E: PgtableEnv> Mmu<E> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_geometry;

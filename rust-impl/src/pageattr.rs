@@ -49,7 +49,7 @@ impl PageChangeData {
     }
 
     /// The `WARN_ON_ONCE((next - addr) != P?D_SIZE)` of `pageattr_p?d_entry()`.
-    fn check_block_span<E: PgtableEnv>(k: &mut LazyMmu<'_, E>, arch_level: u32, addr: u64, next: u64, val: u64) -> Result<()> {
+    fn check_block_span<E: PgtableEnv>(k: &mut LazyMmu<'_, E>, arch_level: i32, addr: u64, next: u64, val: u64) -> Result<()> {
         let span = next.wrapping_sub(addr);
         if span != k.mmu.entry_size(arch_level) {
             let level = k.mmu.level_name(arch_level);

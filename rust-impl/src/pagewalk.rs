@@ -45,8 +45,39 @@ pub(crate) fn walk_kernel_page_table_range_lockless<E: PgtableEnv, O: MmWalkOps<
     walk_pgd_range(k, start, end, ops)
 }
 
-/// Mirrors `walk_pgd_range()` in mm/pagewalk.c (7.3). The P4D is always folded into
-/// the PGD here, so `pgd_none_or_clear_bad()` is always false.
+/// `p?d_none_or_clear_bad()` on `entry`, the entry above a level with tables of its
+/// own: true (skip it) when zero, or when not a table, which is cleared first
+/// (`p?d_clear_bad()`: a `p?d_ERROR()` pr_err and `p?d_clear()`). A level folded into
+/// the one below has neither (`p?d_none()` and `p?d_bad()` are 0).
+fn none_or_clear_bad<E: PgtableEnv>(k: &mut LazyMmu<'_, E>, entry: EntryRef, entry_level: i32) -> bool {
+    let desc = k.read(entry);
+    if pmd_none(desc) {
+        return true;
+    }
+    if desc & PUD_TYPE_MASK != PUD_TYPE_TABLE {
+        if entry_level < 0 {
+            k.set_pgd(entry, 0);
+        } else {
+            k.set_p4d(entry, 0);
+        }
+        return true;
+    }
+    false
+}
+
+/// The table and architectural level holding the entries of Linux level `lvl` under
+/// `upper` (`p?d_offset()`): the table `upper` points to, or, for a level folded into
+/// the root, the root itself (the level's entry is `upper`).
+fn entries_below<E: PgtableEnv>(k: &LazyMmu<'_, E>, upper: EntryRef, lvl: i32) -> (PhysAddr, i32) {
+    if k.mmu.has_own_tables(lvl) {
+        (k.mmu.table_addr(k.read(upper)), lvl)
+    } else {
+        (upper.table, k.mmu.entry_level(lvl))
+    }
+}
+
+/// Mirrors `walk_pgd_range()` in mm/pagewalk.c (7.3). `pgd_none_or_clear_bad()` only
+/// exists with 5 levels; otherwise the P4D is folded into the PGD.
 fn walk_pgd_range<E: PgtableEnv, O: MmWalkOps<E>>(k: &mut LazyMmu<'_, E>, mut addr: u64, end: u64, ops: &mut O) -> Result<()> {
     let root = k.mmu.root;
     let lvl = k.mmu.start_level();
@@ -54,7 +85,9 @@ fn walk_pgd_range<E: PgtableEnv, O: MmWalkOps<E>>(k: &mut LazyMmu<'_, E>, mut ad
     loop {
         let next = addr_end(addr, end, pgdir_size);
         let pgdp = k.mmu.entry_ref(root, lvl, addr);
-        walk_p4d_range(k, pgdp, addr, next, ops)?;
+        if !(k.mmu.has_own_tables(0) && none_or_clear_bad(k, pgdp, lvl)) {
+            walk_p4d_range(k, pgdp, addr, next, ops)?;
+        }
         addr = next;
         if addr == end {
             return Ok(());
@@ -62,37 +95,46 @@ fn walk_pgd_range<E: PgtableEnv, O: MmWalkOps<E>>(k: &mut LazyMmu<'_, E>, mut ad
     }
 }
 
-/// Mirrors `walk_p4d_range()` in mm/pagewalk.c (7.3). The P4D entry is the PGD entry
-/// and `p4d_addr_end()` is `end`. With 4 levels a zero entry is skipped and a
-/// non-table one is cleared (`p4d_clear_bad()`); with 3 levels the PUD is folded too,
-/// `p4d_none()`/`p4d_bad()` are 0 and the PUD entry is the PGD entry itself.
-fn walk_p4d_range<E: PgtableEnv, O: MmWalkOps<E>>(k: &mut LazyMmu<'_, E>, p4dp: EntryRef, addr: u64, end: u64, ops: &mut O) -> Result<()> {
-    if k.mmu.levels() < 4 {
-        return walk_pud_range(k, p4dp.table, addr, end, ops);
+/// Mirrors `walk_p4d_range()` in mm/pagewalk.c (7.3). With 5 levels the P4D entries
+/// are in a table of their own; otherwise the P4D entry is the PGD entry and
+/// `p4d_addr_end()` is `end`. With 4 or 5 levels a zero P4D entry is skipped and a
+/// non-table one is cleared (`p4d_clear_bad()`); with 3 or 2 the PUD is folded too,
+/// `p4d_none()`/`p4d_bad()` are 0 and the PUD entry is the P4D entry itself.
+fn walk_p4d_range<E: PgtableEnv, O: MmWalkOps<E>>(k: &mut LazyMmu<'_, E>, pgdp: EntryRef, mut addr: u64, end: u64, ops: &mut O) -> Result<()> {
+    let (table, lvl) = entries_below(k, pgdp, 0);
+    let p4d_size = k.mmu.entry_size(lvl);
+    loop {
+        let next = addr_end(addr, end, p4d_size);
+        let p4dp = k.mmu.entry_ref(table, lvl, addr);
+        if !(k.mmu.has_own_tables(1) && none_or_clear_bad(k, p4dp, lvl)) {
+            walk_pud_range(k, p4dp, addr, next, ops)?;
+        }
+        addr = next;
+        if addr == end {
+            return Ok(());
+        }
     }
-    let p4d = k.read(p4dp);
-    if pmd_none(p4d) {
-        return Ok(());
-    }
-    if p4d & PUD_TYPE_MASK != PUD_TYPE_TABLE {
-        // p4d_clear_bad(): p4d_ERROR() (a pr_err) and p4d_clear().
-        k.set_p4d(p4dp, 0);
-        return Ok(());
-    }
-    let pud_table = k.mmu.table_addr(p4d);
-    walk_pud_range(k, pud_table, addr, end, ops)
 }
 
-/// Mirrors `walk_pud_range()` in mm/pagewalk.c (7.3) for the no-VMA walk. `table` is
-/// the table holding the PUD entries (the root with 3 levels, where the range never
-/// leaves one entry).
-fn walk_pud_range<E: PgtableEnv, O: MmWalkOps<E>>(k: &mut LazyMmu<'_, E>, table: PhysAddr, mut addr: u64, end: u64, ops: &mut O) -> Result<()> {
+/// Mirrors `walk_pud_range()` in mm/pagewalk.c (7.3) for the no-VMA walk. The PUD
+/// entries are in a table below `p4dp` with 4 or 5 levels, in the root with 3 (where
+/// the range never leaves one entry); with 2 levels the PUD is folded above the root:
+/// `pud_none()` and `pud_leaf()` are 0, the callback finds nothing to do (its
+/// `pud_leaf()`/`pud_sect()` are 0 too) and is not run, and the PMD entry is the PUD
+/// entry.
+fn walk_pud_range<E: PgtableEnv, O: MmWalkOps<E>>(k: &mut LazyMmu<'_, E>, p4dp: EntryRef, mut addr: u64, end: u64, ops: &mut O) -> Result<()> {
     let g = k.mmu.granule;
-    let pud_size = k.mmu.entry_size(1);
+    let (table, lvl) = entries_below(k, p4dp, 1);
+    let folded = lvl != 1;
+    let pud_size = k.mmu.entry_size(lvl);
     loop {
         let next = addr_end(addr, end, pud_size);
-        let pudp = k.mmu.entry_ref(table, 1, addr);
+        let pudp = k.mmu.entry_ref(table, lvl, addr);
         'entry: {
+            if folded {
+                walk_pmd_range(k, pudp, addr, next, ops)?;
+                break 'entry;
+            }
             if pmd_none(k.read(pudp)) {
                 break 'entry;
             }
@@ -113,20 +155,24 @@ fn walk_pud_range<E: PgtableEnv, O: MmWalkOps<E>>(k: &mut LazyMmu<'_, E>, table:
     }
 }
 
-/// Mirrors `walk_pmd_range()` in mm/pagewalk.c (7.3) for the no-VMA walk.
+/// Mirrors `walk_pmd_range()` in mm/pagewalk.c (7.3) for the no-VMA walk. With 2
+/// levels `pudp` is the root's PMD entry itself (`pmd_offset()` is a cast).
 fn walk_pmd_range<E: PgtableEnv, O: MmWalkOps<E>>(k: &mut LazyMmu<'_, E>, pudp: EntryRef, mut addr: u64, end: u64, ops: &mut O) -> Result<()> {
     let g = k.mmu.granule;
-    let pudval = k.read(pudp);
-    if !pte_present(pudval) || pud_leaf(g, pudval) {
-        // ACTION_AGAIN makes walk_pud_range() run pud_entry again. The caller has just
-        // checked this entry and nothing runs concurrently in the model.
-        return Ok(());
+    if k.mmu.has_own_tables(2) {
+        let pudval = k.read(pudp);
+        if !pte_present(pudval) || pud_leaf(g, pudval) {
+            // ACTION_AGAIN makes walk_pud_range() run pud_entry again. The caller has
+            // just checked this entry and nothing runs concurrently in the model.
+            return Ok(());
+        }
     }
-    let table = k.mmu.table_addr(pudval);
-    let pmd_size = k.mmu.entry_size(2);
+    // With 2 levels the PMD entries are the root's and `pudp` is one of them.
+    let (table, lvl) = entries_below(k, pudp, 2);
+    let pmd_size = k.mmu.entry_size(lvl);
     loop {
         let next = addr_end(addr, end, pmd_size);
-        let pmdp = k.mmu.entry_ref(table, 2, addr);
+        let pmdp = k.mmu.entry_ref(table, lvl, addr);
         'entry: {
             if pmd_none(k.read(pmdp)) {
                 break 'entry;

@@ -140,27 +140,50 @@ impl fmt::Display for Warning {
 }
 
 // ---------------------------------------------------------------------------------
-// Descriptor predicates, mirroring asm/pgtable.h (7.3) without LPA2 / 52-bit PAs.
+// Descriptor predicates, mirroring asm/pgtable.h (7.3).
 
 /// `PTE_ADDR_LOW`: the output-address field, bits 49:`PAGE_SHIFT`.
 pub const fn pte_addr_low(g: Granule) -> u64 {
     ((1u64 << (50 - g.page_shift())) - 1) << g.page_shift()
 }
 
-/// Mirrors `__pte_to_phys()` in arch/arm64/include/asm/pgtable.h (7.3). 48-bit PAs.
-pub const fn pte_to_phys(g: Granule, desc: u64) -> u64 {
-    desc & pte_addr_low(g)
+/// `PTE_ADDR_HIGH` and `PTE_ADDR_HIGH_SHIFT`: where a 52-bit output address keeps bits
+/// 51:48 (64K pages, FEAT_LPA: descriptor bits 15:12) or 51:50 (4K and 16K pages with
+/// LPA2 enabled, TCR_EL1.DS = 1: bits 9:8, where the shareability field is otherwise).
+/// `None` when the descriptor has no such field (4K and 16K pages without LPA2).
+pub const fn pte_addr_high(g: Granule, lpa2: bool) -> Option<(u64, u32)> {
+    match g {
+        Granule::G64K => Some((0xf << 12, 36)),
+        _ if lpa2 => Some((0x3 << 8, 42)),
+        _ => None,
+    }
+}
+
+/// Mirrors `__pte_to_phys()` in arch/arm64/include/asm/pgtable.h (7.3). `lpa2` is
+/// `lpa2_is_enabled()`: with it, bits 9:8 are address bits 51:50; without it they are
+/// `PTE_MAYBE_SHARED`, which the kernel masks off first. With 64K pages bits 15:12 are
+/// address bits 51:48 (`CONFIG_ARM64_PA_BITS_52`; RES0 and never set with 48-bit PAs).
+pub const fn pte_to_phys(g: Granule, lpa2: bool, desc: u64) -> u64 {
+    match pte_addr_high(g, lpa2) {
+        Some((high, shift)) => (desc & pte_addr_low(g)) | ((desc & high) << shift),
+        None => desc & pte_addr_low(g),
+    }
 }
 
 /// Mirrors `pte_pfn()` in arch/arm64/include/asm/pgtable.h (7.3).
-pub const fn pte_pfn(g: Granule, desc: u64) -> u64 {
-    pte_to_phys(g, desc) >> g.page_shift()
+pub const fn pte_pfn(g: Granule, lpa2: bool, desc: u64) -> u64 {
+    pte_to_phys(g, lpa2, desc) >> g.page_shift()
 }
 
-/// Mirrors `pfn_pte(__phys_to_pfn(phys), prot)` in arch/arm64/include/asm/pgtable.h (7.3).
-/// `__phys_to_pte_val(phys)` is `phys` itself for 48-bit PAs.
-pub const fn pfn_pte(g: Granule, phys: u64, prot: u64) -> u64 {
-    (phys & !(g.page_size() - 1)) | prot
+/// Mirrors `pfn_pte(__phys_to_pfn(phys), prot)` in arch/arm64/include/asm/pgtable.h (7.3):
+/// `__phys_to_pte_val(phys)` folds address bits above 49 into `PTE_ADDR_HIGH`.
+pub const fn pfn_pte(g: Granule, lpa2: bool, phys: u64, prot: u64) -> u64 {
+    let page = phys & !(g.page_size() - 1);
+    let val = match pte_addr_high(g, lpa2) {
+        Some((high, shift)) => (page & pte_addr_low(g)) | ((page >> shift) & high),
+        None => page,
+    };
+    val | prot
 }
 
 /// Mirrors `mk_pmd_sect_prot()` (and `mk_pud_sect_prot()`) in arch/arm64/include/asm/pgtable.h (7.3).
@@ -412,7 +435,7 @@ mod tests {
         assert!(!pud_leaf(Granule::G64K, block));
         assert!(pud_leaf(Granule::G4K, block));
         assert_eq!(pte_addr_low(Granule::G4K), 0x0003_ffff_ffff_f000);
-        assert_eq!(pte_pfn(Granule::G4K, block), 0x40200);
+        assert_eq!(pte_pfn(Granule::G4K, false, block), 0x40200);
         assert_eq!(mk_pmd_sect_prot(0x0703), 0x0701);
     }
 

@@ -140,8 +140,9 @@ impl<E: PgtableEnv> LazyMmu<'_, E> {
         let mut tableprot = PMD_TYPE_TABLE | PMD_TABLE_UXN | PMD_TABLE_AF;
         // pmd_pfn() and pmd_pgprot(): the output address down to PMD_SIZE, and
         // everything else.
-        let phys = pte_to_phys(g, pmd) & !(self.mmu.entry_size(2) - 1);
-        let mut prot = pmd ^ phys;
+        let lpa2 = self.mmu.lpa2();
+        let phys = pte_to_phys(g, lpa2, pmd) & !(self.mmu.entry_size(2) - 1);
+        let mut prot = pmd ^ pfn_pte(g, lpa2, phys, 0);
 
         // pgd_pgtable_alloc_init_mm_gfp(): not zeroed, every entry is written below.
         let pte_phys = self.mmu.env.alloc_table()?;
@@ -161,7 +162,7 @@ impl<E: PgtableEnv> LazyMmu<'_, E> {
         let page = g.page_size();
         for i in 0..g.entries() {
             let ptep = EntryRef { table: pte_phys, index: i as usize };
-            self.set_pte(ptep, phys.wrapping_add(i * page) | prot);
+            self.set_pte(ptep, pfn_pte(g, lpa2, phys.wrapping_add(i * page), prot));
         }
 
         // Ensure the pte entries are visible to the table walker by the time the pmd
@@ -180,8 +181,9 @@ impl<E: PgtableEnv> LazyMmu<'_, E> {
         let mut tableprot = PUD_TYPE_TABLE | PUD_TABLE_UXN | PUD_TABLE_AF;
         let pmd_size = self.mmu.entry_size(2);
         // pud_pfn() and pud_pgprot().
-        let phys = pte_to_phys(g, pud) & !(self.mmu.entry_size(1) - 1);
-        let mut prot = pud ^ phys;
+        let lpa2 = self.mmu.lpa2();
+        let phys = pte_to_phys(g, lpa2, pud) & !(self.mmu.entry_size(1) - 1);
+        let mut prot = pud ^ pfn_pte(g, lpa2, phys, 0);
 
         let pmd_phys = self.mmu.env.alloc_table()?;
 
@@ -199,7 +201,7 @@ impl<E: PgtableEnv> LazyMmu<'_, E> {
         }
         for i in 0..g.entries() {
             let pmdp = EntryRef { table: pmd_phys, index: i as usize };
-            self.set_pmd(pmdp, phys.wrapping_add(i * pmd_size) | prot);
+            self.set_pmd(pmdp, pfn_pte(g, lpa2, phys.wrapping_add(i * pmd_size), prot));
         }
 
         // Ensure the pmd entries are visible to the table walker by the time the pud
@@ -218,41 +220,45 @@ impl<E: PgtableEnv> LazyMmu<'_, E> {
         let aligned = |size: u64| addr & !(size - 1) == addr;
         let start_level = self.mmu.start_level();
 
-        // PGD: if addr is PGD aligned then addr already describes a leaf boundary. The
-        // P4D is folded (pgd_present() is 1) and has the same size.
+        // PGD: if addr is PGD aligned then addr already describes a leaf boundary.
         if aligned(self.mmu.entry_size(start_level)) {
             return Ok(());
         }
-        let pgdp = self.mmu.entry_ref(self.mmu.root, start_level, addr);
-        let pudp = if self.mmu.levels() == 4 {
-            // P4D: if not present then there is nothing to split.
-            let p4d = self.read(pgdp);
-            if pmd_none(p4d) {
+        // P4D, then PUD: if addr is aligned to the level's size then addr already
+        // describes a leaf boundary; if the entry above is not present there is nothing
+        // to split. A folded level (p?d_offset() is a cast) has the size of the level it
+        // is folded into, is always present and has the same entry.
+        let mut upper = self.mmu.entry_ref(self.mmu.root, start_level, addr);
+        for lvl in [0, 1] {
+            if aligned(self.mmu.entry_size(self.mmu.entry_level(lvl))) {
                 return Ok(());
             }
-            if p4d & PUD_TYPE_MASK != PUD_TYPE_TABLE {
-                // pud_offset() would follow it as a table anyway.
-                let bug = Bug { kind: BugKind::BadTable, va: VirtAddr(addr), level: self.mmu.level_name(0), old: p4d, new: p4d };
-                return Err(Errno::BUG(bug));
+            if self.mmu.has_own_tables(lvl) {
+                let desc = self.read(upper);
+                if !pte_present(desc) {
+                    return Ok(());
+                }
+                if desc & PUD_TYPE_MASK != PUD_TYPE_TABLE {
+                    // p?d_offset() would follow it as a table anyway.
+                    let bug = Bug { kind: BugKind::BadTable, va: VirtAddr(addr), level: self.mmu.level_name(lvl - 1), old: desc, new: desc };
+                    return Err(Errno::BUG(bug));
+                }
+                upper = self.mmu.entry_ref(self.mmu.table_addr(desc), lvl, addr);
             }
-            self.mmu.entry_ref(self.mmu.table_addr(p4d), 1, addr)
-        } else {
-            // The PUD is folded too: the PUD entry is the PGD entry.
-            pgdp
-        };
+        }
+        let pudp = upper;
 
-        // PUD: if addr is PUD aligned then addr already describes a leaf boundary. If
-        // not present then there is nothing to split. Otherwise, if we have a pud leaf,
-        // split to contpmd.
-        if aligned(self.mmu.entry_size(1)) {
-            return Ok(());
-        }
-        let pud = self.read(pudp);
-        if !pte_present(pud) {
-            return Ok(());
-        }
-        if pud_leaf(g, pud) {
-            self.split_pud(pudp, pud, true)?;
+        // PUD: if not present then there is nothing to split. Otherwise, if we have a
+        // pud leaf, split to contpmd. (With 2 levels the PUD is folded above the root:
+        // pud_present() is 1 and pud_leaf() 0.)
+        if self.mmu.entry_level(1) == 1 {
+            let pud = self.read(pudp);
+            if !pte_present(pud) {
+                return Ok(());
+            }
+            if pud_leaf(g, pud) {
+                self.split_pud(pudp, pud, true)?;
+            }
         }
 
         // CONTPMD: if addr is CONTPMD aligned then addr already describes a leaf
@@ -261,8 +267,8 @@ impl<E: PgtableEnv> LazyMmu<'_, E> {
         if aligned(self.mmu.cont_size(2)) {
             return Ok(());
         }
-        // pmd_offset() reads the PUD again.
-        let pmdp = self.mmu.entry_ref(self.mmu.table_addr(self.read(pudp)), 2, addr);
+        // pmd_offset() reads the PUD again (with 2 levels it is the PUD entry itself).
+        let pmdp = if self.mmu.has_own_tables(2) { self.mmu.entry_ref(self.mmu.table_addr(self.read(pudp)), 2, addr) } else { pudp };
         let pmd = self.read(pmdp);
         if !pte_present(pmd) {
             return Ok(());
@@ -428,7 +434,7 @@ impl<E: PgtableEnv> Mmu<E> {
     /// `__pa_symbol(__init_begin)`. An error is where the kernel panics ("Failed to
     /// split linear map"); nothing is flushed then.
     pub fn linear_map_split_to_ptes(&mut self, stext: PhysAddr, init_begin: PhysAddr) -> Result<()> {
-        let lstart = self.page_offset();
+        let lstart = self.linear_start();
         let lend = self.page_end();
         let kstart = self.lm(stext);
         let kend = self.lm(init_begin);

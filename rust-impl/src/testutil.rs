@@ -69,7 +69,7 @@ pub fn new_mmu_va(granule: Granule, va_bits: u32) -> Mmu<HostEnv> {
 /// Every leaf with its descriptor, in VA order.
 pub fn leaves(mmu: &Mmu<HostEnv>) -> Vec<(Leaf, u64)> {
     let mut out = Vec::new();
-    walk_leaves(mmu, mmu.page_offset(), mmu.page_end(), 0, |leaf, desc| out.push((leaf, desc)));
+    walk_leaves(mmu, mmu.linear_start(), mmu.page_end(), 0, |leaf, desc| out.push((leaf, desc)));
     out
 }
 
@@ -77,7 +77,7 @@ pub fn leaves(mmu: &Mmu<HostEnv>) -> Vec<(Leaf, u64)> {
 /// `shared_mask` taken out of the output address.
 pub fn leaves_shared(mmu: &Mmu<HostEnv>, shared_mask: u64) -> Vec<(Leaf, u64)> {
     let mut out = Vec::new();
-    walk_leaves(mmu, mmu.page_offset(), mmu.page_end(), shared_mask, |leaf, desc| out.push((leaf, desc)));
+    walk_leaves(mmu, mmu.linear_start(), mmu.page_end(), shared_mask, |leaf, desc| out.push((leaf, desc)));
     out
 }
 

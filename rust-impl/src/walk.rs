@@ -1,5 +1,5 @@
 //! The model side of the comparison: walks the model's own tables over a VA range
-//! (normally `[PAGE_OFFSET, PAGE_END)`) and reports every leaf, valid or present-invalid,
+//! (normally the linear region `[_PAGE_OFFSET(vabits_actual), PAGE_END)`) and reports every leaf, valid or present-invalid,
 //! in VA order; [`linear_map`] merges them into the normalised [`LinearMap`] the Linux
 //! side is rendered as.
 
@@ -16,7 +16,7 @@ use crate::pgtable::*;
 /// An entry is present if valid or present-invalid; at levels 0-2 a valid entry with
 /// bits[1:0] = 0b11 is a table, any other present entry a leaf.
 pub fn walk_leaves<E: PgtableEnv, F: FnMut(Leaf, u64)>(mmu: &Mmu<E>, start: VirtAddr, end: VirtAddr, shared_mask: u64, mut f: F) {
-    let lowest = mmu.page_offset().0;
+    let lowest = mmu.linear_start().0;
     let start = start.0.max(lowest);
     if end.0 <= start {
         return;
@@ -25,7 +25,7 @@ pub fn walk_leaves<E: PgtableEnv, F: FnMut(Leaf, u64)>(mmu: &Mmu<E>, start: Virt
 }
 
 #[allow(clippy::too_many_arguments)]
-fn walk_table<E: PgtableEnv, F: FnMut(Leaf, u64)>(mmu: &Mmu<E>, table: PhysAddr, lvl: u32, table_va: u64, start: u64, end: u64, shared_mask: u64, f: &mut F) {
+fn walk_table<E: PgtableEnv, F: FnMut(Leaf, u64)>(mmu: &Mmu<E>, table: PhysAddr, lvl: i32, table_va: u64, start: u64, end: u64, shared_mask: u64, f: &mut F) {
     let size = mmu.entry_size(lvl);
     let entries = if lvl == mmu.start_level() { 1u64 << (mmu.va_bits - mmu.granule.level_shift(lvl)) } else { mmu.granule.entries() };
     // This table covers [table_va, table_va + entries * size); stay inside it.
@@ -39,7 +39,7 @@ fn walk_table<E: PgtableEnv, F: FnMut(Leaf, u64)>(mmu: &Mmu<E>, table: PhysAddr,
             if lvl < 3 && pte_valid(desc) && pmd_table(desc) {
                 walk_table(mmu, mmu.table_addr(desc), lvl + 1, va, start, end, shared_mask, f);
             } else {
-                let field = pte_to_phys(mmu.granule, desc);
+                let field = mmu.pte_to_phys(desc);
                 let leaf = Leaf {
                     va: VirtAddr(va),
                     size,
@@ -60,9 +60,9 @@ fn walk_table<E: PgtableEnv, F: FnMut(Leaf, u64)>(mmu: &Mmu<E>, table: PhysAddr,
     }
 }
 
-/// The normalised linear map of `mmu` over `[PAGE_OFFSET, PAGE_END)`.
+/// The normalised linear map of `mmu` over `[_PAGE_OFFSET(vabits_actual), PAGE_END)`.
 pub fn linear_map<E: PgtableEnv>(mmu: &Mmu<E>, shared_mask: u64) -> LinearMap {
     let mut map = LinearMap::default();
-    walk_leaves(mmu, mmu.page_offset(), mmu.page_end(), shared_mask, |leaf, _| map.push(leaf));
+    walk_leaves(mmu, mmu.linear_start(), mmu.page_end(), shared_mask, |leaf, _| map.push(leaf));
     map
 }

@@ -262,7 +262,7 @@ fn barriers_before_tables_are_linked() {
     let events = mmu.env.take_events();
     let root = mmu.root;
 
-    let mut level_of: BTreeMap<u64, u32> = BTreeMap::new();
+    let mut level_of: BTreeMap<u64, i32> = BTreeMap::new();
     level_of.insert(root.0, mmu.start_level());
     let mut allocated = BTreeSet::new();
     let mut linked = BTreeSet::new();

@@ -32,6 +32,7 @@ pub mod pgtable_prot;
 pub mod rodata;
 pub mod rsi;
 pub mod split;
+pub mod va_bits;
 pub mod version;
 #[cfg(any(test, feature = "alloc"))]
 pub mod walk;

@@ -1,5 +1,6 @@
 //! The translation registers of a stopped vCPU (read through the gdbstub) and what they
-//! say about the walk: TTBR1_EL1 (root), TCR_EL1 (VA size from T1SZ, granule from TG1)
+//! say about the walk: TTBR1_EL1 (root), TCR_EL1 (VA size from T1SZ, granule from TG1,
+//! LPA2 from DS)
 //! and MAIR_EL1 (attribute index → memory type).
 
 use crate::error::{Error, Result};
@@ -28,6 +29,11 @@ impl CpuRegs {
     /// VA size of the TTBR1 half: 64 − TCR_EL1.T1SZ.
     pub fn va_bits(&self) -> u32 {
         64 - ((self.tcr >> 16) & 0x3f) as u32
+    }
+
+    /// TCR_EL1.DS: LPA2 descriptors (52-bit output addresses with 4K and 16K pages).
+    pub fn ds(&self) -> bool {
+        self.tcr >> 59 & 1 == 1
     }
 
     /// TCR_EL1.TG1.

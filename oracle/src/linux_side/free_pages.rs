@@ -148,12 +148,9 @@ impl<'g, 'a, M: GuestMemory + ?Sized> Memory<'g, 'a, M> {
         let page_size = walk.granule.page_size();
         // VMEMMAP_START = VMEMMAP_END - VMEMMAP_SIZE, VMEMMAP_END = -1 GiB, and
         // VMEMMAP_SIZE = ((_PAGE_END(VA_BITS_MIN) - PAGE_OFFSET) >> PAGE_SHIFT) *
-        // sizeof(struct page) (arch/arm64/include/asm/memory.h:33-51, 48-bit VAs: VA_BITS_MIN
-        // is VA_BITS).
-        if walk.va_bits > 48 {
-            return Err(Error::Guest(format!("free pages of a {}-bit VA kernel: VMEMMAP_START would need VA_BITS_MIN, not read", walk.va_bits)));
-        }
-        let range = walk.page_end().0 - walk.page_offset().0;
+        // sizeof(struct page) (arch/arm64/include/asm/memory.h:33-51): PAGE_OFFSET of
+        // VA_BITS, whatever VA size the kernel runs with.
+        let range = gk.view.page_end.0 - gk.view.page_offset.0;
         let vmemmap_end = (1u64 << 30).wrapping_neg();
         let vmemmap_start = vmemmap_end - (range / page_size) * page_struct;
         let visits = walker::walk(gk.mem, walk, VirtAddr(vmemmap_start), VirtAddr(vmemmap_end))?;

@@ -192,7 +192,8 @@ fn kernel_view<M: GuestMemory + ?Sized>(mem: &M, ram_base: PhysAddr, ram_size: u
         return Err(Error::Guest(format!("kimage_voffset in guest memory is {in_guest:#x}, but the Image is at PA {text_pa} (voffset {kimage_voffset:#x})")));
     }
     let memstart_addr = PhysAddr(mem.read_u64(pa("memstart_addr")?)?);
+    // PAGE_OFFSET is _PAGE_OFFSET(VA_BITS), PAGE_END _PAGE_END(VA_BITS_MIN).
     let page_offset = (!0u64) << info.va_bits;
-    let page_end = page_offset + (1u64 << (info.va_bits - 1));
+    let page_end = (!0u64) << (info.granule.va_bits_min(info.va_bits) - 1);
     Ok(KernelView { text_pa, kimage_voffset, memstart_addr, swapper_pa: pa("swapper_pg_dir")?, page_offset: VirtAddr(page_offset), page_end: VirtAddr(page_end) })
 }

@@ -23,6 +23,7 @@ pub mod symbols;
 pub mod walker;
 
 use rust_impl::address::PhysAddr;
+use rust_impl::granule::Granule;
 use rust_impl::linear_map::LinearMap;
 
 use crate::error::{Error, Result};
@@ -84,8 +85,13 @@ pub fn read_linux_side<M: GuestMemory + ?Sized>(gk: &GuestKernel<'_, M>, regs: O
             return Err(Error::Guest(format!("TTBR1_EL1 {:#x} does not point at swapper_pg_dir (PA {})", r.ttbr1, view.swapper_pa)));
         }
         let (g, v) = (r.granule()?, r.va_bits());
-        if (g, v) != (granule, va_bits) {
+        // A 52-bit kernel runs with VA_BITS_MIN on a CPU without LPA2 or FEAT_LVA.
+        if g != granule || (v != va_bits && !(va_bits == 52 && v == granule.va_bits_min(52))) {
             return Err(Error::Guest(format!("TCR_EL1 {:#x} says {g:?} pages and {v}-bit VAs, the kernel config {granule:?} and {va_bits}", r.tcr)));
+        }
+        let lpa2 = v == 52 && g != Granule::G64K;
+        if r.ds() != lpa2 {
+            return Err(Error::Guest(format!("TCR_EL1 {:#x}: DS is {}, but {v}-bit VAs with {g:?} pages {} LPA2 descriptors", r.tcr, u8::from(r.ds()), if lpa2 { "need" } else { "do not use" })));
         }
         r.check_mair()?;
         (granule, va_bits) = (g, v);

@@ -313,16 +313,32 @@ pub fn replay(p: &BootParams, stops: &[ReplayStop], trace: &[TracedCall], host: 
     if early_pool && first.kfence.is_none() {
         return Err(Error::Model("CONFIG_KFENCE with an early pool, but the guest has no __kfence_pool".into()));
     }
-    let env = HostEnv::new(first.granule, PhysAddr(MODEL_TABLES.0), MODEL_TABLES.1);
-    let mut mmu = Mmu::new(env, first.granule, first.va_bits, first.memstart_addr).map_err(model_err("allocating swapper_pg_dir"))?;
+    // The VA size is the model's decision (early_map_kernel()'s, from the scenario's CPU
+    // and command line); memstart_addr, which arm64_memblock_init() moves with it, is
+    // observed.
+    let env = HostEnv::new(p.granule, PhysAddr(MODEL_TABLES.0), MODEL_TABLES.1);
+    let mut mmu = Mmu::new(env, p.granule, p.vabits_actual, first.memstart_addr)
+        .and_then(|m| m.with_kernel_va_bits(p.kernel_va_bits))
+        .map_err(model_err("allocating swapper_pg_dir"))?;
     mmu.rules = p.rules;
     let inputs = map_mem_inputs(p, first, overrides);
     let requires = map_mem(&mut mmu, &inputs).map_err(model_err("map_mem"))?;
-    let mut steps = vec![format!(
+    let mut steps = Vec::new();
+    if p.kernel_va_bits != p.vabits_actual || first.va_bits != p.vabits_actual {
+        steps.push(format!(
+            "VA size: the kernel is built for {} bits; the model runs it with {} (boot CPU LPA2: {}, LVA: {}); TCR_EL1 says {}",
+            p.kernel_va_bits,
+            p.vabits_actual,
+            p.va_features.lpa2,
+            p.va_features.lva,
+            first.va_bits
+        ));
+    }
+    steps.push(format!(
         "map_mem: force_pte_mapping={} linear_map_requires_bbml3={requires} (boot CPU BBML3: {})",
         inputs.force_pte_mapping(),
         inputs.boot_cpu_bbml3
-    )];
+    ));
     let policy = inputs.policy();
     let kfence_va = first.kfence.as_ref().filter(|_| early_pool).map(|k| (mmu.lm(k.pa), k.size));
     let mut answers = vec![None; trace.len()];

@@ -6,6 +6,8 @@ use crate::error::{Error, Result};
 use crate::linux_side::kernel::KernelConfig;
 use linux_harness::MachineSpec;
 use rust_impl::cpufeature::CpuIdentity;
+use rust_impl::granule::Granule;
+use rust_impl::va_bits::{vabits_actual, VaFeatures};
 use rust_impl::version::Rules;
 
 /// The inputs of map_mem's decision table (docs/map-mem.md) and of the read-only and
@@ -24,6 +26,14 @@ pub struct BootParams {
     pub kfence_late: bool,
     /// Every CPU, boot CPU first.
     pub cpus: Vec<CpuIdentity>,
+    /// The translation granule and `VA_BITS` the kernel is built with.
+    pub granule: Granule,
+    pub kernel_va_bits: u32,
+    /// What the boot CPU offers for 52-bit VAs (the QEMU model, its `lpa2=` property,
+    /// `arm64.nolva`), and the VA size the kernel runs with as `early_map_kernel()`
+    /// chooses from it.
+    pub va_features: VaFeatures,
+    pub vabits_actual: u32,
     /// The realm's IPA width when the guest runs as a realm (under the monitor).
     pub realm_ipa_bits: Option<u8>,
     /// `swiotlb=N[,A]`: the default pool's slabs and areas (kernel/dma/swiotlb.c:252).
@@ -53,10 +63,25 @@ fn qemu_cpu_model(model: &str) -> Option<CpuIdentity> {
     })
 }
 
+/// The QEMU CPU model of `-cpu MODEL[,PROP=VALUE...]` and its properties.
+fn cpu_model(cpu: &str) -> (&str, impl Iterator<Item = &str>) {
+    let mut parts = cpu.split(',');
+    (parts.next().unwrap_or(""), parts)
+}
+
+/// QEMU 10.0.2's FEAT_LPA2 (4K and 16K granules: ID_AA64MMFR0_EL1.TGran4 = 1, TGran16 =
+/// 2) and FEAT_LVA (ID_AA64MMFR2_EL1.VARange = 1) per CPU model (docs/qemu.md): only
+/// `max` has either; its `lpa2` property turns LPA2 off.
+fn qemu_va_features(model: &str) -> VaFeatures {
+    let max = model == "max";
+    VaFeatures { lpa2: max, lva: max }
+}
+
 /// The identity each CPU of `machine` shows, boot CPU first: the QEMU model's (with
 /// `machine.midr`), then what `machine.per_cpu` sets through the monitor.
 pub fn cpu_identities(machine: &MachineSpec) -> Result<Vec<CpuIdentity>> {
-    let Some(mut id) = qemu_cpu_model(&machine.cpu) else {
+    let (model, _) = cpu_model(&machine.cpu);
+    let Some(mut id) = qemu_cpu_model(model) else {
         return Err(Error::Usage(format!("CPU model {:?}: the oracle knows the identity of max, neoverse-n2, neoverse-v1, cortex-a710, neoverse-n1 and cortex-a57", machine.cpu)));
     };
     if let Some(midr) = machine.midr {
@@ -74,6 +99,25 @@ pub fn cpu_identities(machine: &MachineSpec) -> Result<Vec<CpuIdentity>> {
     Ok(ids)
 }
 
+/// What the boot CPU of `machine` offers for 52-bit VAs: its model's features, then the
+/// `-cpu` properties the oracle knows the meaning of (`lpa2=on|off`, `max` only).
+pub fn va_features(machine: &MachineSpec) -> Result<VaFeatures> {
+    let (model, props) = cpu_model(&machine.cpu);
+    let mut f = qemu_va_features(model);
+    for prop in props {
+        match prop.split_once('=') {
+            Some(("lpa2", v @ ("on" | "off"))) if model == "max" => f.lpa2 = v == "on",
+            _ => {
+                return Err(Error::Usage(format!(
+                    "CPU model {:?}: property {prop:?} is not one the oracle knows the effect of (it knows lpa2=on|off on max)",
+                    machine.cpu
+                )))
+            }
+        }
+    }
+    Ok(f)
+}
+
 /// Decides the parameters from the command line, the kernel `.config` and the machine.
 pub fn boot_params(cmdline: &str, config: &KernelConfig, machine: &MachineSpec) -> Result<BootParams> {
     let enabled = |opt: &str| config.enabled(opt);
@@ -81,6 +125,7 @@ pub fn boot_params(cmdline: &str, config: &KernelConfig, machine: &MachineSpec) 
     // 6.12: the default comes from CONFIG_RODATA_FULL_DEFAULT_ENABLED (arch/arm64/mm/
     // pageattr.c:21 in 6.12), which tinyconfig leaves at n; later kernels: always full.
     let rodata_full_default = rules.rodata_on_is_full() || enabled("CONFIG_RODATA_FULL_DEFAULT_ENABLED");
+    let (granule, kernel_va_bits) = config.translation().map_err(|e| Error::Usage(format!("{e:#}")))?;
     let mut p = BootParams {
         rodata_enabled: true,
         rodata_full: rodata_full_default,
@@ -88,6 +133,10 @@ pub fn boot_params(cmdline: &str, config: &KernelConfig, machine: &MachineSpec) 
         kfence: enabled("CONFIG_KFENCE"),
         kfence_late: enabled("CONFIG_KFENCE") && config.get("CONFIG_KFENCE_SAMPLE_INTERVAL") == Some("0"),
         cpus: cpu_identities(machine)?,
+        granule,
+        kernel_va_bits,
+        va_features: va_features(machine)?,
+        vabits_actual: kernel_va_bits,
         realm_ipa_bits: machine.realm.as_ref().map(|r| r.ipa_bits),
         swiotlb_slabs: None,
         swiotlb_areas: None,
@@ -128,9 +177,12 @@ pub fn boot_params(cmdline: &str, config: &KernelConfig, machine: &MachineSpec) 
                 p.swiotlb_areas = parts.next().and_then(leading_number).or(p.swiotlb_areas);
             }
             "coherent_pool" => p.coherent_pool = memparse(value),
+            // The ID register override list (arch/arm64/kernel/pi/idreg-override.c:263).
+            "arm64.nolva" => p.va_features.lva = false,
             _ => {}
         }
     }
+    p.vabits_actual = vabits_actual(granule, kernel_va_bits, p.va_features);
     Ok(p)
 }
 
@@ -178,7 +230,36 @@ mod tests {
     }
 
     fn config(opts: &[&str]) -> KernelConfig {
-        KernelConfig { options: opts.iter().map(|o| (o.to_string(), "y".to_string())).collect(), version: None }
+        let mut options: std::collections::BTreeMap<String, String> = opts.iter().map(|o| (o.to_string(), "y".to_string())).collect();
+        options.entry("CONFIG_ARM64_VA_BITS".into()).or_insert_with(|| "48".into());
+        KernelConfig { options: options.into_iter().collect(), version: None }
+    }
+
+    #[test]
+    fn the_va_size_a_52_bit_kernel_runs_with() {
+        let va52 = |opts: &[&str]| {
+            let mut c = config(opts);
+            c.options.insert("CONFIG_ARM64_VA_BITS".into(), "52".into());
+            c
+        };
+        let p = boot_params("", &va52(&[]), &machine("max", None)).unwrap();
+        assert_eq!((p.kernel_va_bits, p.vabits_actual), (52, 52));
+        let p = boot_params("", &va52(&[]), &machine("max,lpa2=off", None)).unwrap();
+        assert_eq!(p.vabits_actual, 48);
+        let p = boot_params("", &va52(&[]), &machine("neoverse-n1", None)).unwrap();
+        assert_eq!(p.vabits_actual, 48);
+        let p = boot_params("", &va52(&["CONFIG_ARM64_16K_PAGES"]), &machine("cortex-a57", None)).unwrap();
+        assert_eq!((p.granule, p.vabits_actual), (Granule::G16K, 47));
+        // 64K pages need FEAT_LVA, which arm64.nolva hides; LPA2 does not matter.
+        let p = boot_params("", &va52(&["CONFIG_ARM64_64K_PAGES"]), &machine("max,lpa2=off", None)).unwrap();
+        assert_eq!(p.vabits_actual, 52);
+        let p = boot_params("arm64.nolva", &va52(&["CONFIG_ARM64_64K_PAGES"]), &machine("max", None)).unwrap();
+        assert_eq!(p.vabits_actual, 48);
+        // A property the oracle does not know the effect of is refused, naming it.
+        let e = boot_params("", &va52(&[]), &machine("max,sve=off", None)).unwrap_err().to_string();
+        assert!(e.contains("\"sve=off\""), "{e}");
+        let e = boot_params("", &va52(&[]), &machine("neoverse-n1,lpa2=on", None)).unwrap_err().to_string();
+        assert!(e.contains("lpa2=on"), "{e}");
     }
 
     #[test]

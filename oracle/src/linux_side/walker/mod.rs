@@ -1,11 +1,13 @@
 //! The arm64 stage-1 walker for the kernel (TTBR1) half: granule and VA size are
-//! parameters; bounded and defensive. Every descriptor that makes no sense (a table
+//! parameters (every geometry Linux builds: 2 to 5 levels, LPA2 descriptors with
+//! 52-bit VAs); bounded and defensive. Every descriptor that makes no sense (a table
 //! outside RAM, a loop, a table reached twice, a reserved encoding) becomes an error naming the VA, the level
 //! and the descriptor value; no input makes it panic.
 
 use rust_impl::address::{PhysAddr, VirtAddr};
 use rust_impl::descriptor::*;
 use rust_impl::granule::{Granule, Level};
+use rust_impl::pgtable::{pte_addr_high, pte_to_phys};
 use rust_impl::linear_map::{Leaf, LinearMap};
 
 use crate::linux_side::guest_memory::GuestMemory;
@@ -14,7 +16,8 @@ use crate::linux_side::guest_memory::GuestMemory;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WalkConfig {
     pub granule: Granule,
-    /// VA size of the TTBR1 half (64 − TCR_EL1.T1SZ).
+    /// VA size of the TTBR1 half (64 − TCR_EL1.T1SZ, the kernel's `vabits_actual`).
+    /// With 52 bits and 4K or 16K pages, descriptors are LPA2's (TCR_EL1.DS).
     pub va_bits: u32,
     /// PA of the root table (TTBR1_EL1.BADDR, `swapper_pg_dir`).
     pub root: PhysAddr,
@@ -23,13 +26,20 @@ pub struct WalkConfig {
 }
 
 impl WalkConfig {
-    /// `PAGE_OFFSET`: start of the linear map.
+    /// `_PAGE_OFFSET(vabits_actual)`: the lowest TTBR1 address, where the linear region
+    /// starts (`PAGE_OFFSET` itself unless a 52-bit kernel dropped to fewer bits).
     pub fn page_offset(&self) -> VirtAddr {
         VirtAddr((!0u64) << self.va_bits)
     }
-    /// `PAGE_END`: end of the linear map (half the TTBR1 range).
+    /// `PAGE_END` (`_PAGE_END(VA_BITS_MIN)`): end of the linear region. A kernel running
+    /// with 52 bits ends it where a `VA_BITS_MIN` kernel would; one that dropped to
+    /// `VA_BITS_MIN` runs with it; so `vabits_actual` alone decides.
     pub fn page_end(&self) -> VirtAddr {
-        VirtAddr(self.page_offset().0 + (1u64 << (self.va_bits - 1)))
+        VirtAddr((!0u64) << (self.granule.va_bits_min(self.va_bits) - 1))
+    }
+    /// `lpa2_is_enabled()`: 52-bit VAs with 4K or 16K pages.
+    pub fn lpa2(&self) -> bool {
+        self.va_bits == 52 && self.granule != Granule::G64K
     }
 }
 
@@ -91,7 +101,7 @@ pub enum WalkErrorKind {
     ReservedPage,
     #[error("output address has bits set below the {0:#x}-byte entry size")]
     MisalignedOutput(u64),
-    #[error("bits 49:48 set (52-bit output addresses are not supported yet)")]
+    #[error("bits 49:48 set: an output address above 48 bits needs LPA2 (52-bit VAs) with this granule")]
     HighAddressBits,
     #[error("root table at {0} is outside guest RAM")]
     RootOutsideRam(PhysAddr),
@@ -165,7 +175,7 @@ pub fn walk<M: GuestMemory + ?Sized>(mem: &M, cfg: WalkConfig, start: VirtAddr, 
 /// Walks `[start, end)` of the TTBR1 half, handing each entry to `visitor` as it goes.
 pub fn walk_with<M: GuestMemory + ?Sized, V: WalkVisitor>(mem: &M, cfg: WalkConfig, start: VirtAddr, end: VirtAddr, visitor: &mut V) -> Result<(), WalkError> {
     let g = cfg.granule;
-    if !(cfg.va_bits >= 36 && cfg.va_bits <= 48 && cfg.va_bits > g.page_shift() + g.bits_per_level()) {
+    if !(36..=52).contains(&cfg.va_bits) || cfg.va_bits <= g.page_shift() + g.bits_per_level() || !(2..=5).contains(&g.levels(cfg.va_bits)) {
         return Err(WalkError::VaBits(cfg.va_bits));
     }
     let lowest = cfg.page_offset();
@@ -180,13 +190,13 @@ pub fn walk_with<M: GuestMemory + ?Sized, V: WalkVisitor>(mem: &M, cfg: WalkConf
 }
 
 impl<M: GuestMemory + ?Sized, V: WalkVisitor> Walk<'_, '_, M, V> {
-    fn level_name(&self, arch_level: u32) -> Level {
+    fn level_name(&self, arch_level: i32) -> Level {
         self.cfg.granule.linux_level(arch_level, self.levels)
     }
 
     /// Walks the table at `table` (architectural level `lvl`, covering VAs from
     /// `table_va`) over `[start, end)`. The table is read as one slice.
-    fn table(&mut self, table: u64, lvl: u32, table_va: u64, start: u64, end: u64, depth: usize) -> Result<(), WalkError> {
+    fn table(&mut self, table: u64, lvl: i32, table_va: u64, start: u64, end: u64, depth: usize) -> Result<(), WalkError> {
         let g = self.cfg.granule;
         let shift = g.level_shift(lvl);
         let entry_size = 1u64 << shift;
@@ -242,7 +252,7 @@ impl<M: GuestMemory + ?Sized, V: WalkVisitor> Walk<'_, '_, M, V> {
 
     #[allow(clippy::too_many_arguments)]
     /// Decodes one entry; returns the leaf it emitted, if it was one.
-    fn entry(&mut self, desc: u64, lvl: u32, va: u64, size: u64, start: u64, end: u64, depth: usize) -> Result<Option<Leaf>, WalkError> {
+    fn entry(&mut self, desc: u64, lvl: i32, va: u64, size: u64, start: u64, end: u64, depth: usize) -> Result<Option<Leaf>, WalkError> {
         let g = self.cfg.granule;
         let level = self.level_name(lvl);
         let err = |reason| WalkError::Descriptor { va: VirtAddr(va), level, desc, reason };
@@ -253,7 +263,7 @@ impl<M: GuestMemory + ?Sized, V: WalkVisitor> Walk<'_, '_, M, V> {
         }
         let is_table = desc & PMD_TYPE_MASK == PMD_TYPE_TABLE && lvl < 3;
         if is_table {
-            let next = desc & PTE_ADDR_MASK_48 & !(g.page_size() - 1);
+            let next = pte_to_phys(g, self.cfg.lpa2(), desc);
             if self.ancestors[..=depth.min(4)].contains(&next) {
                 return Err(err(WalkErrorKind::Loop(PhysAddr(next))));
             }
@@ -275,10 +285,11 @@ impl<M: GuestMemory + ?Sized, V: WalkVisitor> Walk<'_, '_, M, V> {
         if lvl == 3 && !present_invalid && desc & PTE_TYPE_BIT == 0 {
             return Err(err(WalkErrorKind::ReservedPage));
         }
-        if desc & (3 << 48) != 0 {
+        let lpa2 = self.cfg.lpa2();
+        if pte_addr_high(g, lpa2).is_none() && desc & (3 << 48) != 0 {
             return Err(err(WalkErrorKind::HighAddressBits));
         }
-        let field = desc & PTE_ADDR_MASK_48 & !(g.page_size() - 1);
+        let field = pte_to_phys(g, lpa2, desc);
         let shared = field & self.cfg.shared_mask != 0;
         let pa = field & !self.cfg.shared_mask;
         if pa & (size - 1) != 0 {
@@ -289,7 +300,8 @@ impl<M: GuestMemory + ?Sized, V: WalkVisitor> Walk<'_, '_, M, V> {
             size,
             level,
             pa: PhysAddr(pa),
-            attrs: leaf_attrs(desc),
+            // With LPA2, bits 9:8 are address bits, not shareability.
+            attrs: if lpa2 { leaf_attrs(desc) & !PTE_SHARED } else { leaf_attrs(desc) },
             valid: desc & PTE_VALID != 0,
             cont: desc & PTE_CONT != 0,
             shared,

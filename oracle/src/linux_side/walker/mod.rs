@@ -350,3 +350,6 @@ pub fn leaves(visits: &[Visit]) -> impl Iterator<Item = Leaf> + '_ {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_geometry;

@@ -1,6 +1,6 @@
 //! The CI engine files the README documents: the GitHub workflow passes actionlint, and
 //! both it and the GitLab pipeline run every shard of the corpus on every kernel of the
-//! matrix and merge them.
+//! matrix, and of the VA geometries on their own kernels, and merge them.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -51,6 +51,9 @@ fn the_github_workflow_passes_actionlint() {
     assert!(steps.iter().any(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/cache")) && s["with"]["path"].as_str() == Some("~/.cache/linear-map-oracle")));
     assert_eq!(w["jobs"]["merge"]["needs"].as_str(), Some("shard"));
     assert!(scripts(&w["jobs"]["merge"]).contains("merge --out results/nightly results/shard-*"));
+    // The VA geometries: sharded on their own kernels, merged beside the corpus.
+    assert!(run.contains("run corpora/geometries --shard ${{ matrix.shard }}/${{ env.SHARDS }} --out results/geo-shard-"), "{run}");
+    assert!(scripts(&w["jobs"]["merge"]).contains("merge --out results/nightly/geometries results/geometries/geo-shard-*"));
 }
 
 #[test]
@@ -72,6 +75,8 @@ fn the_gitlab_pipeline_shards_and_merges() {
     assert_eq!(merge["stage"].as_str(), Some("merge"));
     assert_eq!(merge["needs"][0]["job"].as_str(), Some("shard"));
     assert!(scripts(merge).contains("merge --out results/nightly results/shard-*"));
+    assert!(run.contains("run corpora/geometries --shard \"$CI_NODE_INDEX/$CI_NODE_TOTAL\" --out \"results/geo-shard-$CI_NODE_INDEX\""), "{run}");
+    assert!(scripts(merge).contains("merge --out results/nightly/geometries results/geo-shard-*"));
     for job in [shard, merge] {
         assert!(!job["artifacts"]["paths"].as_vec().unwrap().is_empty());
         // The shared set-up (Rust, git) comes from the hidden job they extend.

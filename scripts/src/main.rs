@@ -66,7 +66,8 @@ fn determinism(sh: &Shell, extra: &[String]) -> Result<()> {
 /// the Linux side from guest RAM (cross-checked against the kernel's own ptdump), replay
 /// it through the model, diff, and write the results directory target/nightly/
 /// (report.txt, report.json, kcidb.json, junit.xml, ktap.txt, index.html; another
-/// kernel's in target/nightly/kernel-NAME/). `--baseline DIR` then says what changed
+/// kernel's in target/nightly/kernel-NAME/); then the VA geometries of
+/// corpora/geometries on their own kernels (target/nightly/geometries/). `--baseline DIR` then says what changed
 /// since that run; other arguments go to `oracle run`.
 fn nightly(sh: &Shell, extra: &[String]) -> Result<()> {
     setup::setup(sh)?;
@@ -118,7 +119,28 @@ fn nightly(sh: &Shell, extra: &[String]) -> Result<()> {
         .status()?
         .code()
         .unwrap_or(2);
+    // The VA geometries (corpora/geometries, docs/va-geometries.md) on each scenario's
+    // own kernel (or the user's --kernel), not on the matrix: each geometry is a kernel
+    // build of its own. Results in target/nightly/geometries/.
+    let geo_dir = out_dir.join("geometries");
+    let geo_status = std::process::Command::new("./target/release/oracle")
+        .current_dir(sh.current_dir())
+        .args(["run", "corpora/geometries", "--out"])
+        .arg(&geo_dir)
+        .args(&extra)
+        .status()?
+        .code()
+        .unwrap_or(2);
+    // The worst of the two: 2 over 1 over 0.
+    let status = if status == 2 || geo_status == 2 { 2 } else { status.max(geo_status) };
     let mut regressed = false;
+    if let Some(b) = baseline.as_ref().map(|b| b.join("geometries")).filter(|b| b.join("report.json").is_file()) {
+        regressed |= !cmd!(sh, "./target/release/oracle compare-runs {b} {geo_dir}").ignore_status().output().map(|o| {
+            print!("geometries, changes since {}:\n{}", b.display(), String::from_utf8_lossy(&o.stdout));
+            eprint!("{}", String::from_utf8_lossy(&o.stderr));
+            o.status.success()
+        })?;
+    }
     for kernel in &kernels {
         let dir = kernel.folder().map_or(out_dir.clone(), |f| out_dir.join(f));
         // The scenarios' own column is always compared (a baseline that is not a results

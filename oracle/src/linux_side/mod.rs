@@ -74,16 +74,27 @@ pub struct ImageLayout {
     pub bss_stop: PhysAddr,
 }
 
+/// `TTBR1_BADDR_4852_OFFSET` (arch/arm64/include/asm/pgtable-hwdef.h:287-293, 7.3) when
+/// `offset_ttbr1` applies (arch/arm64/include/asm/assembler.h:608-616): a 52-bit kernel
+/// without LPA2 (64K pages) running with 48 bits points TTBR1_EL1 at the last
+/// `PTRS_PER_PGD_48_VA` entries of its 52-bit `swapper_pg_dir`, which are the ones its
+/// 48-bit addresses index. 0 otherwise.
+fn ttbr1_4852_offset(granule: Granule, kernel_va_bits: u32, va_bits: u32) -> u64 {
+    if granule != Granule::G64K || kernel_va_bits != 52 || va_bits != granule.va_bits_min(52) {
+        return 0;
+    }
+    let pgdir_shift = granule.level_shift(granule.start_level(52));
+    ((1u64 << (52 - pgdir_shift)) - (1u64 << (48 - pgdir_shift))) * 8
+}
+
 /// Reads the Linux side from a stopped guest. With the CPU's registers, the walk takes
 /// granule and VA size from TCR_EL1 and checks TTBR1_EL1, TCR_EL1 and MAIR_EL1 against
 /// the kernel (its `.config` and `swapper_pg_dir`).
 pub fn read_linux_side<M: GuestMemory + ?Sized>(gk: &GuestKernel<'_, M>, regs: Option<CpuRegs>) -> Result<LinuxSide> {
     let view = gk.view;
     let (mut granule, mut va_bits) = (gk.info.granule, gk.info.va_bits);
+    let mut root = view.swapper_pa;
     if let Some(r) = regs {
-        if r.ttbr1_baddr() != view.swapper_pa {
-            return Err(Error::Guest(format!("TTBR1_EL1 {:#x} does not point at swapper_pg_dir (PA {})", r.ttbr1, view.swapper_pa)));
-        }
         let (g, v) = (r.granule()?, r.va_bits());
         // A 52-bit kernel runs with VA_BITS_MIN on a CPU without LPA2 or FEAT_LVA.
         if g != granule || (v != va_bits && !(va_bits == 52 && v == granule.va_bits_min(52))) {
@@ -93,11 +104,15 @@ pub fn read_linux_side<M: GuestMemory + ?Sized>(gk: &GuestKernel<'_, M>, regs: O
         if r.ds() != lpa2 {
             return Err(Error::Guest(format!("TCR_EL1 {:#x}: DS is {}, but {v}-bit VAs with {g:?} pages {} LPA2 descriptors", r.tcr, u8::from(r.ds()), if lpa2 { "need" } else { "do not use" })));
         }
+        root = PhysAddr(view.swapper_pa.0 + ttbr1_4852_offset(g, va_bits, v));
+        if r.ttbr1_baddr() != root {
+            return Err(Error::Guest(format!("TTBR1_EL1 {:#x} does not point at swapper_pg_dir (PA {}{})", r.ttbr1, view.swapper_pa, if root != view.swapper_pa { format!(" + {:#x}", root.0 - view.swapper_pa.0) } else { String::new() })));
+        }
         r.check_mair()?;
         (granule, va_bits) = (g, v);
     }
     let realm = realm_view(gk)?;
-    let config = WalkConfig { granule, va_bits, root: view.swapper_pa, shared_mask: realm.map_or(0, |r| r.prot_ns_shared) };
+    let config = WalkConfig { granule, va_bits, root, shared_mask: realm.map_or(0, |r| r.prot_ns_shared) };
     let visits = walker::walk(gk.mem, config, config.page_offset(), config.page_end())?;
     let linear_map = LinearMap::from_leaves(walker::leaves(&visits));
     let memblock_memory = memblock::memory_regions(gk)?;
@@ -116,4 +131,20 @@ pub fn read_linux_side<M: GuestMemory + ?Sized>(gk: &GuestKernel<'_, M>, regs: O
     let dma_phys_limit = PhysAddr(gk.read_u64_sym("arm64_dma_phys_limit")?);
     let free_pages = if gk.info.config.enabled("CONFIG_DEBUG_PAGEALLOC") { Some(free_pages::free_pages(gk, config)?) } else { None };
     Ok(LinuxSide { view, config, visits, linear_map, memblock_memory, swiotlb, image, kfence, realm, device_buffers: Vec::new(), dma_phys_limit, free_pages })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttbr1_offset_of_a_52_bit_64k_kernel_at_48_bits() {
+        // PGDIR_SHIFT 42: 1024 entries for 52 bits, the last 64 for 48 bits.
+        assert_eq!(ttbr1_4852_offset(Granule::G64K, 52, 48), (1024 - 64) * 8);
+        assert_eq!(ttbr1_4852_offset(Granule::G64K, 52, 52), 0);
+        assert_eq!(ttbr1_4852_offset(Granule::G64K, 48, 48), 0);
+        // LPA2 kernels fold a level instead (p4d_to_folded_pud()).
+        assert_eq!(ttbr1_4852_offset(Granule::G4K, 52, 48), 0);
+        assert_eq!(ttbr1_4852_offset(Granule::G16K, 52, 47), 0);
+    }
 }

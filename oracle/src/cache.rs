@@ -16,7 +16,7 @@ use crate::scenario::{project_corpora, Scenario};
 /// The corpus folders whose kernels are needed when none are named.
 pub fn default_corpora() -> Vec<PathBuf> {
     let root = project_corpora();
-    vec![root.join("scenarios"), root.join("reported"), root.join("bench")]
+    vec![root.join("scenarios"), root.join("geometries"), root.join("reported"), root.join("bench")]
 }
 
 /// Which kernels and build trees a corpus needs, and who needs them.

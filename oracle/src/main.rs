@@ -52,7 +52,7 @@ enum Command {
     Determinism(commands::determinism::Args),
     /// List the kernel cache (kernels and build trees: size, last use, how many
     /// scenarios of the corpus need each, in use) or, with `gc`, remove what the corpus
-    /// (default corpora/scenarios and corpora/reported) does not need, least recently
+    /// (default corpora/scenarios, geometries, reported and bench) does not need, least recently
     /// used first, optionally only down to --max-size. Exit 0 done, 2 an error.
     Cache(commands::cache::Args),
     /// Compare two results directories (`oracle run --out`): new, fixed and remaining

@@ -40,7 +40,7 @@ fn a_52_bit_kernel_with_and_without_lpa2() {
     let dump = |path: &str| {
         let (code, stdout, stderr) = oracle(&["dump", path]);
         assert_eq!(code, Some(0), "{stdout}\n{stderr}");
-        assert!(stdout.contains("ptdump cross-check: the host walk and the kernel's ptdump agree"), "{stdout}");
+        assert!(stderr.contains("ptdump cross-check: the host walk and the kernel's ptdump agree"), "{stdout}\n{stderr}");
         stdout.lines().filter(|l| l.starts_with("0x")).map(str::to_owned).collect::<Vec<_>>()
     };
 

@@ -245,7 +245,7 @@ mod tests {
 
     fn params() -> BootParams {
         let m: linux_harness::machine::MachineSpec = serde_json::from_str(r#"{"cpus":2,"memory_mib":2048,"realm":{"ipa_bits":48}}"#).unwrap();
-        crate::scenario::params::boot_params("", &crate::linux_side::kernel::KernelConfig::default(), &m).unwrap()
+        crate::scenario::params::boot_params("", &crate::linux_side::kernel::KernelConfig::parse("CONFIG_ARM64_VA_BITS=48\n"), &m).unwrap()
     }
 
     fn call(function: TracedFn, pa: u64, pages: u64, caller: &str, ret: i32, online: u32) -> TracedCall {

@@ -1,5 +1,5 @@
 //! VA geometries on a real kernel: Debian's 7.3 built for 52-bit VAs with 4K pages
-//! (LPA2) boots with 5 levels on `-cpu max` and drops to 48 bits and 4 levels at boot on
+//! (LPA2) boots with 5 levels on `-cpu max` (pages, and with rodata=off blocks) and drops to 48 bits and 4 levels at boot on
 //! a CPU without LPA2 (`-cpu max,lpa2=off`); the walker, the ptdump cross-check and the
 //! model (which decides the VA size from the scenario's CPU) agree on both. The other
 //! geometries (16K and 64K with 52 bits, 2-level walks) are in corpora/geometries, which
@@ -21,10 +21,10 @@ fn geometry(name: &str) -> String {
 
 #[test]
 fn a_52_bit_kernel_with_and_without_lpa2() {
-    let (lpa2, no_lpa2) = (geometry("va52-lpa2"), geometry("va52-no-lpa2"));
+    let (lpa2, no_lpa2, blocks) = (geometry("va52-lpa2"), geometry("va52-no-lpa2"), geometry("va52-lpa2-blocks"));
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("results");
-    let (code, stdout, stderr) = oracle(&["run", "-j", "2", "--out", out.to_str().unwrap(), &lpa2, &no_lpa2]);
+    let (code, stdout, stderr) = oracle(&["run", "-j", "2", "--out", out.to_str().unwrap(), &lpa2, &no_lpa2, &blocks]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     for s in report["scenarios"].as_array().unwrap() {
@@ -54,6 +54,10 @@ fn a_52_bit_kernel_with_and_without_lpa2() {
     for l in &lines {
         assert!(l.starts_with("0xfff0") && !l.contains(" SHD "), "{l}");
     }
+
+    // rodata=off: 1G PUD blocks and CONT PMD ranges below the P4D table of the 5-level walk.
+    let lines = dump(&blocks);
+    assert!(lines.iter().any(|l| l.contains(" 1G PUD ")) && lines.iter().any(|l| l.contains(" PMD CONT ")), "{lines:#?}");
 
     // lpa2=off: the same kernel at 48 bits with its fifth level folded (no P4D), the
     // linear map at _PAGE_OFFSET(48), inner shareable.

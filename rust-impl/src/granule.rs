@@ -45,6 +45,24 @@ impl Level {
     }
 }
 
+impl Level {
+    /// The name Linux gives a leaf at architectural level `arch_level` (-1..=3): ptdump
+    /// reports a leaf from the `p?d_entry` callback of the level it is found at
+    /// (mm/ptdump.c:76-129, 7.3), the folded levels above it walked through, so a block in
+    /// the root of a 2-level walk is a PMD and one in a 3-level 4K root a PUD. (An empty
+    /// root entry is a PGD hole: `real_depth()`, mm/pagewalk.c:18-27; see
+    /// [`Granule::linux_level`].)
+    pub const fn of_leaf(arch_level: i32) -> Level {
+        match arch_level {
+            3 => Level::Pte,
+            2 => Level::Pmd,
+            1 => Level::Pud,
+            0 => Level::P4d,
+            _ => Level::Pgd,
+        }
+    }
+}
+
 impl fmt::Display for Level {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

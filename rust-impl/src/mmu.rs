@@ -297,7 +297,9 @@ impl<E: PgtableEnv> Mmu<E> {
             let entry = self.entry_ref(table, lvl, va.0);
             let desc = self.read(entry);
             let size = self.entry_size(lvl);
-            let here = Lookup { arch_level: lvl, level: self.level_name(lvl), entry, desc, va: VirtAddr(va.0 & !(size - 1)), size };
+            // A leaf is named as ptdump names it, an empty entry by its table's level.
+            let level = if pte_present(desc) { Level::of_leaf(lvl) } else { self.level_name(lvl) };
+            let here = Lookup { arch_level: lvl, level, entry, desc, va: VirtAddr(va.0 & !(size - 1)), size };
             if lvl == 3 || !pte_valid(desc) || !pmd_table(desc) {
                 return Some(here);
             }

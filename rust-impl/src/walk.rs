@@ -5,6 +5,7 @@
 
 use crate::address::{PhysAddr, VirtAddr};
 use crate::descriptor::leaf_attrs;
+use crate::granule::Level;
 use crate::linear_map::{Leaf, LinearMap};
 use crate::mmu::Mmu;
 use crate::pgtable::*;
@@ -43,7 +44,7 @@ fn walk_table<E: PgtableEnv, F: FnMut(Leaf, u64)>(mmu: &Mmu<E>, table: PhysAddr,
                 let leaf = Leaf {
                     va: VirtAddr(va),
                     size,
-                    level: mmu.level_name(lvl),
+                    level: Level::of_leaf(lvl),
                     pa: PhysAddr(field & !shared_mask),
                     attrs: leaf_attrs(desc),
                     valid: pte_valid(desc),

@@ -71,6 +71,10 @@ fn every_geometry_maps_splits_and_walks() {
         let biggest = leaves.iter().map(|(l, _)| l.size).max().unwrap();
         let expected_biggest = if g == Granule::G4K { 1 << 30 } else { g.entry_size(2) };
         assert_eq!(biggest, expected_biggest, "{what}: largest block");
+        // A block in the root is named as ptdump names it: PMD in a 2-level root, PUD
+        // in a 3-level 4K one.
+        let biggest_level = leaves.iter().find(|(l, _)| l.size == biggest).unwrap().0.level;
+        assert_eq!(biggest_level, if g == Granule::G4K { Level::Pud } else { Level::Pmd }, "{what}");
         for (leaf, desc) in &leaves {
             // No shareability field with LPA2 (PTE_MAYBE_SHARED is 0); inner shareable otherwise.
             let sh = desc & PTE_SHARED;

@@ -16,7 +16,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let (head, ram) = data.split_at(8);
     let granule = [Granule::G4K, Granule::G16K, Granule::G64K][head[0] as usize % 3];
-    let va_bits = 30 + u32::from(head[1] % 20);
+    // 30 to 55 bits: every size Linux builds (36 to 52, 2 to 5 levels) and some it does not.
+    let va_bits = 30 + u32::from(head[1] % 26);
     let shared_mask = if head[2] & 0x80 != 0 { 1u64 << (30 + head[2] % 20) } else { 0 };
     // Root anywhere near RAM, including just outside it.
     let root = (RAM - 0x1000).wrapping_add(u64::from(u32::from_le_bytes([head[3], head[4], head[5], 0])) * 8);

@@ -120,7 +120,7 @@ pub trait WalkVisitor {
         for k in 1..=count {
             let step = k * leaf.size;
             let next = Leaf { va: VirtAddr(leaf.va.0 + step), pa: PhysAddr(leaf.pa.0 + step), ..*leaf };
-            self.visit(Visit::Leaf { leaf: next, desc: desc + step });
+            self.visit(Visit::Leaf { leaf: next, desc: desc.wrapping_add(step) });
         }
     }
 }
@@ -227,7 +227,7 @@ impl<M: GuestMemory + ?Sized, V: WalkVisitor> Walk<'_, '_, M, V> {
                 let left_in_range = (end - va - 1) / entry_size;
                 let left_in_table = index_mask - index as u64;
                 let max = left_in_range.min(left_in_table).min(self.room_after(&leaf, entry_size));
-                let n = run_length(&entries[(index + 1) * 8..(index + 1 + max as usize) * 8], desc + entry_size, entry_size);
+                let n = run_length(&entries[(index + 1) * 8..(index + 1 + max as usize) * 8], desc.wrapping_add(entry_size), entry_size);
                 if n > 0 {
                     self.out.more_leaves(&leaf, desc, n);
                     step += n;

@@ -97,3 +97,24 @@ fn lpa2_address_bits_51_50_are_in_bits_9_8() {
     // Bits 9:8 are address, not shareability.
     assert_eq!(l[0].attrs & PTE_SHARED, 0);
 }
+
+#[test]
+fn all_ones_tables_end_in_an_error_or_a_walk_in_every_geometry() {
+    // Every entry 0xffff_ffff_ffff_ffff: a table pointing outside RAM at the upper levels,
+    // a page whose LPA2 or 64K address bits are all set at the last one. Never a panic.
+    for (g, va) in [(Granule::G4K, 52), (Granule::G16K, 52), (Granule::G64K, 52), (Granule::G64K, 42), (Granule::G16K, 36)] {
+        let page = g.page_size() as usize;
+        let mem = VecMemory { base: PhysAddr(TABLES), bytes: vec![0xff; 2 * page] };
+        let cfg = WalkConfig { granule: g, va_bits: va, root: PhysAddr(TABLES), shared_mask: 0 };
+        let _ = walk(&mem, cfg, cfg.page_offset(), cfg.page_end());
+        // The last level alone: a table of all-ones pages (the run fast path wraps).
+        let last = WalkConfig { root: PhysAddr(TABLES), ..cfg };
+        let mut mem2 = VecMemory { base: PhysAddr(TABLES), bytes: vec![0; 2 * page] };
+        // Root entry 0 -> the second page, as a table, down to the PTE level.
+        mem2.bytes[..8].copy_from_slice(&((TABLES + page as u64) | PMD_TYPE_TABLE).to_le_bytes());
+        for b in &mut mem2.bytes[page..] {
+            *b = 0xff;
+        }
+        let _ = walk(&mem2, last, last.page_offset(), last.page_end());
+    }
+}

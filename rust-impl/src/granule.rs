@@ -46,18 +46,19 @@ impl Level {
 }
 
 impl Level {
-    /// The name Linux gives a leaf at architectural level `arch_level` (-1..=3): ptdump
-    /// reports a leaf from the `p?d_entry` callback of the level it is found at
-    /// (mm/ptdump.c:76-129, 7.3), the folded levels above it walked through, so a block in
-    /// the root of a 2-level walk is a PMD and one in a 3-level 4K root a PUD. (An empty
-    /// root entry is a PGD hole: `real_depth()`, mm/pagewalk.c:18-27; see
-    /// [`Granule::linux_level`].)
-    pub const fn of_leaf(arch_level: i32) -> Level {
+    /// The name Linux gives a leaf at architectural level `arch_level` (-1..=3) in a walk
+    /// of `levels` levels: ptdump reports a leaf from the `p?d_entry` callback of the
+    /// level it is found at (mm/ptdump.c:76-129, 7.3), the folded levels above walked
+    /// through, and arm64's `note_page()` renames a P4D or PUD leaf PGD when that level
+    /// is folded (arch/arm64/mm/ptdump.c:199-202) but never a PMD. So a block in a
+    /// 2-level root is a PMD, one in a 3-level 4K root a PGD. (An empty root entry is a
+    /// PGD hole: `real_depth()`, mm/pagewalk.c:18-27; see [`Granule::linux_level`].)
+    pub const fn of_leaf(arch_level: i32, levels: u32) -> Level {
         match arch_level {
             3 => Level::Pte,
             2 => Level::Pmd,
-            1 => Level::Pud,
-            0 => Level::P4d,
+            1 if levels >= 4 => Level::Pud,
+            0 if levels >= 5 => Level::P4d,
             _ => Level::Pgd,
         }
     }

@@ -298,7 +298,7 @@ impl<E: PgtableEnv> Mmu<E> {
             let desc = self.read(entry);
             let size = self.entry_size(lvl);
             // A leaf is named as ptdump names it, an empty entry by its table's level.
-            let level = if pte_present(desc) { Level::of_leaf(lvl) } else { self.level_name(lvl) };
+            let level = if pte_present(desc) { Level::of_leaf(lvl, self.levels()) } else { self.level_name(lvl) };
             let here = Lookup { arch_level: lvl, level, entry, desc, va: VirtAddr(va.0 & !(size - 1)), size };
             if lvl == 3 || !pte_valid(desc) || !pmd_table(desc) {
                 return Some(here);
@@ -363,8 +363,9 @@ impl<E: PgtableEnv> Mmu<E> {
         let table = self.pgtable_alloc(pgtable_alloc, va, arch_level, 0)?;
         self.init_clear_pgtable(table);
         // __p?d_populate(): the table is empty and the zeroing is visible (dsb above)
-        // before it is linked in.
-        self.set_entry(entry, arch_level, table.0 | val);
+        // before it is linked in; its address is encoded as an output address is
+        // (`__phys_to_p?d_val()`).
+        self.set_entry(entry, arch_level, pfn_pte(self.granule, self.lpa2(), table.0, val));
         Ok(table)
     }
 

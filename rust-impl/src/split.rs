@@ -169,7 +169,7 @@ impl<E: PgtableEnv> LazyMmu<'_, E> {
         // entry that points to the ptes is visible.
         self.mmu.env.dsb_ishst();
         // __pmd_populate().
-        self.set_pmd(pmdp, pte_phys.0 | tableprot);
+        self.set_pmd(pmdp, pfn_pte(g, lpa2, pte_phys.0, tableprot));
         Ok(())
     }
 
@@ -208,7 +208,7 @@ impl<E: PgtableEnv> LazyMmu<'_, E> {
         // entry that points to the pmds is visible.
         self.mmu.env.dsb_ishst();
         // __pud_populate().
-        self.set_pud(pudp, pmd_phys.0 | tableprot);
+        self.set_pud(pudp, pfn_pte(g, lpa2, pmd_phys.0, tableprot));
         Ok(())
     }
 
@@ -234,8 +234,9 @@ impl<E: PgtableEnv> LazyMmu<'_, E> {
                 return Ok(());
             }
             if self.mmu.has_own_tables(lvl) {
+                // p?d_present() is !p?d_none(): any non-zero value.
                 let desc = self.read(upper);
-                if !pte_present(desc) {
+                if pmd_none(desc) {
                     return Ok(());
                 }
                 if desc & PUD_TYPE_MASK != PUD_TYPE_TABLE {

@@ -4,7 +4,8 @@
 use crate::granule::Granule;
 
 /// What the boot CPU offers for 52-bit VAs, after the command line's overrides
-/// (`arm64.nolva` clears FEAT_LVA; arch/arm64/kernel/pi/idreg-override.c:263, 7.3).
+/// (`arm64.nolva` clears FEAT_LVA, and, in a kernel built with LPA2, LPA2 too:
+/// arch/arm64/kernel/pi/idreg-override.c:73-99 and 263, 7.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VaFeatures {
     /// FEAT_LPA2 for the kernel's granule (`cpu_has_lpa2()`: ID_AA64MMFR0_EL1.TGran4 or

@@ -44,9 +44,10 @@ fn walk_table<E: PgtableEnv, F: FnMut(Leaf, u64)>(mmu: &Mmu<E>, table: PhysAddr,
                 let leaf = Leaf {
                     va: VirtAddr(va),
                     size,
-                    level: Level::of_leaf(lvl),
+                    level: Level::of_leaf(lvl, mmu.levels()),
                     pa: PhysAddr(field & !shared_mask),
-                    attrs: leaf_attrs(desc),
+                    // With LPA2, bits 9:8 are address bits, not shareability.
+                    attrs: if mmu.lpa2() { leaf_attrs(desc) & !crate::descriptor::PTE_SHARED } else { leaf_attrs(desc) },
                     valid: pte_valid(desc),
                     cont: pte_cont(desc),
                     shared: field & shared_mask != 0,

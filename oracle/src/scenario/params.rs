@@ -177,8 +177,9 @@ pub fn boot_params(cmdline: &str, config: &KernelConfig, machine: &MachineSpec) 
                 p.swiotlb_areas = parts.next().and_then(leading_number).or(p.swiotlb_areas);
             }
             "coherent_pool" => p.coherent_pool = memparse(value),
-            // The ID register override list (arch/arm64/kernel/pi/idreg-override.c:263).
-            "arm64.nolva" => p.va_features.lva = false,
+            // The ID register override list (arch/arm64/kernel/pi/idreg-override.c:263);
+            // with CONFIG_ARM64_LPA2, mmfr2_varange_filter() hides LPA2 too (:73-99).
+            "arm64.nolva" => p.va_features = VaFeatures { lva: false, lpa2: false },
             _ => {}
         }
     }
@@ -254,6 +255,9 @@ mod tests {
         let p = boot_params("", &va52(&["CONFIG_ARM64_64K_PAGES"]), &machine("max,lpa2=off", None)).unwrap();
         assert_eq!(p.vabits_actual, 52);
         let p = boot_params("arm64.nolva", &va52(&["CONFIG_ARM64_64K_PAGES"]), &machine("max", None)).unwrap();
+        assert_eq!(p.vabits_actual, 48);
+        // With LPA2 kernels arm64.nolva hides LPA2 as well (mmfr2_varange_filter()).
+        let p = boot_params("arm64.nolva", &va52(&[]), &machine("max", None)).unwrap();
         assert_eq!(p.vabits_actual, 48);
         // A property the oracle does not know the effect of is refused, naming it.
         let e = boot_params("", &va52(&[]), &machine("max,sve=off", None)).unwrap_err().to_string();

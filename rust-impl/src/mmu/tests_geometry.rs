@@ -71,10 +71,15 @@ fn every_geometry_maps_splits_and_walks() {
         let biggest = leaves.iter().map(|(l, _)| l.size).max().unwrap();
         let expected_biggest = if g == Granule::G4K { 1 << 30 } else { g.entry_size(2) };
         assert_eq!(biggest, expected_biggest, "{what}: largest block");
-        // A block in the root is named as ptdump names it: PMD in a 2-level root, PUD
-        // in a 3-level 4K one.
+        // A block is named as ptdump names it: PMD in a 2-level root, PGD in a 3-level
+        // 4K root (the PUD folded), PUD below 4 or 5 levels.
         let biggest_level = leaves.iter().find(|(l, _)| l.size == biggest).unwrap().0.level;
-        assert_eq!(biggest_level, if g == Granule::G4K { Level::Pud } else { Level::Pmd }, "{what}");
+        let expected_level = match (g, levels) {
+            (Granule::G4K, 3) => Level::Pgd,
+            (Granule::G4K, _) => Level::Pud,
+            _ => Level::Pmd,
+        };
+        assert_eq!(biggest_level, expected_level, "{what}");
         for (leaf, desc) in &leaves {
             // No shareability field with LPA2 (PTE_MAYBE_SHARED is 0); inner shareable otherwise.
             let sh = desc & PTE_SHARED;
@@ -143,4 +148,19 @@ fn high_output_address_bits() {
     assert_eq!(pte_to_phys(Granule::G64K, false, d), pa64);
     // Without LPA2 bits 9:8 are shareability, not address.
     assert_eq!(pte_to_phys(Granule::G4K, false, 0x4020_0000 | PAGE_KERNEL), 0x4020_0000);
+}
+
+#[test]
+fn lpa2_tables_above_2_to_the_50() {
+    // Table pages with address bit 50 set: __p?d_populate() encodes it in bits 9:8 as
+    // for any output address, and the walk decodes it back (4K and 16K, LPA2).
+    for g in [Granule::G4K, Granule::G16K] {
+        let env = HostEnv::new(g, PhysAddr((1 << 50) | TABLES), 256 << 20);
+        let mut mmu = Mmu::new(env, g, 52, PhysAddr(MEMSTART)).unwrap();
+        mmu.map_memblock(PhysAddr(MEMSTART), PhysAddr(MEMSTART + BANK), PAGE_KERNEL, MapFlags::NONE).unwrap();
+        let root_entry = mmu.read(mmu.entry_ref(mmu.root, mmu.start_level(), mmu.lm(PhysAddr(MEMSTART)).0));
+        assert_eq!(root_entry & PTE_SHARED, 1 << 8, "{g:?}: bit 50 of the table address in bit 8");
+        assert_eq!(root_entry & (1 << 50), 0, "{g:?}: bit 50 of the descriptor is GP, not address");
+        assert_covers_bank(&mmu, &alloc::format!("{g:?} 52-bit, tables above 2^50"));
+    }
 }

@@ -298,7 +298,7 @@ impl<M: GuestMemory + ?Sized, V: WalkVisitor> Walk<'_, '_, M, V> {
         let leaf = Leaf {
             va: VirtAddr(va),
             size,
-            level: Level::of_leaf(lvl),
+            level: Level::of_leaf(lvl, self.levels),
             pa: PhysAddr(pa),
             // With LPA2, bits 9:8 are address bits, not shareability.
             attrs: if lpa2 { leaf_attrs(desc) & !PTE_SHARED } else { leaf_attrs(desc) },

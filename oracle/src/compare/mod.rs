@@ -22,6 +22,7 @@ use crate::prepare::{prepare_changed, Change, Prepared};
 use crate::replay::observed::Observed;
 use crate::replay::{replay, ModelSide, Overrides, Replay, ReplayStop};
 use crate::timeline::{Checkpoint, TracedFn};
+use crate::scenario::params::BootParams;
 use differ::{diff, Divergence};
 use rsi::{check_page_tables, check_shared, SharedMismatch};
 pub use verdict::{exit_code, verdict, Found, Verdict};
@@ -47,6 +48,20 @@ pub struct Comparison {
     pub replay: Replay,
     /// Per checkpoint, in boot order.
     pub checkpoints: Vec<CheckpointResult>,
+    /// Where the kernel decided otherwise than the model before any map was made (the
+    /// VA size it runs with): each a divergence of its own.
+    pub decision_mismatches: Vec<String>,
+}
+
+/// The kernel's VA size (TCR_EL1.T1SZ, `observed`) against the model's decision from the
+/// scenario (docs/va-geometries.md): `None` when they agree, else what differs.
+pub fn va_size_mismatch(p: &BootParams, observed: u32) -> Option<String> {
+    (observed != p.vabits_actual).then(|| {
+        format!(
+            "VA size: the kernel runs with {observed} bits (TCR_EL1.T1SZ); the model decided {} for a {}-bit kernel on this CPU (LPA2: {}, LVA: {}); the maps are compared at the kernel's size",
+            p.vabits_actual, p.kernel_va_bits, p.va_features.lpa2, p.va_features.lva
+        )
+    })
 }
 
 /// A traced call and the model's answer to it.
@@ -85,7 +100,8 @@ pub struct Outcome {
     /// replay for it (docs/call-tracing.md).
     pub trace_gaps: Vec<String>,
     /// Kernel WARNs the model does not raise and WARNs it raises that the kernel did not
-    /// print (empty: the model predicts the kernel's WARNs exactly).
+    /// print, and decisions the kernel took otherwise than the model (the VA size)
+    /// (empty: the model predicts the kernel exactly).
     pub warning_mismatches: Vec<String>,
     /// The scenario, when its file could be read.
     pub scenario: Option<crate::scenario::Scenario>,
@@ -182,7 +198,15 @@ fn compare_or_kernel_failure(p: &Prepared) -> Result<std::result::Result<Compari
     // The realm host's answers are the environment's, not policy: the model's host
     // answers each request as the monitor's did (partial progress, refusals).
     let host = capture.monitor.as_ref().map(|m| m.host_answers()).unwrap_or_default();
-    let replay = replay(&p.params, &replay_stops(&capture), &capture.trace, host, Overrides::default())?;
+    // A kernel that took another VA size than the model decided diverges there; the rest
+    // of the boot is still judged, at the kernel's size.
+    let mut params = p.params.clone();
+    let observed_va = capture.sides.values().next().map(|s| s.config.va_bits);
+    let decision_mismatches: Vec<String> = observed_va.and_then(|v| va_size_mismatch(&p.params, v)).into_iter().collect();
+    if let (Some(v), false) = (observed_va, decision_mismatches.is_empty()) {
+        params.vabits_actual = v;
+    }
+    let replay = replay(&params, &replay_stops(&capture), &capture.trace, host, Overrides::default())?;
     let mut results = Vec::new();
     for (checkpoint, model) in &replay.at {
         let point = StopPoint::Checkpoint(*checkpoint);
@@ -203,7 +227,7 @@ fn compare_or_kernel_failure(p: &Prepared) -> Result<std::result::Result<Compari
         };
         results.push(CheckpointResult { checkpoint: *checkpoint, model: model.clone(), divergences, rsi_mismatches, sharing });
     }
-    Ok(Ok(Comparison { capture, replay, checkpoints: results }))
+    Ok(Ok(Comparison { capture, replay, checkpoints: results, decision_mismatches }))
 }
 
 /// Runs one scenario file to a verdict; never fails (failures are verdicts).
@@ -312,7 +336,9 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
     let faults = c.capture.monitor.as_ref().map_or(0, |m| m.of_kind(lmo_monitor::eventlog::Kind::Stage2Fault).count());
     // Kernel WARNs the model raises at the same sites are predicted; the rest count.
     let model_warnings = c.checkpoints.last().map(|cp| cp.model.warnings.clone()).unwrap_or_default();
-    let warning_mismatches = warnings::unpredicted(&linux_harness::console::warnings(&c.capture.console), &model_warnings);
+    let mut warning_mismatches = warnings::unpredicted(&linux_harness::console::warnings(&c.capture.console), &model_warnings);
+    // A decision the kernel took otherwise (the VA size) counts like an unpredicted WARN.
+    warning_mismatches.extend(c.decision_mismatches.iter().cloned());
     let mut verdict = verdict(&p.scenario.expect, &all, warning_mismatches.len() + faults);
     // A call whose return code the model does not reproduce is a divergence too, and so
     // is one made in another boot state than the timeline gives it (a moved window).
@@ -339,5 +365,21 @@ pub fn run_prepared(p: &Prepared) -> Outcome {
         scenario: Some(p.scenario.clone()),
         kernel: Some(p.kernel_build()),
         seconds: 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_at_another_va_size_than_decided_is_named() {
+        let m: linux_harness::machine::MachineSpec = serde_json::from_str(r#"{"cpus":2,"memory_mib":2048,"cpu":"max,lpa2=off"}"#).unwrap();
+        let config = crate::linux_side::kernel::KernelConfig::parse("CONFIG_ARM64_VA_BITS=52\n");
+        let p = crate::scenario::params::boot_params("", &config, &m).unwrap();
+        assert_eq!(p.vabits_actual, 48);
+        assert_eq!(va_size_mismatch(&p, 48), None);
+        let e = va_size_mismatch(&p, 52).unwrap();
+        assert!(e.contains("runs with 52 bits") && e.contains("decided 48") && e.contains("LPA2: false"), "{e}");
     }
 }

@@ -324,14 +324,10 @@ pub fn replay(p: &BootParams, stops: &[ReplayStop], trace: &[TracedCall], host: 
     let inputs = map_mem_inputs(p, first, overrides);
     let requires = map_mem(&mut mmu, &inputs).map_err(model_err("map_mem"))?;
     let mut steps = Vec::new();
-    if p.kernel_va_bits != p.vabits_actual || first.va_bits != p.vabits_actual {
+    if p.kernel_va_bits != p.vabits_actual {
         steps.push(format!(
-            "VA size: the kernel is built for {} bits; the model runs it with {} (boot CPU LPA2: {}, LVA: {}); TCR_EL1 says {}",
-            p.kernel_va_bits,
-            p.vabits_actual,
-            p.va_features.lpa2,
-            p.va_features.lva,
-            first.va_bits
+            "VA size: a {}-bit kernel runs with {} bits (boot CPU LPA2: {}, LVA: {})",
+            p.kernel_va_bits, p.vabits_actual, p.va_features.lpa2, p.va_features.lva
         ));
     }
     steps.push(format!(

@@ -136,6 +136,16 @@ impl MemoryType {
     }
 }
 
+/// [`leaf_attrs`] of a descriptor in a walk with LPA2 enabled or not: with LPA2, bits
+/// 9:8 are output-address bits 51:50, not shareability.
+pub const fn leaf_attrs_lpa2(desc: u64, lpa2: bool) -> u64 {
+    if lpa2 {
+        leaf_attrs(desc) & !PTE_SHARED
+    } else {
+        leaf_attrs(desc)
+    }
+}
+
 /// `PTE_ATTRINDX` of a descriptor.
 pub const fn attr_index(desc: u64) -> u8 {
     ((desc & PTE_ATTRINDX_MASK) >> 2) as u8

@@ -139,6 +139,18 @@ impl Granule {
         }
     }
 
+    /// `lpa2_is_enabled()` for a kernel running with `va_bits`: 52-bit VAs with 4K or 16K
+    /// pages (TCR_EL1.DS).
+    pub const fn lpa2(self, va_bits: u32) -> bool {
+        va_bits == 52 && !matches!(self, Granule::G64K)
+    }
+
+    /// Whether a kernel built with `VA_BITS` = `kernel_va_bits` can run with `va_bits`:
+    /// the same, or `VA_BITS_MIN` for a 52-bit kernel on a CPU without LPA2 or LVA.
+    pub const fn runs_with(self, kernel_va_bits: u32, va_bits: u32) -> bool {
+        va_bits == kernel_va_bits || (kernel_va_bits == 52 && va_bits == self.va_bits_min(52))
+    }
+
     /// Size mapped by one entry at architectural level `arch_level`.
     pub const fn entry_size(self, arch_level: i32) -> u64 {
         1 << self.level_shift(arch_level)

@@ -162,7 +162,7 @@ impl<E: PgtableEnv> Mmu<E> {
     /// `vabits_actual`, or 52 for a kernel that dropped to `VA_BITS_MIN` on a CPU without
     /// LPA2 (4K, 16K pages) or FEAT_LVA (64K). `-EINVAL` for any other pair.
     pub fn with_kernel_va_bits(mut self, kernel_va_bits: u32) -> Result<Mmu<E>> {
-        if kernel_va_bits != self.va_bits && !(kernel_va_bits == 52 && self.va_bits == self.granule.va_bits_min(52)) {
+        if !self.granule.runs_with(kernel_va_bits, self.va_bits) {
             return Err(Errno::EINVAL);
         }
         self.kernel_va_bits = kernel_va_bits;
@@ -211,7 +211,7 @@ impl<E: PgtableEnv> Mmu<E> {
     /// then hold address bits 51:50 where the shareability field was, and carry no
     /// shareability (`PTE_MAYBE_SHARED` is 0).
     pub fn lpa2(&self) -> bool {
-        self.va_bits == 52 && !matches!(self.granule, Granule::G64K)
+        self.granule.lpa2(self.va_bits)
     }
 
     /// The Linux name of architectural level `arch_level`.

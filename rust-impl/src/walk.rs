@@ -4,7 +4,7 @@
 //! side is rendered as.
 
 use crate::address::{PhysAddr, VirtAddr};
-use crate::descriptor::leaf_attrs;
+use crate::descriptor::leaf_attrs_lpa2;
 use crate::granule::Level;
 use crate::linear_map::{Leaf, LinearMap};
 use crate::mmu::Mmu;
@@ -46,8 +46,7 @@ fn walk_table<E: PgtableEnv, F: FnMut(Leaf, u64)>(mmu: &Mmu<E>, table: PhysAddr,
                     size,
                     level: Level::of_leaf(lvl, mmu.levels()),
                     pa: PhysAddr(field & !shared_mask),
-                    // With LPA2, bits 9:8 are address bits, not shareability.
-                    attrs: if mmu.lpa2() { leaf_attrs(desc) & !crate::descriptor::PTE_SHARED } else { leaf_attrs(desc) },
+                    attrs: leaf_attrs_lpa2(desc, mmu.lpa2()),
                     valid: pte_valid(desc),
                     cont: pte_cont(desc),
                     shared: field & shared_mask != 0,

@@ -97,10 +97,10 @@ pub fn read_linux_side<M: GuestMemory + ?Sized>(gk: &GuestKernel<'_, M>, regs: O
     if let Some(r) = regs {
         let (g, v) = (r.granule()?, r.va_bits());
         // A 52-bit kernel runs with VA_BITS_MIN on a CPU without LPA2 or FEAT_LVA.
-        if g != granule || (v != va_bits && !(va_bits == 52 && v == granule.va_bits_min(52))) {
+        if g != granule || !granule.runs_with(va_bits, v) {
             return Err(Error::Guest(format!("TCR_EL1 {:#x} says {g:?} pages and {v}-bit VAs, the kernel config {granule:?} and {va_bits}", r.tcr)));
         }
-        let lpa2 = v == 52 && g != Granule::G64K;
+        let lpa2 = g.lpa2(v);
         if r.ds() != lpa2 {
             return Err(Error::Guest(format!("TCR_EL1 {:#x}: DS is {}, but {v}-bit VAs with {g:?} pages {} LPA2 descriptors", r.tcr, u8::from(r.ds()), if lpa2 { "need" } else { "do not use" })));
         }

@@ -39,7 +39,7 @@ impl WalkConfig {
     }
     /// `lpa2_is_enabled()`: 52-bit VAs with 4K or 16K pages.
     pub fn lpa2(&self) -> bool {
-        self.va_bits == 52 && self.granule != Granule::G64K
+        self.granule.lpa2(self.va_bits)
     }
 }
 
@@ -300,8 +300,7 @@ impl<M: GuestMemory + ?Sized, V: WalkVisitor> Walk<'_, '_, M, V> {
             size,
             level: Level::of_leaf(lvl, self.levels),
             pa: PhysAddr(pa),
-            // With LPA2, bits 9:8 are address bits, not shareability.
-            attrs: if lpa2 { leaf_attrs(desc) & !PTE_SHARED } else { leaf_attrs(desc) },
+            attrs: leaf_attrs_lpa2(desc, lpa2),
             valid: desc & PTE_VALID != 0,
             cont: desc & PTE_CONT != 0,
             shared,
